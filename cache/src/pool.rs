@@ -1,0 +1,166 @@
+//! A bounded pool of page-aligned buffers by size class.
+
+use crate::page::PageBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// The size classes: 4 KiB, 64 KiB, 128 KiB, 1 MiB (plus one for the transport's request
+/// size, given to [`BufferPool::new`]).
+pub const SIZE_CLASSES: [usize; 4] = [4 << 10, 64 << 10, 128 << 10, 1 << 20];
+
+/// Counters of a pool's use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Buffers asked for.
+    pub gets: u64,
+    /// Of those, served from the pool.
+    pub reuses: u64,
+    /// Of those, newly allocated (including oversized ones).
+    pub allocations: u64,
+    /// Bytes held idle in the pool now.
+    pub bytes_held: u64,
+}
+
+struct Class {
+    size: usize,
+    free: Mutex<Vec<PageBuf>>,
+}
+
+/// A pool of [`PageBuf`]s. Each size class keeps at most `max_per_class` idle buffers;
+/// requests larger than the largest class are served unpooled. Each class is behind its own
+/// mutex, held only to push or pop one buffer.
+pub struct BufferPool {
+    classes: Vec<Class>,
+    max_per_class: usize,
+    gets: AtomicU64,
+    reuses: AtomicU64,
+    allocations: AtomicU64,
+}
+
+impl BufferPool {
+    /// A pool with the standard classes plus `request_size` (the transport's buffer size),
+    /// keeping at most `max_per_class` idle buffers of each.
+    pub fn new(request_size: usize, max_per_class: usize) -> Arc<BufferPool> {
+        let mut sizes: Vec<usize> = SIZE_CLASSES.to_vec();
+        let rounded = request_size.div_ceil(crate::PAGE_SIZE) * crate::PAGE_SIZE;
+        if !sizes.contains(&rounded) {
+            sizes.push(rounded);
+        }
+        sizes.sort_unstable();
+        let classes = sizes
+            .into_iter()
+            .map(|size| Class { size, free: Mutex::new(Vec::with_capacity(max_per_class)) })
+            .collect();
+        Arc::new(BufferPool {
+            classes,
+            max_per_class,
+            gets: AtomicU64::new(0),
+            reuses: AtomicU64::new(0),
+            allocations: AtomicU64::new(0),
+        })
+    }
+
+    /// A buffer of `len` bytes (its contents are whatever the last user left).
+    pub fn get(self: &Arc<Self>, len: usize) -> PooledBuf {
+        self.gets.fetch_add(1, Relaxed);
+        let class = self.classes.iter().position(|c| c.size >= len);
+        let reused = class.and_then(|i| self.classes[i].free.lock().ok()?.pop());
+        let buf = match reused {
+            Some(b) => {
+                self.reuses.fetch_add(1, Relaxed);
+                b
+            }
+            None => {
+                self.allocations.fetch_add(1, Relaxed);
+                PageBuf::new(class.map_or(len, |i| self.classes[i].size))
+            }
+        };
+        PooledBuf { buf: Some(buf), len, class, pool: Arc::clone(self) }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> PoolStats {
+        let bytes_held =
+            self.classes.iter().map(|c| c.free.lock().map_or(0, |f| f.len() * c.size) as u64).sum();
+        PoolStats {
+            gets: self.gets.load(Relaxed),
+            reuses: self.reuses.load(Relaxed),
+            allocations: self.allocations.load(Relaxed),
+            bytes_held,
+        }
+    }
+
+    fn put(&self, class: usize, buf: PageBuf) {
+        if let Ok(mut free) = self.classes[class].free.lock() {
+            if free.len() < self.max_per_class {
+                free.push(buf);
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BufferPool").field("stats", &self.stats()).finish()
+    }
+}
+
+/// A buffer on loan from a [`BufferPool`]; derefs to exactly the length asked for and goes
+/// back to the pool when dropped.
+pub struct PooledBuf {
+    buf: Option<PageBuf>,
+    len: usize,
+    class: Option<usize>,
+    pool: Arc<BufferPool>,
+}
+
+impl core::ops::Deref for PooledBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.buf.as_ref().map_or(&[], |b| &b[..self.len])
+    }
+}
+
+impl core::ops::DerefMut for PooledBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        self.buf.as_mut().map_or(&mut [], |b| &mut b[..len])
+    }
+}
+
+impl Drop for PooledBuf {
+    fn drop(&mut self) {
+        if let (Some(class), Some(buf)) = (self.class, self.buf.take()) {
+            self.pool.put(class, buf);
+        }
+    }
+}
+
+impl core::fmt::Debug for PooledBuf {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "PooledBuf({} bytes)", self.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuses_within_class_and_bounds_what_it_keeps() {
+        let pool = BufferPool::new(1 << 20, 2);
+        let a = pool.get(100);
+        assert_eq!(a.len(), 100);
+        drop(a);
+        let b = pool.get(4000);
+        assert_eq!(pool.stats().reuses, 1);
+        let (c, d, e) = (pool.get(10), pool.get(10), pool.get(10));
+        drop((b, c, d, e));
+        assert_eq!(pool.stats().bytes_held, 2 * 4096, "keeps at most 2 per class");
+        let big = pool.get(3 << 20);
+        assert_eq!(big.len(), 3 << 20);
+        drop(big);
+        let s = pool.stats();
+        assert_eq!((s.gets, s.reuses, s.allocations), (6, 1, 5));
+    }
+}

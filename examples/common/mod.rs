@@ -1,0 +1,78 @@
+//! Command-line handling shared by the examples: `MOUNTPOINT [--threads N] [--debug]
+//! [--allow-other] [-o OPTIONS]`, plus whatever each example adds.
+
+#![allow(dead_code)]
+
+use fusefs::Config;
+use std::path::PathBuf;
+use std::process::exit;
+
+/// Parsed common arguments, and the ones left for the example.
+pub struct Args {
+    pub mountpoint: PathBuf,
+    pub config: Config,
+    pub rest: Vec<String>,
+}
+
+/// Parse the common arguments; `positional` names the positional arguments expected before
+/// the mountpoint (e.g. `["SOURCE_DIR"]`), which are returned first in `rest`.
+pub fn parse(name: &str, positional: &[&str], extra_usage: &str) -> Args {
+    let usage = format!(
+        "usage: {name} {}MOUNTPOINT [--threads N] [--debug] [--allow-other] [-o OPT[,OPT...]]{extra_usage}",
+        positional.iter().map(|p| format!("{p} ")).collect::<String>()
+    );
+    let mut config = Config::default();
+    let mut pos = Vec::new();
+    let mut rest = Vec::new();
+    let mut it = std::env::args().skip(1);
+    let fail = |msg: String| -> ! {
+        eprintln!("{name}: {msg}\n{usage}");
+        exit(2)
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => {
+                println!("{usage}");
+                exit(0)
+            }
+            "--threads" => {
+                let v = it.next().unwrap_or_else(|| fail("--threads needs a number".into()));
+                config.threads = match v.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => fail(format!("--threads {v}: not a positive number")),
+                };
+            }
+            "--debug" | "-d" => config.debug = true,
+            "--allow-other" => config.mount.allow_other = true,
+            "-o" => {
+                let v = it.next().unwrap_or_else(|| fail("-o needs options".into()));
+                if let Err(e) = config.mount.parse(&v) {
+                    fail(e)
+                }
+            }
+            s if s.starts_with("--") => rest.push(a),
+            _ if !rest.is_empty()
+                && rest.last().is_some_and(|r| r.starts_with("--") && !r.contains('=')) =>
+            {
+                rest.push(a)
+            }
+            _ => pos.push(a),
+        }
+    }
+    if pos.len() != positional.len() + 1 {
+        fail(format!(
+            "expected {} positional argument(s), got {}",
+            positional.len() + 1,
+            pos.len()
+        ));
+    }
+    let mountpoint = PathBuf::from(pos.pop().unwrap());
+    fusefs::logger::init(if config.debug {
+        log::LevelFilter::Info
+    } else {
+        log::LevelFilter::Warn
+    });
+    let mut out = pos;
+    out.extend(rest);
+    Args { mountpoint, config, rest: out }
+}

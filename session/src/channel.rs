@@ -1,0 +1,144 @@
+//! Where replies go: a channel per worker fd, and the state all workers share.
+
+use crate::dev::FuseDev;
+use crate::init::Negotiated;
+use fusefs_cache::BufferPool;
+use fusefs_proto::OutMessage;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The destination of replies: a /dev/fuse fd, or memory (for [`crate::testing`]).
+pub(crate) enum Sink {
+    Dev(FuseDev),
+    Memory(Mutex<Vec<Vec<u8>>>),
+}
+
+/// One worker's path back to the kernel. A reply must go to the fd its request came from,
+/// so each reply object holds the `Arc<Channel>` of the worker that read the request.
+pub(crate) struct Channel {
+    pub(crate) sink: Sink,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Channel {
+    pub(crate) fn send(&self, msg: &OutMessage<'_>) -> io::Result<()> {
+        match &self.sink {
+            Sink::Dev(dev) => dev.write(msg),
+            Sink::Memory(m) => {
+                m.lock().map_err(|_| io::Error::other("poisoned"))?.push(msg.to_vec());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// State shared by every worker of a session.
+pub(crate) struct Shared {
+    /// What INIT settled; set once, before any worker starts.
+    pub(crate) negotiated: OnceLock<Negotiated>,
+    /// Uniques of interrupted requests.
+    pub(crate) interrupts: Interrupts,
+    /// Buffers for directory listings and other replies built by the session.
+    pub(crate) pool: Arc<BufferPool>,
+    /// Log every request and reply.
+    pub(crate) debug: bool,
+    /// Whether `Filesystem::destroy` has run (it runs once: on DESTROY or at session end).
+    destroyed: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(pool: Arc<BufferPool>, debug: bool) -> Shared {
+        Shared {
+            negotiated: OnceLock::new(),
+            interrupts: Interrupts::new(),
+            pool,
+            debug,
+            destroyed: AtomicBool::new(false),
+        }
+    }
+
+    /// Call `fs.destroy()` unless it has been called.
+    pub(crate) fn destroy<F: crate::Filesystem>(&self, fs: &F) {
+        if !self.destroyed.swap(true, Ordering::AcqRel) {
+            fs.destroy();
+        }
+    }
+
+    pub(crate) fn dialect(&self) -> fusefs_proto::Dialect {
+        self.negotiated.get().map(Negotiated::dialect).unwrap_or_default()
+    }
+}
+
+/// The requests the kernel has interrupted and that have not been answered yet.
+///
+/// INTERRUPT is rare, so this is a short vector behind a mutex, with a counter read first so
+/// that the common case (nothing interrupted) takes no lock. The vector never grows past
+/// [`Interrupts::CAPACITY`]: the oldest unique is dropped instead (the kernel resends
+/// interrupts it still cares about), so it never allocates after creation.
+pub(crate) struct Interrupts {
+    /// Number of uniques in `set`. Written under the lock; read without it as a hint (a stale
+    /// read only delays noticing an interrupt, which the kernel tolerates).
+    len: AtomicUsize,
+    set: Mutex<Vec<u64>>,
+}
+
+impl Interrupts {
+    pub(crate) const CAPACITY: usize = 256;
+
+    fn new() -> Interrupts {
+        Interrupts { len: AtomicUsize::new(0), set: Mutex::new(Vec::with_capacity(Self::CAPACITY)) }
+    }
+
+    /// INTERRUPT arrived for `unique` (maybe before the request itself was read: the flag
+    /// then waits for it).
+    pub(crate) fn interrupt(&self, unique: u64) {
+        let Ok(mut set) = self.set.lock() else { return };
+        if set.contains(&unique) {
+            return;
+        }
+        if set.len() == Self::CAPACITY {
+            set.remove(0);
+        }
+        set.push(unique);
+        self.len.store(set.len(), Ordering::Release);
+    }
+
+    pub(crate) fn is_interrupted(&self, unique: u64) -> bool {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        self.set.lock().map(|s| s.contains(&unique)).unwrap_or(false)
+    }
+
+    /// Request `unique` was answered: forget its flag.
+    pub(crate) fn done(&self, unique: u64) {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if let Ok(mut set) = self.set.lock() {
+            set.retain(|&u| u != unique);
+            self.len.store(set.len(), Ordering::Release);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interrupt_flags_are_bounded_and_cleared() {
+        let i = Interrupts::new();
+        assert!(!i.is_interrupted(2));
+        i.interrupt(2);
+        assert!(i.is_interrupted(2));
+        i.done(2);
+        assert!(!i.is_interrupted(2));
+        for u in 0..(Interrupts::CAPACITY as u64 + 10) {
+            i.interrupt(u * 2);
+        }
+        assert!(!i.is_interrupted(0), "oldest dropped");
+        assert!(i.is_interrupted((Interrupts::CAPACITY as u64 + 9) * 2));
+    }
+}

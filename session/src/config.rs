@@ -1,0 +1,203 @@
+//! Mount and session configuration.
+
+use fusefs_proto::InitFlags;
+use std::time::Duration;
+
+/// How to mount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MountMethod {
+    /// mount(2) when running as root, `fusermount3` otherwise.
+    #[default]
+    Auto,
+    /// mount(2) only (needs CAP_SYS_ADMIN).
+    Syscall,
+    /// The setuid helper `fusermount3` only (works for unprivileged users).
+    Fusermount,
+}
+
+/// Options of the mount itself (what `mount -o` would take).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MountOptions {
+    /// The source shown in /proc/mounts (`fsname=`); default "fusefs".
+    pub fsname: String,
+    /// The type shown as `fuse.SUBTYPE` (`subtype=`); default none.
+    pub subtype: Option<String>,
+    /// Let users other than the mounter access the filesystem (`allow_other`; for
+    /// non-root mounts /etc/fuse.conf must say `user_allow_other`).
+    pub allow_other: bool,
+    /// Let the kernel check permissions from the mode bits (`default_permissions`).
+    pub default_permissions: bool,
+    /// Mount read-only (`ro`).
+    pub read_only: bool,
+    /// Largest READ request (`max_read=`); 0 leaves the kernel's limit.
+    pub max_read: u32,
+    /// No set-user-id / set-group-id execution (`nosuid`); on by default, as with libfuse.
+    pub nosuid: bool,
+    /// Device files are not devices (`nodev`); on by default, as with libfuse.
+    pub nodev: bool,
+    /// No execution of programs (`noexec`).
+    pub noexec: bool,
+    /// Do not update access times (`noatime`).
+    pub noatime: bool,
+    /// How to mount.
+    pub method: MountMethod,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            fsname: "fusefs".into(),
+            subtype: None,
+            allow_other: false,
+            default_permissions: false,
+            read_only: false,
+            max_read: 0,
+            nosuid: true,
+            nodev: true,
+            noexec: false,
+            noatime: false,
+            method: MountMethod::Auto,
+        }
+    }
+}
+
+impl MountOptions {
+    /// Apply one option in `mount -o` syntax (`allow_other`, `fsname=x`, `ro`, `max_read=N`,
+    /// ...). Several may be given separated by commas. Unknown options are an error that
+    /// names them.
+    pub fn parse(&mut self, opts: &str) -> Result<(), String> {
+        for opt in opts.split(',').filter(|o| !o.is_empty()) {
+            let (key, value) = match opt.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (opt, None),
+            };
+            let flag = |v: Option<&str>| match v {
+                None => Ok(()),
+                Some(_) => Err(format!("mount option '{key}' takes no value")),
+            };
+            match key {
+                "fsname" => self.fsname = need(key, value)?.to_owned(),
+                "subtype" => self.subtype = Some(need(key, value)?.to_owned()),
+                "allow_other" => flag(value).map(|_| self.allow_other = true)?,
+                "default_permissions" => flag(value).map(|_| self.default_permissions = true)?,
+                "ro" => flag(value).map(|_| self.read_only = true)?,
+                "rw" => flag(value).map(|_| self.read_only = false)?,
+                "suid" => flag(value).map(|_| self.nosuid = false)?,
+                "nosuid" => flag(value).map(|_| self.nosuid = true)?,
+                "dev" => flag(value).map(|_| self.nodev = false)?,
+                "nodev" => flag(value).map(|_| self.nodev = true)?,
+                "exec" => flag(value).map(|_| self.noexec = false)?,
+                "noexec" => flag(value).map(|_| self.noexec = true)?,
+                "atime" => flag(value).map(|_| self.noatime = false)?,
+                "noatime" => flag(value).map(|_| self.noatime = true)?,
+                "max_read" => {
+                    let v = need(key, value)?;
+                    self.max_read = v.parse().map_err(|_| format!("max_read={v}: not a number"))?;
+                }
+                _ => return Err(format!("unknown mount option '{opt}'")),
+            }
+        }
+        let bad = |s: &str| s.is_empty() || s.contains([',', '\0', ' ', '\t', '\n']);
+        if bad(&self.fsname) {
+            return Err(format!(
+                "fsname {:?} must be non-empty without commas or spaces",
+                self.fsname
+            ));
+        }
+        if self.subtype.as_deref().is_some_and(bad) {
+            return Err("subtype must be non-empty without commas or spaces".into());
+        }
+        Ok(())
+    }
+}
+
+fn need<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str, String> {
+    value.ok_or_else(|| format!("mount option '{key}' needs a value ({key}=...)"))
+}
+
+/// Everything a session is started with. `Config::default()` is a good start.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// The mount itself.
+    pub mount: MountOptions,
+    /// Worker threads of the `threads` transport; default: the number of CPUs.
+    pub threads: usize,
+    /// Largest WRITE payload to negotiate; default 1 MiB.
+    pub max_write: u32,
+    /// Largest request in pages; default 256 (the kernel clamps to
+    /// /proc/sys/fs/fuse/max_pages_limit).
+    pub max_pages: u16,
+    /// Readahead limit to ask for (never more than the kernel offers); default 1 MiB.
+    pub max_readahead: u32,
+    /// Outstanding background requests; 0 keeps the kernel's default (12).
+    pub max_background: u16,
+    /// Background requests at which the kernel considers us congested; 0 keeps its default.
+    pub congestion_threshold: u16,
+    /// Timestamp granularity in nanoseconds; default 1.
+    pub time_gran: u32,
+    /// Capabilities to ask for; the kernel grants those it offers. Default:
+    /// ASYNC_READ, BIG_WRITES, PARALLEL_DIROPS, DO_READDIRPLUS, READDIRPLUS_AUTO, MAX_PAGES.
+    pub capabilities: InitFlags,
+    /// Log every request and reply at `info` level (the examples' `--debug`).
+    pub debug: bool,
+    /// How long [`Session::unmount`](crate::Session::unmount) waits for workers after the
+    /// kernel lets go; default 10 s.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mount: MountOptions::default(),
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            max_write: 1 << 20,
+            max_pages: 256,
+            max_readahead: 1 << 20,
+            max_background: 0,
+            congestion_threshold: 0,
+            time_gran: 1,
+            capabilities: Config::DEFAULT_CAPABILITIES,
+            debug: false,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// The capabilities asked for by default.
+    pub const DEFAULT_CAPABILITIES: InitFlags = InitFlags::ASYNC_READ
+        .union(InitFlags::BIG_WRITES)
+        .union(InitFlags::PARALLEL_DIROPS)
+        .union(InitFlags::DO_READDIRPLUS)
+        .union(InitFlags::READDIRPLUS_AUTO)
+        .union(InitFlags::MAX_PAGES);
+
+    /// Size of each worker's request buffer: room for the largest WRITE plus a page of
+    /// headers, and at least 64 KiB + a page so a maximal SETXATTR (XATTR_SIZE_MAX) fits.
+    pub fn request_buffer_size(max_write: u32, max_pages: u16) -> usize {
+        let payload = (max_write as usize).max(max_pages as usize * 4096).max(64 * 1024);
+        payload + 4096
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_options_parse() {
+        let mut o = MountOptions::default();
+        o.parse("allow_other,fsname=mem,subtype=memfs,ro,max_read=65536").unwrap();
+        assert!(o.allow_other && o.read_only);
+        assert_eq!(o.fsname, "mem");
+        assert_eq!(o.subtype.as_deref(), Some("memfs"));
+        assert_eq!(o.max_read, 65536);
+        assert!(o.parse("bogus").unwrap_err().contains("bogus"));
+        assert!(o.parse("max_read=x").unwrap_err().contains("max_read"));
+        assert!(o.parse("fsname").unwrap_err().contains("needs a value"));
+        assert!(o.parse("ro=1").unwrap_err().contains("takes no value"));
+        assert!(o.parse("fsname=a b").is_err());
+    }
+}

@@ -1,0 +1,88 @@
+//! The /dev/fuse file descriptor: open, clone, read a request, write a message.
+//!
+//! This module and `affinity` are the only places in the session with `unsafe`; each block
+//! says why it is sound.
+#![allow(unsafe_code)]
+
+use fusefs_proto::abi::DEV_IOC_CLONE;
+use fusefs_proto::OutMessage;
+use std::fs::{File, OpenOptions};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Path of the FUSE device.
+pub const DEV_FUSE: &str = "/dev/fuse";
+
+/// An open /dev/fuse file descriptor (the session's, or a clone of it).
+#[derive(Debug)]
+pub struct FuseDev {
+    fd: OwnedFd,
+}
+
+impl FuseDev {
+    /// `open("/dev/fuse", O_RDWR | O_CLOEXEC)`.
+    pub fn open() -> io::Result<FuseDev> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(DEV_FUSE)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot open {DEV_FUSE}: {e}")))?;
+        Ok(FuseDev { fd: f.into() })
+    }
+
+    /// Wrap an fd that is known to be /dev/fuse (from fusermount3).
+    pub fn from_fd(fd: OwnedFd) -> FuseDev {
+        FuseDev { fd }
+    }
+
+    /// A new fd attached to the same connection: `open("/dev/fuse")` then
+    /// `ioctl(new, FUSE_DEV_IOC_CLONE, &session_fd)`. Requests read from the clone must be
+    /// answered on the clone.
+    pub fn clone_dev(&self) -> io::Result<FuseDev> {
+        let new = FuseDev::open()?;
+        let session_fd: u32 = self.fd.as_raw_fd() as u32;
+        // SAFETY: FUSE_DEV_IOC_CLONE reads one u32 (the session fd) through the pointer,
+        // which points at a live local u32; `new.fd` is an open fd we own.
+        let rc = unsafe {
+            libc::ioctl(new.fd.as_raw_fd(), DEV_IOC_CLONE as _, &session_fd as *const u32)
+        };
+        if rc == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(new)
+    }
+
+    /// `read(fd, buf)`: one whole request (the kernel never splits or joins requests).
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(nix::unistd::read(self.fd.as_fd(), buf)?)
+    }
+
+    /// `writev(fd, [header, fixed, data...])`: one whole message.
+    pub fn write(&self, msg: &OutMessage<'_>) -> io::Result<()> {
+        let s = msg.slices();
+        let iov = [IoSlice::new(s[0]), IoSlice::new(s[1]), IoSlice::new(s[2]), IoSlice::new(s[3])];
+        let n = nix::sys::uio::writev(self.fd.as_fd(), &iov)?;
+        if n != msg.len() {
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "short write to /dev/fuse"));
+        }
+        Ok(())
+    }
+
+    /// The raw fd number (for the `fd=` mount option).
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// A `File` view for callers that want std I/O (tests).
+    pub fn try_clone_file(&self) -> io::Result<File> {
+        Ok(File::from(self.fd.try_clone()?))
+    }
+}
+
+impl AsFd for FuseDev {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -1,0 +1,121 @@
+//! The protocol core: one request buffer in, one call to the filesystem out. It knows no
+//! transport: threads, io_uring and tests all hand it bytes and a [`Channel`] for the reply.
+
+use crate::channel::Channel;
+use crate::context::Context;
+use crate::filesystem::Filesystem;
+use crate::reply::*;
+use fusefs_proto::abi::InHeader;
+use fusefs_proto::{errno, Opcode, Operation, OutMessage, Request};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use zerocopy::FromBytes;
+
+/// Handle one request read from the kernel. Never panics: a malformed request is answered
+/// EIO (if it expects an answer) and logged; a panic in the filesystem is caught, logged,
+/// and the request answered EIO by its dropped reply object.
+pub(crate) fn dispatch<F: Filesystem>(fs: &F, chan: &Arc<Channel>, buf: &[u8]) {
+    let req = match Request::parse(buf, &chan.shared.dialect()) {
+        Ok(r) => r,
+        Err(e) => return reject(chan, buf, e),
+    };
+    let h = req.header;
+    if chan.shared.debug {
+        log::info!(
+            "-> unique {} node {} uid {} pid {}: {:?}",
+            h.unique,
+            h.nodeid,
+            h.uid,
+            h.pid,
+            req.operation
+        );
+    }
+    let ran = catch_unwind(AssertUnwindSafe(|| call(fs, chan, &h, &req)));
+    if ran.is_err() {
+        log::error!("the filesystem panicked in {} (unique {})", req.opcode(), h.unique);
+    }
+}
+
+fn reject(chan: &Arc<Channel>, buf: &[u8], e: fusefs_proto::ParseError) {
+    match InHeader::read_from_prefix(buf) {
+        Ok((h, _)) => {
+            let op = Opcode::from(h.opcode);
+            log::warn!("malformed {op} request (unique {}): {e}", h.unique);
+            if op.expects_reply() {
+                let _ = chan.send(&OutMessage::error(h.unique, errno::EIO));
+            }
+        }
+        Err(_) => log::warn!("malformed request of {} bytes: {e}", buf.len()),
+    }
+}
+
+fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<'_>) {
+    let ctx = Context { header: h, extensions: req.extensions, chan };
+    let opcode = Opcode::from(h.opcode);
+    let s = || Sender::new(chan, h.unique, opcode);
+    let pool = &chan.shared.pool;
+    match req.operation {
+        Operation::Lookup(op) => fs.lookup(&ctx, op, ReplyEntry { s: s() }),
+        Operation::Forget(op) => fs.forget(&ctx, op),
+        Operation::BatchForget(op) => fs.batch_forget(&ctx, op),
+        Operation::Getattr(op) => fs.getattr(&ctx, op, ReplyAttr { s: s() }),
+        Operation::Setattr(op) => fs.setattr(&ctx, op, ReplyAttr { s: s() }),
+        Operation::Readlink(op) => fs.readlink(&ctx, op, ReplyData { s: s(), max: 4095 }),
+        Operation::Symlink(op) => fs.symlink(&ctx, op, ReplyEntry { s: s() }),
+        Operation::Mknod(op) => fs.mknod(&ctx, op, ReplyEntry { s: s() }),
+        Operation::Mkdir(op) => fs.mkdir(&ctx, op, ReplyEntry { s: s() }),
+        Operation::Unlink(op) => fs.unlink(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Rmdir(op) => fs.rmdir(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Rename(op) => fs.rename(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Link(op) => fs.link(&ctx, op, ReplyEntry { s: s() }),
+        Operation::Open(op) => fs.open(&ctx, op, ReplyOpen { s: s() }),
+        Operation::Read(op) => fs.read(&ctx, op, ReplyData { s: s(), max: op.size as usize }),
+        Operation::Write(op) => fs.write(&ctx, op, ReplyWrite { s: s() }),
+        Operation::Statfs(op) => fs.statfs(&ctx, op, ReplyStatfs { s: s() }),
+        Operation::Release(op) => fs.release(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Fsync(op) => fs.fsync(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Setxattr(op) => fs.setxattr(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Getxattr(op) => fs.getxattr(&ctx, op, ReplyXattr { s: s(), size: op.size }),
+        Operation::Listxattr(op) => fs.listxattr(&ctx, op, ReplyXattr { s: s(), size: op.size }),
+        Operation::Removexattr(op) => fs.removexattr(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Flush(op) => fs.flush(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Opendir(op) => fs.opendir(&ctx, op, ReplyOpen { s: s() }),
+        Operation::Readdir(op) => {
+            let buf = pool.get(op.size as usize);
+            fs.readdir(&ctx, op, ReplyDirectory { s: s(), buf, len: 0, plus: false })
+        }
+        Operation::Readdirplus(op) => {
+            let buf = pool.get(op.size as usize);
+            fs.readdirplus(&ctx, op, ReplyDirectoryPlus { s: s(), buf, len: 0 })
+        }
+        Operation::Releasedir(op) => fs.releasedir(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Fsyncdir(op) => fs.fsyncdir(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Getlk(op) => fs.getlk(&ctx, op, ReplyLock { s: s() }),
+        Operation::Setlk(op) => fs.setlk(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Access(op) => fs.access(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Create(op) => fs.create(&ctx, op, ReplyCreate { s: s() }),
+        Operation::Interrupt(op) => chan.shared.interrupts.interrupt(op.unique),
+        Operation::Bmap(op) => fs.bmap(&ctx, op, ReplyBmap { s: s() }),
+        Operation::Destroy => {
+            chan.shared.destroy(fs);
+            ReplyEmpty { s: s() }.ok()
+        }
+        Operation::Ioctl(op) => fs.ioctl(&ctx, op, ReplyIoctl { s: s() }),
+        Operation::Poll(op) => fs.poll(&ctx, op, ReplyPoll { s: s() }),
+        Operation::NotifyReply(op) => fs.notify_reply(&ctx, op),
+        Operation::Fallocate(op) => fs.fallocate(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Lseek(op) => fs.lseek(&ctx, op, ReplyLseek { s: s() }),
+        Operation::CopyFileRange(op) => fs.copy_file_range(&ctx, op, ReplyCopy { s: s() }),
+        Operation::Setupmapping(op) => fs.setupmapping(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Removemapping(op) => fs.removemapping(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Syncfs(op) => fs.syncfs(&ctx, op, ReplyEmpty { s: s() }),
+        Operation::Tmpfile(op) => fs.tmpfile(&ctx, op, ReplyCreate { s: s() }),
+        Operation::Statx(op) => fs.statx(&ctx, op, ReplyStatx { s: s() }),
+        // INIT is handled before workers start; a second one, CUSE_INIT on a FUSE session and
+        // opcodes we do not know are not implemented.
+        Operation::Init(_) | Operation::CuseInit(_) | Operation::Unknown { .. } => {
+            ReplyEmpty { s: s() }.error(errno::ENOSYS)
+        }
+        _ => ReplyEmpty { s: s() }.error(errno::ENOSYS),
+    }
+}

@@ -1,0 +1,217 @@
+//! The `Filesystem` trait: one method per opcode.
+
+use crate::context::Context;
+use crate::init::KernelConfig;
+use crate::reply::*;
+use crate::types::Statfs;
+use fusefs_proto::request as op;
+use fusefs_proto::OpenFlags;
+
+const ENOSYS: i32 = libc::ENOSYS;
+
+/// A filesystem served by a [`Session`](crate::Session).
+///
+/// Every method has a default: ENOSYS for most, which the kernel remembers for FLUSH,
+/// FSYNC(DIR), SETXATTR and friends, LSEEK, COPY_FILE_RANGE, FALLOCATE, ACCESS... and stops
+/// sending. OPEN, OPENDIR, RELEASE and RELEASEDIR succeed with handle 0 by default and STATFS
+/// answers libfuse's placeholder figures, so a filesystem needs only `lookup`, `getattr`,
+/// `readdir` and `read` to be browsable.
+///
+/// Methods take `&self` and are called from several worker threads at once. Arguments are
+/// the opcode's typed struct (names `&OsStr`, data `&[u8]` borrowed from the request buffer:
+/// copy what you keep past the call). The reply object may be answered later from any thread.
+///
+/// # Lookup counts
+/// Each entry the kernel receives (from `lookup`, `mknod`, `mkdir`, `symlink`, `link`,
+/// `create`, `tmpfile`, and `readdirplus` entries with a non-zero node id) adds one to that
+/// node's lookup count. `forget` and `batch_forget` take counts back; a node may be freed once
+/// its count is 0 and it is unlinked. Node ids must not be reused while the kernel may still
+/// hold them.
+#[allow(unused_variables)]
+pub trait Filesystem: Send + Sync + 'static {
+    /// INIT: adjust what to ask the kernel for. An error fails the mount.
+    fn init(&self, config: &mut KernelConfig) -> Result<(), i32> {
+        Ok(())
+    }
+    /// The session is ending (DESTROY, unmount, or the end of the session): called once.
+    fn destroy(&self) {}
+    /// Look up `op.name` in directory `op.parent`.
+    fn lookup(&self, ctx: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
+        reply.error(ENOSYS)
+    }
+    /// The kernel dropped `op.nlookup` references to `op.ino`.
+    fn forget(&self, ctx: &Context<'_>, op: op::Forget) {}
+    /// Several FORGETs at once; by default calls [`forget`](Self::forget) for each.
+    fn batch_forget(&self, ctx: &Context<'_>, op: op::BatchForget<'_>) {
+        for (ino, nlookup) in op.forgets.iter() {
+            self.forget(ctx, op::Forget::new(ino, nlookup));
+        }
+    }
+    /// Attributes of `op.ino`.
+    fn getattr(&self, ctx: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
+        reply.error(ENOSYS)
+    }
+    /// Change attributes (chmod, chown, truncate, utimes).
+    fn setattr(&self, ctx: &Context<'_>, op: op::Setattr, reply: ReplyAttr) {
+        reply.error(ENOSYS)
+    }
+    /// The target of a symlink.
+    fn readlink(&self, ctx: &Context<'_>, op: op::Readlink, reply: ReplyData) {
+        reply.error(ENOSYS)
+    }
+    /// Create a symlink.
+    fn symlink(&self, ctx: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
+        reply.error(ENOSYS)
+    }
+    /// Create a file node (regular file, device, FIFO, socket).
+    fn mknod(&self, ctx: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
+        reply.error(ENOSYS)
+    }
+    /// Create a directory.
+    fn mkdir(&self, ctx: &Context<'_>, op: op::Mkdir<'_>, reply: ReplyEntry) {
+        reply.error(ENOSYS)
+    }
+    /// Remove a file.
+    fn unlink(&self, ctx: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Remove an empty directory.
+    fn rmdir(&self, ctx: &Context<'_>, op: op::Rmdir<'_>, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Rename (RENAME and RENAME2; see `op.flags`).
+    fn rename(&self, ctx: &Context<'_>, op: op::Rename<'_>, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Create a hard link.
+    fn link(&self, ctx: &Context<'_>, op: op::Link<'_>, reply: ReplyEntry) {
+        reply.error(ENOSYS)
+    }
+    /// Open a file. Default: success with handle 0 and no flags.
+    fn open(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
+        reply.opened(0, OpenFlags::empty())
+    }
+    /// Read data.
+    fn read(&self, ctx: &Context<'_>, op: op::Read, reply: ReplyData) {
+        reply.error(ENOSYS)
+    }
+    /// Write data.
+    fn write(&self, ctx: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
+        reply.error(ENOSYS)
+    }
+    /// Filesystem statistics. Default: libfuse's placeholder figures.
+    fn statfs(&self, ctx: &Context<'_>, op: op::Statfs, reply: ReplyStatfs) {
+        reply.statfs(&Statfs::default())
+    }
+    /// Release an open file (last close). Default: success.
+    fn release(&self, ctx: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
+        reply.ok()
+    }
+    /// Synchronize a file.
+    fn fsync(&self, ctx: &Context<'_>, op: op::Fsync, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Set an extended attribute.
+    fn setxattr(&self, ctx: &Context<'_>, op: op::Setxattr<'_>, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Get an extended attribute.
+    fn getxattr(&self, ctx: &Context<'_>, op: op::Getxattr<'_>, reply: ReplyXattr) {
+        reply.error(ENOSYS)
+    }
+    /// List extended attributes.
+    fn listxattr(&self, ctx: &Context<'_>, op: op::Listxattr, reply: ReplyXattr) {
+        reply.error(ENOSYS)
+    }
+    /// Remove an extended attribute.
+    fn removexattr(&self, ctx: &Context<'_>, op: op::Removexattr<'_>, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// A file descriptor was closed.
+    fn flush(&self, ctx: &Context<'_>, op: op::Flush, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Open a directory. Default: success with handle 0.
+    fn opendir(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
+        reply.opened(0, OpenFlags::empty())
+    }
+    /// List a directory.
+    fn readdir(&self, ctx: &Context<'_>, op: op::Readdir, reply: ReplyDirectory) {
+        reply.error(ENOSYS)
+    }
+    /// List a directory with attributes. Default: [`readdir`](Self::readdir), answered as
+    /// names only (see [`ReplyDirectoryPlus::without_attributes`]).
+    fn readdirplus(&self, ctx: &Context<'_>, op: op::Readdir, reply: ReplyDirectoryPlus) {
+        self.readdir(ctx, op, reply.without_attributes())
+    }
+    /// Release an open directory. Default: success.
+    fn releasedir(&self, ctx: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
+        reply.ok()
+    }
+    /// Synchronize a directory.
+    fn fsyncdir(&self, ctx: &Context<'_>, op: op::Fsync, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Test for a POSIX lock (with POSIX_LOCKS).
+    fn getlk(&self, ctx: &Context<'_>, op: op::Getlk, reply: ReplyLock) {
+        reply.error(ENOSYS)
+    }
+    /// Set or clear a POSIX or flock lock (with POSIX_LOCKS / FLOCK_LOCKS).
+    fn setlk(&self, ctx: &Context<'_>, op: op::Setlk, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Check access (without `default_permissions`).
+    fn access(&self, ctx: &Context<'_>, op: op::Access, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Create and open a file. ENOSYS makes the kernel use MKNOD then OPEN from then on.
+    fn create(&self, ctx: &Context<'_>, op: op::Create<'_>, reply: ReplyCreate) {
+        reply.error(ENOSYS)
+    }
+    /// Map a block (block-device filesystems).
+    fn bmap(&self, ctx: &Context<'_>, op: op::Bmap, reply: ReplyBmap) {
+        reply.error(ENOSYS)
+    }
+    /// An ioctl.
+    fn ioctl(&self, ctx: &Context<'_>, op: op::Ioctl<'_>, reply: ReplyIoctl) {
+        reply.error(ENOSYS)
+    }
+    /// Poll for readiness.
+    fn poll(&self, ctx: &Context<'_>, op: op::Poll, reply: ReplyPoll) {
+        reply.error(ENOSYS)
+    }
+    /// Data answering a [`Notifier::retrieve`](crate::Notifier::retrieve) (no reply).
+    fn notify_reply(&self, ctx: &Context<'_>, op: op::NotifyReply<'_>) {}
+    /// Allocate, punch or zero space.
+    fn fallocate(&self, ctx: &Context<'_>, op: op::Fallocate, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// SEEK_DATA / SEEK_HOLE.
+    fn lseek(&self, ctx: &Context<'_>, op: op::Lseek, reply: ReplyLseek) {
+        reply.error(ENOSYS)
+    }
+    /// Copy a range between two open files.
+    fn copy_file_range(&self, ctx: &Context<'_>, op: op::CopyFileRange, reply: ReplyCopy) {
+        reply.error(ENOSYS)
+    }
+    /// Set up a DAX mapping.
+    fn setupmapping(&self, ctx: &Context<'_>, op: op::Setupmapping, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Remove DAX mappings.
+    fn removemapping(&self, ctx: &Context<'_>, op: op::Removemapping<'_>, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Synchronize the whole filesystem.
+    fn syncfs(&self, ctx: &Context<'_>, op: op::Syncfs, reply: ReplyEmpty) {
+        reply.error(ENOSYS)
+    }
+    /// Create an unnamed temporary file (O_TMPFILE).
+    fn tmpfile(&self, ctx: &Context<'_>, op: op::Tmpfile, reply: ReplyCreate) {
+        reply.error(ENOSYS)
+    }
+    /// Extended attributes (statx). ENOSYS makes the kernel use GETATTR.
+    fn statx(&self, ctx: &Context<'_>, op: op::StatxReq, reply: ReplyStatx) {
+        reply.error(ENOSYS)
+    }
+}

@@ -1,0 +1,264 @@
+//! Mounting and unmounting: mount(2) as root, `fusermount3` for everyone else.
+
+use crate::config::{MountMethod, MountOptions};
+use crate::dev::FuseDev;
+use nix::mount::{MntFlags, MsFlags};
+use std::io::{self, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A mounted FUSE filesystem: the path, how it was mounted, and the kernel connection id.
+/// [`Mount::unmount`] undoes it; the session calls that when dropped.
+#[derive(Debug)]
+pub struct Mount {
+    mountpoint: PathBuf,
+    via_fusermount: bool,
+    conn_id: Option<u32>,
+    mounted: bool,
+}
+
+/// The mountpoint must exist and be a directory (or, for a file mount, a regular file).
+fn check_mountpoint(path: &Path) -> io::Result<(PathBuf, u32)> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let what = if e.kind() == io::ErrorKind::NotFound {
+            "does not exist".to_string()
+        } else {
+            format!("cannot be examined: {e}")
+        };
+        io::Error::new(e.kind(), format!("mountpoint {} {what}", path.display()))
+    })?;
+    if !meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("mountpoint {} is not a directory", path.display()),
+        ));
+    }
+    let abs = std::fs::canonicalize(path)?;
+    Ok((abs, meta.mode() & libc::S_IFMT))
+}
+
+impl Mount {
+    /// Mount a FUSE filesystem at `mountpoint` and return the /dev/fuse fd that serves it.
+    pub fn new(mountpoint: &Path, opts: &MountOptions) -> io::Result<(FuseDev, Mount)> {
+        let (mountpoint, rootmode) = check_mountpoint(mountpoint)?;
+        let use_syscall = match opts.method {
+            MountMethod::Syscall => true,
+            MountMethod::Fusermount => false,
+            MountMethod::Auto => nix::unistd::geteuid().is_root(),
+        };
+        let (dev, via_fusermount) = if use_syscall {
+            (mount_syscall(&mountpoint, rootmode, opts)?, false)
+        } else {
+            (mount_fusermount(&mountpoint, opts)?, true)
+        };
+        let conn_id = connection_id(&mountpoint);
+        Ok((dev, Mount { mountpoint, via_fusermount, conn_id, mounted: true }))
+    }
+
+    /// The absolute mountpoint.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// The kernel's connection number (`/sys/fs/fuse/connections/N`), when it could be found.
+    pub fn connection_id(&self) -> Option<u32> {
+        self.conn_id
+    }
+
+    /// Unmount. A busy mount is detached lazily (it goes once the last user lets go).
+    /// Unmounting twice, or a mount already gone, is not an error.
+    pub fn unmount(&mut self) -> io::Result<()> {
+        if !self.mounted {
+            return Ok(());
+        }
+        self.mounted = false;
+        if self.via_fusermount {
+            let status = Command::new("fusermount3")
+                .args(["-u", "-q", "-z", "--"])
+                .arg(&self.mountpoint)
+                .status()?;
+            if !status.success() && is_mounted(&self.mountpoint, self.conn_id) {
+                return Err(io::Error::other(format!(
+                    "fusermount3 -u {} failed",
+                    self.mountpoint.display()
+                )));
+            }
+            return Ok(());
+        }
+        match nix::mount::umount2(&self.mountpoint, MntFlags::empty()) {
+            Ok(()) => Ok(()),
+            Err(nix::Error::EBUSY) => {
+                nix::mount::umount2(&self.mountpoint, MntFlags::MNT_DETACH).map_err(Into::into)
+            }
+            // Already unmounted from outside, or never fully mounted.
+            Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => Ok(()),
+            Err(e) => Err(io::Error::new(
+                io::Error::from(e).kind(),
+                format!("umount {}: {e}", self.mountpoint.display()),
+            )),
+        }
+    }
+
+    /// Abort the kernel connection (`echo 1 > /sys/fs/fuse/connections/N/abort`): every
+    /// waiting caller gets ENOTCONN and the server's reads get ENODEV.
+    pub fn abort(&self) -> io::Result<()> {
+        let id = self.conn_id.ok_or_else(|| io::Error::other("connection id unknown"))?;
+        std::fs::write(format!("/sys/fs/fuse/connections/{id}/abort"), "1")
+    }
+}
+
+fn mount_syscall(mountpoint: &Path, rootmode: u32, o: &MountOptions) -> io::Result<FuseDev> {
+    let dev = FuseDev::open()?;
+    let mut data = format!(
+        "fd={},rootmode={:o},user_id={},group_id={}",
+        dev.raw(),
+        rootmode,
+        nix::unistd::getuid(),
+        nix::unistd::getgid()
+    );
+    if o.allow_other {
+        data.push_str(",allow_other");
+    }
+    if o.default_permissions {
+        data.push_str(",default_permissions");
+    }
+    if o.max_read > 0 {
+        data.push_str(&format!(",max_read={}", o.max_read));
+    }
+    let mut flags = MsFlags::empty();
+    flags.set(MsFlags::MS_RDONLY, o.read_only);
+    flags.set(MsFlags::MS_NOSUID, o.nosuid);
+    flags.set(MsFlags::MS_NODEV, o.nodev);
+    flags.set(MsFlags::MS_NOEXEC, o.noexec);
+    flags.set(MsFlags::MS_NOATIME, o.noatime);
+    let fstype = match &o.subtype {
+        Some(s) => format!("fuse.{s}"),
+        None => "fuse".to_string(),
+    };
+    nix::mount::mount(
+        Some(o.fsname.as_str()),
+        mountpoint,
+        Some(fstype.as_str()),
+        flags,
+        Some(data.as_str()),
+    )
+    .map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("mount(2) of {} failed: {e}", mountpoint.display()),
+        )
+    })?;
+    Ok(dev)
+}
+
+/// The option string fusermount3 understands.
+fn fusermount_options(o: &MountOptions) -> String {
+    let mut v = vec![format!("fsname={}", o.fsname)];
+    if let Some(s) = &o.subtype {
+        v.push(format!("subtype={s}"));
+    }
+    for (on, name) in [
+        (o.allow_other, "allow_other"),
+        (o.default_permissions, "default_permissions"),
+        (o.read_only, "ro"),
+        (o.nosuid, "nosuid"),
+        (o.nodev, "nodev"),
+        (o.noexec, "noexec"),
+        (o.noatime, "noatime"),
+    ] {
+        if on {
+            v.push(name.into());
+        }
+    }
+    if o.max_read > 0 {
+        v.push(format!("max_read={}", o.max_read));
+    }
+    v.join(",")
+}
+
+/// Run `fusermount3 -o OPTS -- MOUNTPOINT` with `_FUSE_COMMFD` naming one end of a socket
+/// pair; it mounts and sends the /dev/fuse fd back with SCM_RIGHTS.
+fn mount_fusermount(mountpoint: &Path, o: &MountOptions) -> io::Result<FuseDev> {
+    use nix::sys::socket::{
+        recvmsg, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    };
+    let (ours, theirs) =
+        socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)?;
+    // The child must inherit `theirs`: dup it without CLOEXEC for the spawn.
+    let inherit = nix::unistd::dup(&theirs)?;
+    let mut child = Command::new("fusermount3")
+        .arg("-o")
+        .arg(fusermount_options(o))
+        .arg("--")
+        .arg(mountpoint)
+        .env("_FUSE_COMMFD", inherit.as_raw_fd().to_string())
+        .spawn()
+        .map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot run fusermount3 (package fuse3): {e}"))
+        })?;
+    drop(inherit);
+    drop(theirs);
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut cmsg = nix::cmsg_space!(std::os::fd::RawFd);
+    let received = recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
+        .ok()
+        .and_then(|msg| {
+            msg.cmsgs().ok()?.find_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+        });
+    let status = child.wait()?;
+    match received {
+        Some(fd) => Ok(FuseDev::from_fd(own_fd(fd))),
+        None => Err(io::Error::other(format!(
+            "fusermount3 could not mount {} ({status})",
+            mountpoint.display()
+        ))),
+    }
+}
+
+#[allow(unsafe_code)]
+fn own_fd(fd: std::os::fd::RawFd) -> OwnedFd {
+    // SAFETY: `fd` arrived by SCM_RIGHTS, so the kernel created it in our fd table just now
+    // and nothing else refers to it: taking ownership is sound.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// The connection number of the FUSE mount at `mountpoint`: the minor device number
+/// in /proc/self/mountinfo (read there rather than by stat, which would wait for INIT).
+fn connection_id(mountpoint: &Path) -> Option<u32> {
+    let info = std::fs::read("/proc/self/mountinfo").ok()?;
+    let want = escape_mount_path(mountpoint);
+    info.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let f: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+            let fstype_at = f.iter().position(|&x| x == b"-")? + 1;
+            let is_fuse = f.get(fstype_at)?.starts_with(b"fuse");
+            (is_fuse && f.get(4)? == &want.as_slice()).then(|| f[2])
+        })
+        .next_back()
+        .and_then(|dev| std::str::from_utf8(dev).ok()?.split(':').nth(1)?.parse().ok())
+}
+
+/// Whether `mountpoint` still has the FUSE mount `conn_id` (or any FUSE mount if unknown).
+pub fn is_mounted(mountpoint: &Path, conn_id: Option<u32>) -> bool {
+    let now = connection_id(mountpoint);
+    now.is_some() && (conn_id.is_none() || now == conn_id)
+}
+
+/// Mount paths in /proc are written with space, tab, newline and backslash as octal escapes.
+fn escape_mount_path(p: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &b in p.as_os_str().as_bytes() {
+        match b {
+            b' ' | b'\t' | b'\n' | b'\\' => out.extend_from_slice(format!("\\{b:03o}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    out
+}

@@ -1,0 +1,471 @@
+//! Reply objects: one type per reply shape. Answering consumes the object, so a request is
+//! answered once; an object dropped unanswered answers EIO (and logs it), so the caller never
+//! hangs. Every reply object is `Send`: a filesystem may keep it and answer from another
+//! thread when a slow backend is done.
+
+use crate::channel::Channel;
+use crate::types::{Entry, FileAttr, FileType, Statfs};
+use fusefs_cache::PooledBuf;
+use fusefs_proto::abi::{self, AttrOut, OpenOut, StatxOut};
+use fusefs_proto::dirent::DirentError;
+use fusefs_proto::request::Lock;
+use fusefs_proto::{errno, DirentWriter, Opcode, OpenFlags, OutMessage};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The part every reply object shares: where to send, and under which unique.
+pub(crate) struct Sender {
+    chan: Arc<Channel>,
+    unique: u64,
+    opcode: Opcode,
+    done: bool,
+}
+
+impl Sender {
+    pub(crate) fn new(chan: &Arc<Channel>, unique: u64, opcode: Opcode) -> Sender {
+        Sender { chan: Arc::clone(chan), unique, opcode, done: false }
+    }
+
+    fn send(&mut self, msg: OutMessage<'_>) {
+        self.done = true;
+        let shared = &self.chan.shared;
+        if shared.debug {
+            let h = msg.header();
+            log::info!("<- unique {} {} error {} len {}", h.unique, self.opcode, h.error, h.len);
+        }
+        if let Err(e) = self.chan.send(&msg) {
+            if e.raw_os_error() == Some(libc::ENOENT) {
+                // The kernel dropped the request (its caller was interrupted and gone).
+                log::debug!("reply to {} {}: request no longer pending", self.opcode, self.unique);
+            } else {
+                log::warn!("reply to {} {} failed: {e}", self.opcode, self.unique);
+            }
+        }
+        shared.interrupts.done(self.unique);
+    }
+
+    fn error(&mut self, errno: i32) {
+        self.send(OutMessage::error(self.unique, errno));
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        if !self.done {
+            log::warn!(
+                "{} (unique {}) was dropped without a reply; answering EIO",
+                self.opcode,
+                self.unique
+            );
+            self.error(errno::EIO);
+        }
+    }
+}
+
+macro_rules! common_methods {
+    ($($name:ident),* $(,)?) => {$(
+        impl $name {
+            /// Answer with an error (a positive errno such as `libc::ENOENT`; values
+            /// outside 1..=511 are sent as EIO).
+            pub fn error(mut self, errno: i32) {
+                self.s.error(errno)
+            }
+            /// The request's unique id.
+            pub fn unique(&self) -> u64 {
+                self.s.unique
+            }
+            /// Whether the kernel has interrupted this request (its caller got a signal).
+            pub fn is_interrupted(&self) -> bool {
+                self.s.chan.shared.interrupts.is_interrupted(self.s.unique)
+            }
+        }
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{}({} {})", stringify!($name), self.s.opcode, self.s.unique)
+            }
+        }
+    )*};
+}
+
+common_methods!(
+    ReplyEmpty,
+    ReplyEntry,
+    ReplyAttr,
+    ReplyData,
+    ReplyOpen,
+    ReplyWrite,
+    ReplyCopy,
+    ReplyStatfs,
+    ReplyCreate,
+    ReplyXattr,
+    ReplyLock,
+    ReplyBmap,
+    ReplyIoctl,
+    ReplyPoll,
+    ReplyLseek,
+    ReplyStatx,
+    ReplyDirectory,
+    ReplyDirectoryPlus,
+);
+
+/// Reply for operations that answer success with no data (UNLINK, RELEASE, FSYNC, ...).
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyEmpty {
+    pub(crate) s: Sender,
+}
+
+impl ReplyEmpty {
+    /// Success.
+    pub fn ok(mut self) {
+        self.s.send(OutMessage::empty(self.s.unique))
+    }
+}
+
+/// Reply with a directory entry (LOOKUP, MKNOD, MKDIR, SYMLINK, LINK).
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyEntry {
+    pub(crate) s: Sender,
+}
+
+impl ReplyEntry {
+    /// The entry. The kernel now holds one more lookup reference to `entry.nodeid`.
+    pub fn entry(mut self, entry: &Entry) {
+        self.s.send(OutMessage::entry(self.s.unique, &entry.to_wire()))
+    }
+
+    /// "No such entry", cached by the kernel for `ttl` (a LOOKUP answer; no reference taken).
+    pub fn negative(mut self, ttl: Duration) {
+        let e = abi::EntryOut {
+            entry_valid: ttl.as_secs(),
+            entry_valid_nsec: ttl.subsec_nanos(),
+            ..Default::default()
+        };
+        self.s.send(OutMessage::entry(self.s.unique, &e))
+    }
+}
+
+/// Reply with attributes (GETATTR, SETATTR).
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyAttr {
+    pub(crate) s: Sender,
+}
+
+impl ReplyAttr {
+    /// The attributes, cacheable for `ttl`.
+    pub fn attr(mut self, attr: &FileAttr, ttl: Duration) {
+        let out = AttrOut {
+            attr_valid: ttl.as_secs(),
+            attr_valid_nsec: ttl.subsec_nanos(),
+            dummy: 0,
+            attr: attr.to_wire(),
+        };
+        self.s.send(OutMessage::attr(self.s.unique, &out))
+    }
+}
+
+/// Reply with bytes (READ, READLINK).
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyData {
+    pub(crate) s: Sender,
+    pub(crate) max: usize,
+}
+
+impl ReplyData {
+    /// The data; anything past the size the request asked for is not sent. Fewer bytes than
+    /// asked for mean end of file (unless the file is opened with direct I/O).
+    pub fn data(mut self, data: &[u8]) {
+        let data = &data[..data.len().min(self.max)];
+        self.s.send(OutMessage::data(self.s.unique, data))
+    }
+
+    /// The data, in two pieces sent without joining them (e.g. the two halves of a ring).
+    pub fn data2(mut self, first: &[u8], second: &[u8]) {
+        let first = &first[..first.len().min(self.max)];
+        let second = &second[..second.len().min(self.max - first.len())];
+        self.s.send(OutMessage::data2(self.s.unique, first, second))
+    }
+}
+
+/// Reply to OPEN and OPENDIR.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyOpen {
+    pub(crate) s: Sender,
+}
+
+impl ReplyOpen {
+    /// Opened, with handle `fh` (passed back in READ, WRITE, RELEASE...) and `FOPEN_*` flags.
+    pub fn opened(mut self, fh: u64, flags: OpenFlags) {
+        let out = OpenOut { fh, open_flags: flags.bits(), backing_id: 0 };
+        self.s.send(OutMessage::open(self.s.unique, &out))
+    }
+
+    /// Opened in passthrough mode: reads and writes go straight to the backing file
+    /// registered as `backing_id` (needs PASSTHROUGH).
+    pub fn passthrough(mut self, fh: u64, flags: OpenFlags, backing_id: i32) {
+        let flags = flags | OpenFlags::PASSTHROUGH;
+        let out = OpenOut { fh, open_flags: flags.bits(), backing_id };
+        self.s.send(OutMessage::open(self.s.unique, &out))
+    }
+}
+
+/// Reply to CREATE and TMPFILE: an entry and an open file.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyCreate {
+    pub(crate) s: Sender,
+}
+
+impl ReplyCreate {
+    /// Created and opened.
+    pub fn created(mut self, entry: &Entry, fh: u64, flags: OpenFlags) {
+        let open = OpenOut { fh, open_flags: flags.bits(), backing_id: 0 };
+        self.s.send(OutMessage::create(self.s.unique, &entry.to_wire(), &open))
+    }
+}
+
+/// Reply to WRITE.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyWrite {
+    pub(crate) s: Sender,
+}
+
+impl ReplyWrite {
+    /// `size` bytes were written.
+    pub fn written(mut self, size: u32) {
+        self.s.send(OutMessage::write(self.s.unique, size))
+    }
+}
+
+/// Reply to COPY_FILE_RANGE and COPY_FILE_RANGE_64.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyCopy {
+    pub(crate) s: Sender,
+}
+
+impl ReplyCopy {
+    /// `bytes` were copied (capped at u32::MAX for the 32-bit opcode).
+    pub fn copied(mut self, bytes: u64) {
+        let msg = if self.s.opcode == Opcode::CopyFileRange64 {
+            OutMessage::copy_file_range_64(self.s.unique, bytes)
+        } else {
+            OutMessage::write(self.s.unique, bytes.min(u32::MAX as u64) as u32)
+        };
+        self.s.send(msg)
+    }
+}
+
+/// Reply to STATFS.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyStatfs {
+    pub(crate) s: Sender,
+}
+
+impl ReplyStatfs {
+    /// The figures.
+    pub fn statfs(mut self, st: &Statfs) {
+        self.s.send(OutMessage::statfs(self.s.unique, &st.to_wire()))
+    }
+}
+
+/// Reply to GETXATTR and LISTXATTR, which the caller may ask for the size only.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyXattr {
+    pub(crate) s: Sender,
+    pub(crate) size: u32,
+}
+
+impl ReplyXattr {
+    /// The buffer size the caller offered (0: it asks for the size only).
+    pub fn requested_size(&self) -> u32 {
+        self.size
+    }
+
+    /// Answer with `value` the way the protocol wants: its size if the caller asked for the
+    /// size, the bytes if they fit, ERANGE if they do not. For LISTXATTR, `value` is the names
+    /// each followed by a NUL.
+    pub fn value(mut self, value: &[u8]) {
+        let msg = match fusefs_proto::reply::xattr_fits(self.size, value.len()) {
+            Ok(true) => OutMessage::data(self.s.unique, value),
+            Ok(false) => OutMessage::xattr_size(self.s.unique, value.len() as u32),
+            Err(e) => OutMessage::error(self.s.unique, e),
+        };
+        self.s.send(msg)
+    }
+}
+
+/// Reply to GETLK.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyLock {
+    pub(crate) s: Sender,
+}
+
+impl ReplyLock {
+    /// The lock that conflicts, or one with type `F_UNLCK` if none does.
+    pub fn lock(mut self, lock: Lock) {
+        let lk =
+            abi::FileLock { start: lock.start, end: lock.end, typ: lock.typ as u32, pid: lock.pid };
+        self.s.send(OutMessage::lock(self.s.unique, &lk))
+    }
+}
+
+/// Reply to BMAP.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyBmap {
+    pub(crate) s: Sender,
+}
+
+impl ReplyBmap {
+    /// The physical block.
+    pub fn block(mut self, block: u64) {
+        self.s.send(OutMessage::bmap(self.s.unique, block))
+    }
+}
+
+/// Reply to IOCTL.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyIoctl {
+    pub(crate) s: Sender,
+}
+
+impl ReplyIoctl {
+    /// The ioctl's return value and its output data.
+    pub fn ioctl(mut self, result: i32, data: &[u8]) {
+        let out = abi::IoctlOut { result, flags: 0, in_iovs: 0, out_iovs: 0 };
+        self.s.send(OutMessage::ioctl(self.s.unique, &out, data))
+    }
+}
+
+/// Reply to POLL.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyPoll {
+    pub(crate) s: Sender,
+}
+
+impl ReplyPoll {
+    /// The ready events.
+    pub fn revents(mut self, revents: u32) {
+        self.s.send(OutMessage::poll(self.s.unique, revents))
+    }
+}
+
+/// Reply to LSEEK.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyLseek {
+    pub(crate) s: Sender,
+}
+
+impl ReplyLseek {
+    /// The resulting offset.
+    pub fn offset(mut self, offset: u64) {
+        self.s.send(OutMessage::lseek(self.s.unique, offset))
+    }
+}
+
+/// Reply to STATX.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyStatx {
+    pub(crate) s: Sender,
+}
+
+impl ReplyStatx {
+    /// The attributes, cacheable for `ttl`.
+    pub fn statx(mut self, stat: &abi::Statx, ttl: Duration) {
+        let out = StatxOut {
+            attr_valid: ttl.as_secs(),
+            attr_valid_nsec: ttl.subsec_nanos(),
+            flags: 0,
+            spare: [0; 2],
+            stat: *stat,
+        };
+        self.s.send(OutMessage::statx(self.s.unique, &out))
+    }
+}
+
+/// Reply to READDIR: add entries until [`add`](Self::add) says the buffer is full, then
+/// [`ok`](Self::ok). An empty reply means the end of the directory.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyDirectory {
+    pub(crate) s: Sender,
+    pub(crate) buf: PooledBuf,
+    pub(crate) len: usize,
+    /// Encode as READDIRPLUS records without attributes (node id 0): the kernel lists the
+    /// names and looks each up later. Used when a filesystem has no `readdirplus`.
+    pub(crate) plus: bool,
+}
+
+impl ReplyDirectory {
+    /// Add an entry. `offset` is the cookie the kernel sends back to continue *after* this
+    /// entry; it must be non-zero and stable while the directory is listed. Returns `true`
+    /// when the entry did not fit: stop and send what is there.
+    ///
+    /// A name the kernel would reject (empty, over 1024 bytes, holding '/') is skipped with a
+    /// warning, since it would fail the whole listing.
+    pub fn add(&mut self, ino: u64, offset: u64, kind: FileType, name: impl AsRef<OsStr>) -> bool {
+        let name = name.as_ref().as_bytes();
+        let mut w = DirentWriter::resume(&mut self.buf, self.len);
+        let r = if self.plus {
+            let mut e = abi::EntryOut::default();
+            e.attr.ino = ino;
+            w.push_plus(&e, offset, kind.dirent_type(), name)
+        } else {
+            w.push(ino, offset, kind.dirent_type(), name)
+        };
+        self.len = w.len();
+        full_or_skip(r, name)
+    }
+
+    /// Send the entries added.
+    pub fn ok(mut self) {
+        let msg = OutMessage::data(self.s.unique, &self.buf[..self.len]);
+        self.s.send(msg)
+    }
+}
+
+/// Reply to READDIRPLUS: entries with their attributes. Each entry added with a non-zero
+/// node id takes a lookup reference, as LOOKUP does.
+#[must_use = "an unanswered reply answers EIO when dropped"]
+pub struct ReplyDirectoryPlus {
+    pub(crate) s: Sender,
+    pub(crate) buf: PooledBuf,
+    pub(crate) len: usize,
+}
+
+impl ReplyDirectoryPlus {
+    /// Add an entry with attributes; see [`ReplyDirectory::add`] for `offset` and the result.
+    /// If `true` comes back the entry was not sent and the kernel took no reference.
+    pub fn add(&mut self, entry: &Entry, offset: u64, name: impl AsRef<OsStr>) -> bool {
+        let name = name.as_ref().as_bytes();
+        let mut w = DirentWriter::resume(&mut self.buf, self.len);
+        let r = w.push_plus(&entry.to_wire(), offset, entry.attr.kind.dirent_type(), name);
+        self.len = w.len();
+        full_or_skip(r, name)
+    }
+
+    /// Send the entries added.
+    pub fn ok(mut self) {
+        let msg = OutMessage::data(self.s.unique, &self.buf[..self.len]);
+        self.s.send(msg)
+    }
+
+    /// Answer through READDIR's reply type: names only, no attributes (node id 0, so the
+    /// kernel takes no references and looks names up when it needs them). This is what the
+    /// default [`Filesystem::readdirplus`](crate::Filesystem::readdirplus) does.
+    pub fn without_attributes(self) -> ReplyDirectory {
+        ReplyDirectory { s: self.s, buf: self.buf, len: self.len, plus: true }
+    }
+}
+
+fn full_or_skip(r: Result<(), DirentError>, name: &[u8]) -> bool {
+    match r {
+        Ok(()) => false,
+        Err(DirentError::Full) => true,
+        Err(DirentError::BadName) => {
+            log::warn!(
+                "directory entry {:?} skipped: the kernel rejects such names",
+                String::from_utf8_lossy(name)
+            );
+            false
+        }
+    }
+}

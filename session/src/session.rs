@@ -1,0 +1,305 @@
+//! A mounted, served filesystem: mount, INIT, workers, unmount.
+
+use crate::channel::{Channel, Shared, Sink};
+use crate::config::Config;
+use crate::dev::FuseDev;
+use crate::filesystem::Filesystem;
+use crate::init::{self, KernelConfig, Negotiated};
+use crate::mount::Mount;
+use crate::notifier::Notifier;
+use crate::threads::{run_worker, WorkerExit};
+use fusefs_cache::{BufferPool, PageBuf};
+use fusefs_proto::abi::{InitOut, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_KERNEL_MINOR_VERSION};
+use fusefs_proto::{errno, Dialect, Operation, OutMessage, Request};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::eventfd::EventFd;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A filesystem mounted and being served by worker threads.
+///
+/// [`Session::mount`] returns once the kernel's INIT is answered and the workers run.
+/// The filesystem is unmounted by [`Session::unmount`] or when the session is dropped; if it
+/// is unmounted from outside (`umount`, `fusermount3 -u`), the workers stop by themselves and
+/// [`Session::wait`] returns.
+pub struct Session<F: Filesystem> {
+    fs: Arc<F>,
+    mount: Mount,
+    shared: Arc<Shared>,
+    negotiated: Negotiated,
+    notifier: Notifier,
+    workers: Vec<JoinHandle<()>>,
+    exit: Arc<ExitSignal>,
+    shutdown_timeout: Duration,
+}
+
+/// Counts live workers; the last one to stop makes an eventfd readable (and it stays so).
+struct ExitSignal {
+    alive: AtomicUsize,
+    fd: EventFd,
+}
+
+impl ExitSignal {
+    fn worker_stopped(&self) {
+        if self.alive.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = self.fd.write(1);
+        }
+    }
+
+    /// Wait until every worker stopped, for at most `timeout` (`None`: forever).
+    fn wait(&self, timeout: Option<Duration>) -> bool {
+        let t = match timeout {
+            None => PollTimeout::NONE,
+            Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
+        };
+        loop {
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, t) {
+                Ok(0) => return false,
+                Ok(_) => return true,
+                Err(nix::Error::EINTR) => continue,
+                Err(_) => return self.alive.load(Ordering::Acquire) == 0,
+            }
+        }
+    }
+}
+
+/// Decrements the live count when a worker ends, also by panic.
+struct WorkerGuard(Arc<ExitSignal>);
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        self.0.worker_stopped();
+    }
+}
+
+impl<F: Filesystem> Session<F> {
+    /// Mount `fs` at `mountpoint`, answer INIT, and start `config.threads` workers.
+    pub fn mount(fs: F, mountpoint: impl AsRef<Path>, config: Config) -> io::Result<Session<F>> {
+        let (dev, mut mount) = Mount::new(mountpoint.as_ref(), &config.mount)?;
+        let fs = Arc::new(fs);
+        let negotiated = match handshake(&*fs, &dev, &config) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = mount.unmount();
+                return Err(e);
+            }
+        };
+        log::debug!("INIT: {negotiated:?}");
+        let buf_size = Config::request_buffer_size(negotiated.max_write, negotiated.max_pages);
+        let threads = config.threads.max(1);
+        let pool = BufferPool::new(buf_size, 2 * threads + 2);
+        let shared = Arc::new(Shared::new(pool, config.debug));
+        let _ = shared.negotiated.set(negotiated);
+        let notifier = Notifier::new(dev.clone_dev()?);
+        let mut devs = Vec::with_capacity(threads);
+        for _ in 1..threads {
+            devs.push(dev.clone_dev()?);
+        }
+        devs.insert(0, dev);
+        let exit =
+            Arc::new(ExitSignal { alive: AtomicUsize::new(devs.len()), fd: EventFd::new()? });
+        let mut workers = Vec::with_capacity(threads);
+        for (i, d) in devs.into_iter().enumerate() {
+            let chan = Arc::new(Channel { sink: Sink::Dev(d), shared: Arc::clone(&shared) });
+            let (fs, guard) = (Arc::clone(&fs), WorkerGuard(Arc::clone(&exit)));
+            let spawned =
+                std::thread::Builder::new().name(format!("fusefs-{i}")).spawn(move || {
+                    let _guard = guard;
+                    match run_worker(&*fs, &chan, buf_size) {
+                        WorkerExit::Unmounted => log::debug!("worker {i}: unmounted"),
+                        WorkerExit::Failed(e) => log::error!("worker {i} stopped: {e}"),
+                    }
+                });
+            match spawned {
+                Ok(h) => workers.push(h),
+                Err(e) => {
+                    // Workers already started stop once the mount goes.
+                    let _ = mount.unmount();
+                    let _ = mount.abort();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Session {
+            fs,
+            mount,
+            shared,
+            negotiated,
+            notifier,
+            workers,
+            exit,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
+    /// What INIT settled.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+
+    /// A handle for sending notifications.
+    pub fn notifier(&self) -> Notifier {
+        self.notifier.clone()
+    }
+
+    /// The filesystem being served.
+    pub fn filesystem(&self) -> &Arc<F> {
+        &self.fs
+    }
+
+    /// The absolute mountpoint.
+    pub fn mountpoint(&self) -> &Path {
+        self.mount.mountpoint()
+    }
+
+    /// The kernel's connection number (`/sys/fs/fuse/connections/N`), if known.
+    pub fn connection_id(&self) -> Option<u32> {
+        self.mount.connection_id()
+    }
+
+    /// Pool statistics of the session's reply buffers.
+    pub fn pool_stats(&self) -> fusefs_cache::PoolStats {
+        self.shared.pool.stats()
+    }
+
+    /// Whether every worker has stopped (the filesystem was unmounted).
+    pub fn is_finished(&self) -> bool {
+        self.exit.alive.load(Ordering::Acquire) == 0
+    }
+
+    /// An fd that becomes readable when every worker has stopped, for poll loops.
+    pub fn finished_fd(&self) -> BorrowedFd<'_> {
+        self.exit.fd.as_fd()
+    }
+
+    /// Block until the filesystem is unmounted from outside (or the connection aborted).
+    pub fn wait(&self) {
+        self.exit.wait(None);
+    }
+
+    /// Abort the connection: pending and future callers get ENOTCONN, the workers stop.
+    /// The mountpoint stays until [`unmount`](Self::unmount) or drop.
+    pub fn abort(&self) -> io::Result<()> {
+        self.mount.abort()
+    }
+
+    /// Unmount and stop the workers. If the mount is busy it is detached lazily and the
+    /// connection aborted, so the workers stop in every case (callers still holding files in
+    /// it get ENOTCONN, as when a libfuse daemon exits).
+    pub fn unmount(mut self) -> io::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        let unmounted = self.mount.unmount();
+        if !self.exit.wait(Some(Duration::from_millis(if self.is_finished() { 0 } else { 500 }))) {
+            log::info!(
+                "{} still busy after unmount; aborting the connection",
+                self.mountpoint().display()
+            );
+            let _ = self.mount.abort();
+        }
+        let stopped = self.exit.wait(Some(self.shutdown_timeout));
+        if stopped {
+            for w in self.workers.drain(..) {
+                let _ = w.join();
+            }
+        } else {
+            log::error!("workers did not stop within {:?}; leaving them", self.shutdown_timeout);
+            self.workers.clear();
+        }
+        self.shared.destroy(&*self.fs);
+        match (unmounted, stopped) {
+            (Err(e), _) => Err(e),
+            (Ok(()), false) => Err(io::Error::new(io::ErrorKind::TimedOut, "workers did not stop")),
+            (Ok(()), true) => Ok(()),
+        }
+    }
+}
+
+impl<F: Filesystem> Drop for Session<F> {
+    fn drop(&mut self) {
+        if !self.workers.is_empty() {
+            if let Err(e) = self.shutdown() {
+                log::error!("unmounting {}: {e}", self.mountpoint().display());
+            }
+        }
+    }
+}
+
+impl<F: Filesystem> core::fmt::Debug for Session<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Session")
+            .field("mountpoint", &self.mountpoint())
+            .field("workers", &self.workers.len())
+            .field("negotiated", &self.negotiated)
+            .finish()
+    }
+}
+
+/// Read the kernel's INIT and answer it. A kernel with a newer major version is told ours
+/// and sends INIT again; one older than 7.12 is refused.
+fn handshake<F: Filesystem>(fs: &F, dev: &FuseDev, config: &Config) -> io::Result<Negotiated> {
+    let mut buf = PageBuf::new(Config::request_buffer_size(config.max_write, config.max_pages));
+    loop {
+        let n = match dev.read(&mut buf) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::ENOENT)) =>
+            {
+                continue
+            }
+            Err(e) => return Err(io::Error::new(e.kind(), format!("reading INIT: {e}"))),
+        };
+        let req = Request::parse(&buf[..n], &Dialect::default()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("malformed INIT from the kernel: {e}"),
+            )
+        })?;
+        let unique = req.header.unique;
+        let Operation::Init(init) = req.operation else {
+            let _ = dev.write(&OutMessage::error(unique, errno::EIO));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("expected INIT first, got {}", req.opcode()),
+            ));
+        };
+        if init.major > KERNEL_VERSION {
+            let out = InitOut {
+                major: KERNEL_VERSION,
+                minor: KERNEL_MINOR_VERSION,
+                ..Default::default()
+            };
+            dev.write(&OutMessage::init(unique, &out))?;
+            continue;
+        }
+        if init.major < KERNEL_VERSION || init.minor < MIN_KERNEL_MINOR_VERSION {
+            let _ = dev.write(&OutMessage::error(unique, errno::EPROTO));
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "the kernel speaks FUSE {}.{}; fusefs needs {KERNEL_VERSION}.{MIN_KERNEL_MINOR_VERSION} or later",
+                    init.major, init.minor
+                ),
+            ));
+        }
+        let mut kc = KernelConfig::new(init::offer(&init), config);
+        if let Err(e) = fs.init(&mut kc) {
+            let _ = dev.write(&OutMessage::error(unique, e));
+            return Err(io::Error::new(
+                io::Error::from_raw_os_error(e).kind(),
+                format!("the filesystem refused INIT: {}", io::Error::from_raw_os_error(e)),
+            ));
+        }
+        let (out, negotiated) = init::negotiate(&kc);
+        dev.write(&OutMessage::init(unique, &out))?;
+        return Ok(negotiated);
+    }
+}

@@ -1,0 +1,45 @@
+//! The `threads` transport: N workers, each with its own /dev/fuse fd (the session's, or a
+//! FUSE_DEV_IOC_CLONE of it), a blocking read into its own page-aligned buffer, and replies
+//! written with writev on the same fd.
+
+use crate::channel::Channel;
+use crate::dispatch::dispatch;
+use crate::filesystem::Filesystem;
+use fusefs_cache::PageBuf;
+use std::io;
+use std::sync::Arc;
+
+/// Why a worker stopped.
+#[derive(Debug)]
+pub(crate) enum WorkerExit {
+    /// The kernel said ENODEV: the filesystem was unmounted (or the connection aborted).
+    Unmounted,
+    /// An unexpected error from read(2).
+    Failed(io::Error),
+}
+
+/// Serve requests from `chan`'s fd until the kernel lets go.
+pub(crate) fn run_worker<F: Filesystem>(
+    fs: &F,
+    chan: &Arc<Channel>,
+    buf_size: usize,
+) -> WorkerExit {
+    let crate::channel::Sink::Dev(dev) = &chan.sink else {
+        return WorkerExit::Failed(io::Error::other("worker needs a /dev/fuse channel"));
+    };
+    let mut buf = PageBuf::new(buf_size);
+    loop {
+        let n = match dev.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => match e.raw_os_error() {
+                // ENOENT: the request we were about to read was interrupted and dropped.
+                // EINTR / EAGAIN: try again.
+                Some(libc::ENOENT) | Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
+                // ENODEV: unmounted. ECONNABORTED: aborted, with ABORT_ERROR negotiated.
+                Some(libc::ENODEV) | Some(libc::ECONNABORTED) => return WorkerExit::Unmounted,
+                _ => return WorkerExit::Failed(e),
+            },
+        };
+        dispatch(fs, chan, &buf[..n]);
+    }
+}
