@@ -1,0 +1,260 @@
+//! Support for tests that mount real filesystems.
+//!
+//! Every mount gets its own temporary mountpoint and is unmounted when its guard drops, also
+//! when the test fails; client code runs on its own thread under a time limit, and a client
+//! that overruns gets the connection aborted (so it cannot hang the suite) before the test
+//! fails. After unmounting, the guard checks /proc/mounts: a leftover mount is a failure.
+#![allow(dead_code)]
+
+use fusefs::{Config, Filesystem, Session};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The time limit for one client action.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// Whether this machine can mount FUSE filesystems. As root with /dev/fuse present the answer
+/// must be yes; otherwise the test says loudly that it is skipped.
+pub fn can_mount(test: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    let dev = Path::new("/dev/fuse").exists();
+    if root && dev {
+        return true;
+    }
+    let why = if !dev { "/dev/fuse is missing" } else { "not running as root" };
+    if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
+        panic!("{test}: cannot mount ({why}) but FUSEFS_REQUIRE_MOUNT is set");
+    }
+    eprintln!("\n*** SKIPPED {test}: {why}; mount tests need root and /dev/fuse ***\n");
+    false
+}
+
+/// Whether `path` appears as a mountpoint in /proc/mounts.
+pub fn is_mounted(path: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let p = path.to_string_lossy().replace(' ', "\\040");
+    mounts.lines().any(|l| l.split(' ').nth(1) == Some(p.as_str()))
+}
+
+/// Run `f` on its own thread; if it does not finish within `limit`, call `on_timeout` (which
+/// should unblock it) and fail.
+pub fn with_limit<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    on_timeout: impl FnOnce(),
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => {
+            let _ = h.join();
+            v
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // The client panicked: re-raise its panic here.
+            match h.join() {
+                Err(p) => std::panic::resume_unwind(p),
+                Ok(()) => panic!("{what}: client thread ended without a result"),
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            on_timeout();
+            panic!("{what}: no answer within {limit:?} (connection aborted)");
+        }
+    }
+}
+
+/// A filesystem mounted in this process on a fresh temporary directory.
+pub struct TestMount<F: Filesystem> {
+    session: Option<Session<F>>,
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl<F: Filesystem> TestMount<F> {
+    pub fn new(fs: F, threads: usize) -> TestMount<F> {
+        let mut c = Config::default();
+        c.threads = threads;
+        Self::with_config(fs, c)
+    }
+
+    pub fn with_config(fs: F, config: Config) -> TestMount<F> {
+        let dir = tempfile::Builder::new().prefix("fusefs-test-").tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let session = Session::mount(fs, &path, config).expect("mount");
+        assert!(is_mounted(&path), "mounted at {}", path.display());
+        TestMount { session: Some(session), path, _dir: dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn session(&self) -> &Session<F> {
+        self.session.as_ref().unwrap()
+    }
+
+    /// Run client code against the mountpoint under the time limit.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce(PathBuf) -> T + Send + 'static) -> T {
+        let path = self.path.clone();
+        let conn = self.session().connection_id();
+        with_limit(
+            &format!("client on {}", self.path.display()),
+            LIMIT,
+            || abort_connection(conn),
+            move || f(path),
+        )
+    }
+
+    /// Unmount now and check nothing is left.
+    pub fn unmount(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if let Some(s) = self.session.take() {
+            let r = s.unmount();
+            if !std::thread::panicking() {
+                r.expect("unmount");
+            }
+        }
+        let left = is_mounted(&self.path);
+        if left {
+            let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+        }
+        if !std::thread::panicking() {
+            assert!(!left, "{} still mounted after unmount", self.path.display());
+        }
+    }
+}
+
+impl<F: Filesystem> Drop for TestMount<F> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+pub fn abort_connection(conn: Option<u32>) {
+    if let Some(id) = conn {
+        let _ = std::fs::write(format!("/sys/fs/fuse/connections/{id}/abort"), "1");
+    }
+}
+
+/// The path of an example binary built by `cargo test` (target/<profile>/examples/NAME).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples").join(name);
+    assert!(dir.exists(), "example {name} not built at {} (run through cargo test)", dir.display());
+    dir
+}
+
+/// An example serving a mount as a child process. Dropping it stops it (SIGTERM, then
+/// SIGKILL and a lazy unmount if it does not go) and always reaps it.
+pub struct ExampleMount {
+    child: Option<Child>,
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ExampleMount {
+    /// Start example `name` on a fresh mountpoint with `args` after it, and wait for it to
+    /// say it is serving (it prints "serving" on stderr once INIT is done).
+    pub fn start(name: &str, args: &[&str]) -> ExampleMount {
+        let dir = tempfile::Builder::new().prefix("fusefs-example-").tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let mut child = Command::new(example(name))
+            .arg(&path)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start example");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("serving") {
+                    let _ = tx.send(());
+                }
+                eprintln!("[{}] {line}", "example");
+            }
+        });
+        let mut m = ExampleMount { child: Some(child), path, _dir: dir };
+        if rx.recv_timeout(LIMIT).is_err() {
+            m.stop();
+            panic!("example {name} did not start serving within {LIMIT:?}");
+        }
+        assert!(is_mounted(&m.path), "example {name} says serving but nothing is mounted");
+        m
+    }
+
+    /// Send `sig` and wait for the exit status (under the time limit).
+    pub fn signal_and_wait(&mut self, sig: nix::sys::signal::Signal) -> ExitStatus {
+        let child = self.child.as_ref().unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+        self.wait()
+    }
+
+    /// Wait for the example to exit by itself (under the time limit).
+    pub fn wait(&mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let pid = child.id() as i32;
+        let path = self.path.clone();
+        with_limit(
+            "example exit",
+            LIMIT,
+            move || {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+            },
+            move || child.wait().unwrap(),
+        )
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let pid = c.id() as i32;
+            let path = self.path.clone();
+            let status = with_limit(
+                "example stop",
+                Duration::from_secs(10),
+                move || {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                    let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+                },
+                move || c.wait(),
+            );
+            let _ = status.map(|s| s.signal());
+        }
+        if is_mounted(&self.path) {
+            let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+            if !std::thread::panicking() {
+                panic!("{} was left mounted", self.path.display());
+            }
+        }
+    }
+}
+
+impl Drop for ExampleMount {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
