@@ -54,6 +54,14 @@ impl FuseDev {
         Ok(new)
     }
 
+    /// `fcntl(fd, F_SETFL, O_NONBLOCK)`: reads return EAGAIN instead of sleeping.
+    pub fn set_nonblocking(&self) -> io::Result<()> {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        let flags = OFlag::from_bits_retain(fcntl(&self.fd, FcntlArg::F_GETFL)?);
+        fcntl(&self.fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        Ok(())
+    }
+
     /// `read(fd, buf)`: one whole request (the kernel never splits or joins requests).
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         Ok(nix::unistd::read(self.fd.as_fd(), buf)?)

@@ -106,7 +106,17 @@ impl Mount {
     /// waiting caller gets ENOTCONN and the server's reads get ENODEV.
     pub fn abort(&self) -> io::Result<()> {
         let id = self.conn_id.ok_or_else(|| io::Error::other("connection id unknown"))?;
-        std::fs::write(format!("/sys/fs/fuse/connections/{id}/abort"), "1")
+        let path = format!("/sys/fs/fuse/connections/{id}/abort");
+        std::fs::write(&path, "1").map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                io::Error::new(
+                    e.kind(),
+                    format!("{path} is missing: is fusectl mounted (mount -t fusectl none /sys/fs/fuse/connections)?"),
+                )
+            } else {
+                io::Error::new(e.kind(), format!("{path}: {e}"))
+            }
+        })
     }
 }
 

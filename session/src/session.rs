@@ -38,10 +38,12 @@ pub struct Session<F: Filesystem> {
     shutdown_timeout: Duration,
 }
 
-/// Counts live workers; the last one to stop makes an eventfd readable (and it stays so).
+/// Counts live workers; the last one to stop makes `fd` readable (and it stays so).
+/// `stop` is the other direction: readable once the session wants the workers gone.
 struct ExitSignal {
     alive: AtomicUsize,
     fd: EventFd,
+    stop: EventFd,
 }
 
 impl ExitSignal {
@@ -71,6 +73,10 @@ impl ExitSignal {
 
 /// Decrements the live count when a worker ends, also by panic.
 struct WorkerGuard(Arc<ExitSignal>);
+
+fn guard_stop(g: &WorkerGuard) -> BorrowedFd<'_> {
+    g.0.stop.as_fd()
+}
 
 impl Drop for WorkerGuard {
     fn drop(&mut self) {
@@ -102,26 +108,31 @@ impl<F: Filesystem> Session<F> {
             devs.push(dev.clone_dev()?);
         }
         devs.insert(0, dev);
-        let exit =
-            Arc::new(ExitSignal { alive: AtomicUsize::new(devs.len()), fd: EventFd::new()? });
+        let exit = Arc::new(ExitSignal {
+            alive: AtomicUsize::new(devs.len()),
+            fd: EventFd::new()?,
+            stop: EventFd::new()?,
+        });
         let mut workers = Vec::with_capacity(threads);
         for (i, d) in devs.into_iter().enumerate() {
+            d.set_nonblocking()?;
+            d.set_nonblocking()?;
             let chan = Arc::new(Channel { sink: Sink::Dev(d), shared: Arc::clone(&shared) });
             let (fs, guard) = (Arc::clone(&fs), WorkerGuard(Arc::clone(&exit)));
             let spawned =
                 std::thread::Builder::new().name(format!("fusefs-{i}")).spawn(move || {
                     let _guard = guard;
-                    match run_worker(&*fs, &chan, buf_size) {
+                    match run_worker(&*fs, &chan, buf_size, guard_stop(&_guard)) {
                         WorkerExit::Unmounted => log::debug!("worker {i}: unmounted"),
+                        WorkerExit::Stopped => log::debug!("worker {i}: stopped"),
                         WorkerExit::Failed(e) => log::error!("worker {i} stopped: {e}"),
                     }
                 });
             match spawned {
                 Ok(h) => workers.push(h),
                 Err(e) => {
-                    // Workers already started stop once the mount goes.
                     let _ = mount.unmount();
-                    let _ = mount.abort();
+                    let _ = exit.stop.write(1);
                     return Err(e);
                 }
             }
@@ -183,28 +194,24 @@ impl<F: Filesystem> Session<F> {
         self.exit.wait(None);
     }
 
-    /// Abort the connection: pending and future callers get ENOTCONN, the workers stop.
-    /// The mountpoint stays until [`unmount`](Self::unmount) or drop.
+    /// Abort the connection through fusectl (`/sys/fs/fuse/connections/N/abort`, which must
+    /// be mounted): pending and future callers get ENOTCONN, the workers stop. The
+    /// mountpoint stays until [`unmount`](Self::unmount) or drop.
     pub fn abort(&self) -> io::Result<()> {
         self.mount.abort()
     }
 
-    /// Unmount and stop the workers. If the mount is busy it is detached lazily and the
-    /// connection aborted, so the workers stop in every case (callers still holding files in
-    /// it get ENOTCONN, as when a libfuse daemon exits).
+    /// Unmount and stop the workers. A busy mount is detached lazily; once the workers stop
+    /// and their fds close, the kernel ends the connection, so callers still holding files
+    /// in it get ENOTCONN (as when a libfuse daemon exits). Workers busy inside a
+    /// filesystem method finish it first; after `Config::shutdown_timeout` they are left.
     pub fn unmount(mut self) -> io::Result<()> {
         self.shutdown()
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
         let unmounted = self.mount.unmount();
-        if !self.exit.wait(Some(Duration::from_millis(if self.is_finished() { 0 } else { 500 }))) {
-            log::info!(
-                "{} still busy after unmount; aborting the connection",
-                self.mountpoint().display()
-            );
-            let _ = self.mount.abort();
-        }
+        let _ = self.exit.stop.write(1);
         let stopped = self.exit.wait(Some(self.shutdown_timeout));
         if stopped {
             for w in self.workers.drain(..) {
