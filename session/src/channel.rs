@@ -65,6 +65,11 @@ impl Shared {
         }
     }
 
+    /// The largest payload a request or reply can carry on this session.
+    pub(crate) fn max_payload(&self) -> usize {
+        self.negotiated.get().map_or(1 << 20, Negotiated::max_payload)
+    }
+
     pub(crate) fn dialect(&self) -> fusefs_proto::Dialect {
         self.negotiated.get().map(Negotiated::dialect).unwrap_or_default()
     }

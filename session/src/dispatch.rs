@@ -54,6 +54,9 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
     let opcode = Opcode::from(h.opcode);
     let s = || Sender::new(chan, h.unique, opcode);
     let pool = &chan.shared.pool;
+    // A listing never needs more than the kernel's largest request; a bogus size must not
+    // make us allocate gigabytes.
+    let listing = |size: u32| pool.get((size as usize).min(chan.shared.max_payload()));
     match req.operation {
         Operation::Lookup(op) => fs.lookup(&ctx, op, ReplyEntry { s: s() }),
         Operation::Forget(op) => fs.forget(&ctx, op),
@@ -81,11 +84,11 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
         Operation::Flush(op) => fs.flush(&ctx, op, ReplyEmpty { s: s() }),
         Operation::Opendir(op) => fs.opendir(&ctx, op, ReplyOpen { s: s() }),
         Operation::Readdir(op) => {
-            let buf = pool.get(op.size as usize);
+            let buf = listing(op.size);
             fs.readdir(&ctx, op, ReplyDirectory { s: s(), buf, len: 0, plus: false })
         }
         Operation::Readdirplus(op) => {
-            let buf = pool.get(op.size as usize);
+            let buf = listing(op.size);
             fs.readdirplus(&ctx, op, ReplyDirectoryPlus { s: s(), buf, len: 0 })
         }
         Operation::Releasedir(op) => fs.releasedir(&ctx, op, ReplyEmpty { s: s() }),
