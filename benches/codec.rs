@@ -35,13 +35,19 @@ fn parse(c: &mut Criterion) {
         ("write_1m", request(16, &[rw_in(1 << 20), vec![7; 1 << 20]].concat())),
     ];
     for (name, buf) in &cases {
-        g.bench_function(*name, |b| b.iter(|| black_box(Request::parse(black_box(buf), &d)).is_ok()));
+        g.bench_function(*name, |b| {
+            b.iter(|| black_box(Request::parse(black_box(buf), &d)).is_ok())
+        });
     }
     g.finish();
 }
 
 fn encode(c: &mut Criterion) {
-    let entry = EntryOut { nodeid: 2, attr: abi::Attr { ino: 2, mode: 0o100644, ..Default::default() }, ..Default::default() };
+    let entry = EntryOut {
+        nodeid: 2,
+        attr: abi::Attr { ino: 2, mode: 0o100644, ..Default::default() },
+        ..Default::default()
+    };
     let attr = abi::AttrOut { attr: entry.attr, ..Default::default() };
     let mut g = c.benchmark_group("encode");
     let mut out = vec![0u8; 4096];

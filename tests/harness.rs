@@ -180,3 +180,18 @@ fn fuzzed_requests_get_exactly_one_well_formed_reply() {
         assert!((-511..=0).contains(&err), "error {err} in range");
     }
 }
+
+#[test]
+fn destroy_is_answered_and_calls_the_filesystem_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Counted(AtomicUsize);
+    impl Filesystem for Counted {
+        fn destroy(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let h = Harness::new(Counted(AtomicUsize::new(0)));
+    assert_eq!(parse_reply(&h.request(&request(38, 60, &[]))[0]), (16, 0, 60));
+    assert_eq!(parse_reply(&h.request(&request(38, 62, &[]))[0]), (16, 0, 62));
+    assert_eq!(h.filesystem().0.load(Ordering::SeqCst), 1);
+}

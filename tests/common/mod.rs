@@ -184,7 +184,7 @@ impl ExampleMount {
                 if line.contains("serving") {
                     let _ = tx.send(());
                 }
-                eprintln!("[{}] {line}", "example");
+                eprintln!("[example] {line}");
             }
         });
         let mut m = ExampleMount { child: Some(child), path, _dir: dir };
