@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod logger;
+pub mod memfs;
 
 pub use fusefs_cache as cache;
 pub use fusefs_session::*;

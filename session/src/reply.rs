@@ -442,6 +442,24 @@ impl ReplyDirectoryPlus {
         full_or_skip(r, name)
     }
 
+    /// Add an entry without attributes (node id 0): the kernel takes no reference and looks
+    /// the name up when needed. Use it for "." and "..", which the kernel never links.
+    pub fn add_name(
+        &mut self,
+        ino: u64,
+        offset: u64,
+        kind: FileType,
+        name: impl AsRef<OsStr>,
+    ) -> bool {
+        let name = name.as_ref().as_bytes();
+        let mut e = abi::EntryOut::default();
+        e.attr.ino = ino;
+        let mut w = DirentWriter::resume(&mut self.buf, self.len);
+        let r = w.push_plus(&e, offset, kind.dirent_type(), name);
+        self.len = w.len();
+        full_or_skip(r, name)
+    }
+
     /// Send the entries added.
     pub fn ok(mut self) {
         let msg = OutMessage::data(self.s.unique, &self.buf[..self.len]);

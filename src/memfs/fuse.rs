@@ -1,0 +1,235 @@
+//! MemFs served over FUSE: each method unpacks its request, calls the plain logic in
+//! `mod.rs`, and answers. No filesystem semantics live here.
+
+use super::{Caller, Errno, MemFs};
+use fusefs_session::op;
+use fusefs_session::proto::abi;
+use fusefs_session::*;
+use std::cell::RefCell;
+use std::os::unix::ffi::OsStrExt;
+
+impl MemFs {
+    fn entry(&self, attr: FileAttr) -> Entry {
+        Entry {
+            nodeid: attr.ino,
+            generation: 0,
+            attr,
+            entry_ttl: self.opts.entry_ttl,
+            attr_ttl: self.opts.attr_ttl,
+        }
+    }
+}
+
+fn caller(ctx: &Context<'_>) -> Caller {
+    Caller { uid: ctx.uid(), gid: ctx.gid() }
+}
+
+thread_local! {
+    /// Each worker's read buffer, grown to the largest read seen and then reused, so READ
+    /// allocates nothing once warm.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Answer `reply` with `r`'s value through `ok`, or its errno.
+macro_rules! answer {
+    ($r:expr, $reply:ident, |$v:ident| $ok:expr) => {
+        match $r {
+            Ok($v) => $ok,
+            Err(Errno(e)) => $reply.error(e),
+        }
+    };
+}
+
+impl Filesystem for MemFs {
+    fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
+        match self.lookup(op.parent, op.name) {
+            Ok(a) => reply.entry(&self.entry(a)),
+            Err(Errno::ENOENT) => reply.negative(self.opts.entry_ttl),
+            Err(Errno(e)) => reply.error(e),
+        }
+    }
+
+    fn forget(&self, _: &Context<'_>, op: op::Forget) {
+        self.forget(op.ino, op.nlookup)
+    }
+
+    fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
+        answer!(self.getattr(op.ino), reply, |a| reply.attr(&a, self.opts.attr_ttl))
+    }
+
+    fn setattr(&self, _: &Context<'_>, op: op::Setattr, reply: ReplyAttr) {
+        answer!(self.setattr(op.ino, &op.attr), reply, |a| reply.attr(&a, self.opts.attr_ttl))
+    }
+
+    fn readlink(&self, _: &Context<'_>, op: op::Readlink, reply: ReplyData) {
+        answer!(self.readlink(op.ino), reply, |t| reply.data(t.as_bytes()))
+    }
+
+    fn symlink(&self, ctx: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
+        let r = self.symlink(op.parent, op.name, op.target, caller(ctx));
+        answer!(r, reply, |a| reply.entry(&self.entry(a)))
+    }
+
+    fn mknod(&self, ctx: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
+        let r = self.mknod(op.parent, op.name, op.mode, op.rdev, caller(ctx));
+        answer!(r, reply, |a| reply.entry(&self.entry(a)))
+    }
+
+    fn mkdir(&self, ctx: &Context<'_>, op: op::Mkdir<'_>, reply: ReplyEntry) {
+        let r = self.mkdir(op.parent, op.name, op.mode, caller(ctx));
+        answer!(r, reply, |a| reply.entry(&self.entry(a)))
+    }
+
+    fn unlink(&self, _: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {
+        answer!(self.unlink(op.parent, op.name), reply, |_v| reply.ok())
+    }
+
+    fn rmdir(&self, _: &Context<'_>, op: op::Rmdir<'_>, reply: ReplyEmpty) {
+        answer!(self.rmdir(op.parent, op.name), reply, |_v| reply.ok())
+    }
+
+    fn rename(&self, _: &Context<'_>, op: op::Rename<'_>, reply: ReplyEmpty) {
+        let r = self.rename(op.parent, op.name, op.newparent, op.newname, op.flags);
+        answer!(r, reply, |_v| reply.ok())
+    }
+
+    fn link(&self, _: &Context<'_>, op: op::Link<'_>, reply: ReplyEntry) {
+        answer!(self.link(op.ino, op.newparent, op.newname), reply, |a| reply.entry(&self.entry(a)))
+    }
+
+    fn open(&self, _: &Context<'_>, op: op::Open, reply: ReplyOpen) {
+        // Every change goes through this mount, so cached pages stay valid across opens.
+        answer!(self.open(op.ino, op.flags), reply, |_v| reply.opened(0, OpenFlags::KEEP_CACHE))
+    }
+
+    fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
+        READ_BUF.with(|b| {
+            let mut buf = b.borrow_mut();
+            if buf.len() < op.size as usize {
+                buf.resize(op.size as usize, 0);
+            }
+            let out = &mut buf[..op.size as usize];
+            answer!(self.read(op.ino, op.offset, out), reply, |n| reply.data(&out[..n]))
+        })
+    }
+
+    fn write(&self, _: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
+        let kill = op.write_flags.contains(fusefs_session::proto::flags::WriteFlags::KILL_SUIDGID);
+        answer!(self.write(op.ino, op.offset, op.data, kill), reply, |n| reply.written(n))
+    }
+
+    fn statfs(&self, _: &Context<'_>, _: op::Statfs, reply: ReplyStatfs) {
+        reply.statfs(&self.statfs())
+    }
+
+    fn fsync(&self, _: &Context<'_>, _: op::Fsync, reply: ReplyEmpty) {
+        reply.ok() // memory is as durable as it gets
+    }
+
+    fn fsyncdir(&self, _: &Context<'_>, _: op::Fsync, reply: ReplyEmpty) {
+        reply.ok()
+    }
+
+    fn flush(&self, _: &Context<'_>, _: op::Flush, reply: ReplyEmpty) {
+        // ENOSYS once makes the kernel stop sending FLUSH: one request less per close.
+        reply.error(libc::ENOSYS)
+    }
+
+    fn setxattr(&self, _: &Context<'_>, op: op::Setxattr<'_>, reply: ReplyEmpty) {
+        answer!(self.setxattr(op.ino, op.name, op.value, op.flags), reply, |_v| reply.ok())
+    }
+
+    fn getxattr(&self, _: &Context<'_>, op: op::Getxattr<'_>, reply: ReplyXattr) {
+        let mut reply = Some(reply);
+        let r = self.getxattr(op.ino, op.name, |v| {
+            if let Some(r) = reply.take() {
+                r.value(v)
+            }
+        });
+        if let (Err(Errno(e)), Some(reply)) = (r, reply) {
+            reply.error(e)
+        }
+    }
+
+    fn listxattr(&self, _: &Context<'_>, op: op::Listxattr, reply: ReplyXattr) {
+        answer!(self.listxattr(op.ino), reply, |v| reply.value(&v))
+    }
+
+    fn removexattr(&self, _: &Context<'_>, op: op::Removexattr<'_>, reply: ReplyEmpty) {
+        answer!(self.removexattr(op.ino, op.name), reply, |_v| reply.ok())
+    }
+
+    fn readdir(&self, _: &Context<'_>, op: op::Readdir, mut reply: ReplyDirectory) {
+        let r = self.readdir(op.ino, op.offset, |ino, cookie, kind, name| {
+            reply.add(ino, cookie, kind, name)
+        });
+        answer!(r, reply, |_v| reply.ok())
+    }
+
+    fn readdirplus(&self, _: &Context<'_>, op: op::Readdir, mut reply: ReplyDirectoryPlus) {
+        let r = self.readdirplus(op.ino, op.offset, |attr, ino, cookie, kind, name| match attr {
+            Some(a) => reply.add(&self.entry(*a), cookie, name),
+            None => reply.add_name(ino, cookie, kind, name),
+        });
+        answer!(r, reply, |_v| reply.ok())
+    }
+
+    fn access(&self, ctx: &Context<'_>, op: op::Access, reply: ReplyEmpty) {
+        answer!(self.access(op.ino, op.mask, caller(ctx)), reply, |_v| reply.ok())
+    }
+
+    fn create(&self, ctx: &Context<'_>, op: op::Create<'_>, reply: ReplyCreate) {
+        let r = self.create(op.parent, op.name, op.mode, op.flags, caller(ctx));
+        answer!(r, reply, |a| reply.created(&self.entry(a), 0, OpenFlags::KEEP_CACHE))
+    }
+
+    fn tmpfile(&self, ctx: &Context<'_>, op: op::Tmpfile, reply: ReplyCreate) {
+        let r = self.tmpfile(op.parent, op.mode, caller(ctx));
+        answer!(r, reply, |a| reply.created(&self.entry(a), 0, OpenFlags::KEEP_CACHE))
+    }
+
+    fn fallocate(&self, _: &Context<'_>, op: op::Fallocate, reply: ReplyEmpty) {
+        let r = self.fallocate(op.ino, op.offset, op.length, op.mode);
+        answer!(r, reply, |_v| reply.ok())
+    }
+
+    fn lseek(&self, _: &Context<'_>, op: op::Lseek, reply: ReplyLseek) {
+        answer!(self.lseek(op.ino, op.offset, op.whence), reply, |o| reply.offset(o))
+    }
+
+    fn copy_file_range(&self, _: &Context<'_>, op: op::CopyFileRange, reply: ReplyCopy) {
+        let r = self.copy_file_range(op.ino_in, op.offset_in, op.ino_out, op.offset_out, op.len);
+        answer!(r, reply, |n| reply.copied(n))
+    }
+
+    fn statx(&self, _: &Context<'_>, op: op::StatxReq, reply: ReplyStatx) {
+        answer!(self.statx(op.ino), reply, |v| reply
+            .statx(&to_statx(&v.0, v.1), self.opts.attr_ttl))
+    }
+}
+
+fn to_statx(a: &FileAttr, btime: std::time::SystemTime) -> abi::Statx {
+    let t = |t| {
+        let (sec, nsec) = split_time(t);
+        abi::SxTime { tv_sec: sec, tv_nsec: nsec, reserved: 0 }
+    };
+    let w = a.to_wire();
+    abi::Statx {
+        mask: (libc::STATX_BASIC_STATS | libc::STATX_BTIME) as u32,
+        blksize: w.blksize,
+        nlink: w.nlink,
+        uid: w.uid,
+        gid: w.gid,
+        mode: w.mode as u16,
+        ino: w.ino,
+        size: w.size,
+        blocks: w.blocks,
+        atime: t(a.atime),
+        btime: t(btime),
+        ctime: t(a.ctime),
+        mtime: t(a.mtime),
+        rdev_major: libc::major(u64::from(w.rdev)),
+        rdev_minor: libc::minor(u64::from(w.rdev)),
+        ..Default::default()
+    }
+}
