@@ -1,0 +1,125 @@
+//! Conformance: pjdfstest's whole POSIX suite and fsx's data-integrity exerciser against the
+//! memfs example, mounted as a child process the way a user would run it.
+//!
+//! Both tools are installed with `cargo install --locked pjdfstest fsx` (.ci/run does it), and
+//! pjdfstest needs users `nobody` and `tests` (group `tests`). Without them these tests say
+//! loudly that they are skipped, unless FUSEFS_REQUIRE_CONFORMANCE is set (CI), which makes
+//! that a failure.
+
+mod common;
+use common::{can_mount, with_limit, ExampleMount};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn tool(name: &str, test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .chain([PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo/bin")])
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let msg = format!("{name} is not installed (cargo install --locked {name})");
+        if std::env::var_os("FUSEFS_REQUIRE_CONFORMANCE").is_some() {
+            panic!("{test}: {msg}");
+        }
+        eprintln!("\n*** SKIPPED {test}: {msg} ***\n");
+    }
+    found
+}
+
+fn config(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance").join(name)
+}
+
+#[test]
+fn pjdfstest_full_suite() {
+    let test = "pjdfstest_full_suite";
+    if !can_mount(test) {
+        return;
+    }
+    let Some(pjdfstest) = tool("pjdfstest", test) else { return };
+    for user in ["tests", "nobody"] {
+        if nix::unistd::User::from_name(user).ok().flatten().is_none() {
+            let msg = format!("pjdfstest needs a user named {user} (useradd -M -U {user})");
+            if std::env::var_os("FUSEFS_REQUIRE_CONFORMANCE").is_some() {
+                panic!("{test}: {msg}");
+            }
+            eprintln!("\n*** SKIPPED {test}: {msg} ***\n");
+            return;
+        }
+    }
+    // allow_other: pjdfstest works as several users.
+    let mut m = ExampleMount::start("memfs", &["--allow-other"]);
+    let secondary = tempfile::tempdir().unwrap(); // another filesystem, for the EXDEV tests
+    let mut cmd = Command::new(&pjdfstest);
+    cmd.arg("-c").arg(config("pjdfstest.toml")).arg("-p").arg(&m.path).arg("-s").arg(secondary.path());
+    cmd.env("RUST_BACKTRACE", "0").stdout(Stdio::piped()).stderr(Stdio::piped());
+    eprintln!("running {cmd:?}");
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let out = with_limit(
+        "pjdfstest",
+        Duration::from_secs(600),
+        move || {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        },
+        move || child.wait_with_output().unwrap(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let failed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.ends_with(" FAILED") || l.ends_with(" PASSED UNEXPECTEDLY"))
+        .collect();
+    let summary = stdout.lines().rev().find(|l| l.starts_with("Summary:")).unwrap_or("no summary");
+    eprintln!("pjdfstest: {summary}");
+    assert!(
+        out.status.success() && failed.is_empty(),
+        "pjdfstest failed ({}):\n{}\n{}",
+        out.status,
+        failed.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(summary.contains(" 0 failed"), "{summary}");
+    assert_eq!(m.signal_and_wait(nix::sys::signal::Signal::SIGTERM).code(), Some(0));
+}
+
+#[test]
+fn fsx_data_integrity() {
+    let test = "fsx_data_integrity";
+    if !can_mount(test) {
+        return;
+    }
+    let Some(fsx) = tool("fsx", test) else { return };
+    let ops: u64 = std::env::var("FUSEFS_FSX_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let seed: u64 = std::env::var("FUSEFS_FSX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261124);
+    let mut m = ExampleMount::start("memfs", &[]);
+    let artifacts = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(&fsx);
+    cmd.arg("-N").arg(ops.to_string()).arg("-S").arg(seed.to_string());
+    cmd.arg("-f").arg(config("fsx.toml")).arg("-P").arg(artifacts.path()).arg(m.path.join("fsx.file"));
+    cmd.env("NO_COLOR", "1").stdout(Stdio::piped()).stderr(Stdio::piped());
+    eprintln!("fsx: seed {seed}, {ops} operations: {cmd:?}");
+    let child = cmd.spawn().unwrap();
+    let pid = child.id() as i32;
+    let out = with_limit(
+        "fsx",
+        Duration::from_secs(1200),
+        move || {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        },
+        move || child.wait_with_output().unwrap(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
+    assert!(
+        out.status.success() && stdout.contains("All operations completed A-OK!"),
+        "fsx found a problem (seed {seed}, {}):\n{}",
+        out.status,
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    eprintln!("fsx: {ops} operations with seed {seed}: no corruption");
+    assert_eq!(m.signal_and_wait(nix::sys::signal::Signal::SIGTERM).code(), Some(0));
+}
