@@ -54,7 +54,12 @@ fn pjdfstest_full_suite() {
     let mut m = ExampleMount::start("memfs", &["--allow-other"]);
     let secondary = tempfile::tempdir().unwrap(); // another filesystem, for the EXDEV tests
     let mut cmd = Command::new(&pjdfstest);
-    cmd.arg("-c").arg(config("pjdfstest.toml")).arg("-p").arg(&m.path).arg("-s").arg(secondary.path());
+    cmd.arg("-c")
+        .arg(config("pjdfstest.toml"))
+        .arg("-p")
+        .arg(&m.path)
+        .arg("-s")
+        .arg(secondary.path());
     cmd.env("RUST_BACKTRACE", "0").stdout(Stdio::piped()).stderr(Stdio::piped());
     eprintln!("running {cmd:?}");
     let child = cmd.spawn().unwrap();
@@ -63,7 +68,10 @@ fn pjdfstest_full_suite() {
         "pjdfstest",
         Duration::from_secs(600),
         move || {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         },
         move || child.wait_with_output().unwrap(),
     );
@@ -92,13 +100,19 @@ fn fsx_data_integrity() {
         return;
     }
     let Some(fsx) = tool("fsx", test) else { return };
-    let ops: u64 = std::env::var("FUSEFS_FSX_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let seed: u64 = std::env::var("FUSEFS_FSX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261124);
+    let ops: u64 =
+        std::env::var("FUSEFS_FSX_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let seed: u64 =
+        std::env::var("FUSEFS_FSX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261124);
     let mut m = ExampleMount::start("memfs", &[]);
     let artifacts = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(&fsx);
     cmd.arg("-N").arg(ops.to_string()).arg("-S").arg(seed.to_string());
-    cmd.arg("-f").arg(config("fsx.toml")).arg("-P").arg(artifacts.path()).arg(m.path.join("fsx.file"));
+    cmd.arg("-f")
+        .arg(config("fsx.toml"))
+        .arg("-P")
+        .arg(artifacts.path())
+        .arg(m.path.join("fsx.file"));
     cmd.env("NO_COLOR", "1").stdout(Stdio::piped()).stderr(Stdio::piped());
     eprintln!("fsx: seed {seed}, {ops} operations: {cmd:?}");
     let child = cmd.spawn().unwrap();
@@ -107,7 +121,10 @@ fn fsx_data_integrity() {
         "fsx",
         Duration::from_secs(1200),
         move || {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         },
         move || child.wait_with_output().unwrap(),
     );

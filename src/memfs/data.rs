@@ -62,10 +62,13 @@ impl Data {
         self.size = self.size.max(offset + data.len() as u64);
     }
 
-    /// Set the size: shrinking drops the pages past it and zeroes the tail of the last one.
+    /// Set the size: shrinking drops every page past it and zeroes the tail of the last one.
     pub fn truncate(&mut self, size: u64) {
         if size < self.size {
-            self.zero_range(size, self.size - size);
+            drop(self.pages.split_off(&size.div_ceil(PAGE)));
+            if let Some(p) = self.pages.get_mut(&(size / PAGE)) {
+                p[(size % PAGE) as usize..].fill(0);
+            }
         }
         self.size = size;
     }
