@@ -212,8 +212,13 @@ fn timestamps_nanoseconds_utimens_and_birth_time() {
 fn sparse_files_truncate_large_offsets_append_trunc_excl() {
     let Some(m) = mount() else { return };
     m.run(|p| {
-        let f =
-            OpenOptions::new().create(true).read(true).write(true).open(p.join("sparse")).unwrap();
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(p.join("sparse"))
+            .unwrap();
         let far = 5u64 << 30; // past 4 GiB
         f.write_at(b"end", far).unwrap();
         let md = f.metadata().unwrap();
@@ -257,7 +262,13 @@ fn sparse_files_truncate_large_offsets_append_trunc_excl() {
 fn fallocate_seek_data_hole_copy_file_range_tmpfile() {
     let Some(m) = mount() else { return };
     m.run(|p| {
-        let f = OpenOptions::new().create(true).read(true).write(true).open(p.join("f")).unwrap();
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(p.join("f"))
+            .unwrap();
         fallocate(&f, FallocateFlags::empty(), 0, 8192).unwrap();
         assert_eq!(f.metadata().unwrap().len(), 8192, "default mode extends");
         fallocate(&f, FallocateFlags::FALLOC_FL_KEEP_SIZE, 8192, 8192).unwrap();
@@ -283,7 +294,13 @@ fn fallocate_seek_data_hole_copy_file_range_tmpfile() {
         f.read_at(&mut b[..11], 0).unwrap();
         assert_eq!(&b[..11], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7]);
 
-        let g = OpenOptions::new().create(true).read(true).write(true).open(p.join("g")).unwrap();
+        let g = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(p.join("g"))
+            .unwrap();
         let (mut off_in, mut off_out) = (8192i64, 100i64);
         let n = nix::fcntl::copy_file_range(&f, Some(&mut off_in), &g, Some(&mut off_out), 4096)
             .unwrap();

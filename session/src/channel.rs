@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) pool: Arc<BufferPool>,
     /// Log every request and reply.
     pub(crate) debug: bool,
+    /// Set when the session shuts down; workers stop after their current request.
+    pub(crate) stopping: AtomicBool,
     /// Whether `Filesystem::destroy` has run (it runs once: on DESTROY or at session end).
     destroyed: AtomicBool,
 }
@@ -54,6 +56,7 @@ impl Shared {
             interrupts: Interrupts::new(),
             pool,
             debug,
+            stopping: AtomicBool::new(false),
             destroyed: AtomicBool::new(false),
         }
     }

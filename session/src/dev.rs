@@ -54,14 +54,6 @@ impl FuseDev {
         Ok(new)
     }
 
-    /// `fcntl(fd, F_SETFL, O_NONBLOCK)`: reads return EAGAIN instead of sleeping.
-    pub fn set_nonblocking(&self) -> io::Result<()> {
-        use nix::fcntl::{fcntl, FcntlArg, OFlag};
-        let flags = OFlag::from_bits_retain(fcntl(&self.fd, FcntlArg::F_GETFL)?);
-        fcntl(&self.fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-        Ok(())
-    }
-
     /// `read(fd, buf)`: one whole request (the kernel never splits or joins requests).
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         Ok(nix::unistd::read(self.fd.as_fd(), buf)?)
@@ -92,5 +84,28 @@ impl FuseDev {
 impl AsFd for FuseDev {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// `statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_BASIC_STATS)`: make the kernel
+/// send a GETATTR for the node behind `fd` (an `O_PATH` fd on a FUSE mountpoint), whatever it
+/// has cached. The session uses it to wake a worker asleep in read(2).
+pub(crate) fn force_getattr(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: statx writes one `struct statx` into `out`, which is ours and zeroed; the path
+    // is a static NUL-terminated empty string; `fd` is a live descriptor for the call.
+    let rc = unsafe {
+        let mut out: libc::statx = std::mem::zeroed();
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_STATX_FORCE_SYNC,
+            libc::STATX_BASIC_STATS,
+            &mut out,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

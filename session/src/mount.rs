@@ -68,14 +68,18 @@ impl Mount {
         self.conn_id
     }
 
-    /// Unmount. A busy mount is detached lazily (it goes once the last user lets go).
-    /// Unmounting twice, or a mount already gone, is not an error.
-    pub fn unmount(&mut self) -> io::Result<()> {
+    /// Unmount. A busy mount is detached lazily (it goes once the last user lets go); then
+    /// the returned fd (`O_PATH`, taken on the mountpoint just before detaching) still reaches
+    /// the filesystem, for waking its workers. Unmounting twice, or a mount already gone, is
+    /// not an error.
+    pub fn unmount(&mut self) -> io::Result<Option<OwnedFd>> {
         if !self.mounted {
-            return Ok(());
+            return Ok(None);
         }
         self.mounted = false;
         if self.via_fusermount {
+            // fusermount3 -u is always lazy here: keep a way in first.
+            let root = open_path(&self.mountpoint);
             let status = Command::new("fusermount3")
                 .args(["-u", "-q", "-z", "--"])
                 .arg(&self.mountpoint)
@@ -86,15 +90,17 @@ impl Mount {
                     self.mountpoint.display()
                 )));
             }
-            return Ok(());
+            return Ok(root);
         }
         match nix::mount::umount2(&self.mountpoint, MntFlags::empty()) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(None),
             Err(nix::Error::EBUSY) => {
-                nix::mount::umount2(&self.mountpoint, MntFlags::MNT_DETACH).map_err(Into::into)
+                let root = open_path(&self.mountpoint);
+                nix::mount::umount2(&self.mountpoint, MntFlags::MNT_DETACH)?;
+                Ok(root)
             }
             // Already unmounted from outside, or never fully mounted.
-            Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => Ok(()),
+            Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => Ok(None),
             Err(e) => Err(io::Error::new(
                 io::Error::from(e).kind(),
                 format!("umount {}: {e}", self.mountpoint.display()),
@@ -237,6 +243,14 @@ fn own_fd(fd: std::os::fd::RawFd) -> OwnedFd {
     // SAFETY: `fd` arrived by SCM_RIGHTS, so the kernel created it in our fd table just now
     // and nothing else refers to it: taking ownership is sound.
     unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// `open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)`: a handle on the mount's root that sends the
+/// filesystem no request.
+fn open_path(path: &Path) -> Option<OwnedFd> {
+    use nix::fcntl::{open, OFlag};
+    open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .ok()
 }
 
 /// The connection number of the FUSE mount at `mountpoint`: the minor device number

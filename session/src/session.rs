@@ -39,11 +39,9 @@ pub struct Session<F: Filesystem> {
 }
 
 /// Counts live workers; the last one to stop makes `fd` readable (and it stays so).
-/// `stop` is the other direction: readable once the session wants the workers gone.
 struct ExitSignal {
     alive: AtomicUsize,
     fd: EventFd,
-    stop: EventFd,
 }
 
 impl ExitSignal {
@@ -73,10 +71,6 @@ impl ExitSignal {
 
 /// Decrements the live count when a worker ends, also by panic.
 struct WorkerGuard(Arc<ExitSignal>);
-
-fn guard_stop(g: &WorkerGuard) -> BorrowedFd<'_> {
-    g.0.stop.as_fd()
-}
 
 impl Drop for WorkerGuard {
     fn drop(&mut self) {
@@ -108,21 +102,16 @@ impl<F: Filesystem> Session<F> {
             devs.push(dev.clone_dev()?);
         }
         devs.insert(0, dev);
-        let exit = Arc::new(ExitSignal {
-            alive: AtomicUsize::new(devs.len()),
-            fd: EventFd::new()?,
-            stop: EventFd::new()?,
-        });
+        let exit =
+            Arc::new(ExitSignal { alive: AtomicUsize::new(devs.len()), fd: EventFd::new()? });
         let mut workers = Vec::with_capacity(threads);
         for (i, d) in devs.into_iter().enumerate() {
-            d.set_nonblocking()?;
-            d.set_nonblocking()?;
             let chan = Arc::new(Channel { sink: Sink::Dev(d), shared: Arc::clone(&shared) });
             let (fs, guard) = (Arc::clone(&fs), WorkerGuard(Arc::clone(&exit)));
             let spawned =
                 std::thread::Builder::new().name(format!("fusefs-{i}")).spawn(move || {
                     let _guard = guard;
-                    match run_worker(&*fs, &chan, buf_size, guard_stop(&_guard)) {
+                    match run_worker(&*fs, &chan, buf_size) {
                         WorkerExit::Unmounted => log::debug!("worker {i}: unmounted"),
                         WorkerExit::Stopped => log::debug!("worker {i}: stopped"),
                         WorkerExit::Failed(e) => log::error!("worker {i} stopped: {e}"),
@@ -132,7 +121,7 @@ impl<F: Filesystem> Session<F> {
                 Ok(h) => workers.push(h),
                 Err(e) => {
                     let _ = mount.unmount();
-                    let _ = exit.stop.write(1);
+                    shared.stopping.store(true, Ordering::Relaxed);
                     return Err(e);
                 }
             }
@@ -210,8 +199,28 @@ impl<F: Filesystem> Session<F> {
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
+        self.shared.stopping.store(true, Ordering::Relaxed);
         let unmounted = self.mount.unmount();
-        let _ = self.exit.stop.write(1);
+        // A clean unmount ends the connection and every worker sees ENODEV. A busy mount was
+        // detached lazily and lives on: wake each sleeping worker with a request (a forced
+        // GETATTR through a handle kept on the root), from a helper thread, since each call
+        // waits for its answer and must not hold up the timeout below.
+        if let Ok(Some(root)) = &unmounted {
+            let root = root.try_clone().ok();
+            let exit = Arc::clone(&self.exit);
+            let waker =
+                std::thread::Builder::new().name("fusefs-shutdown".into()).spawn(move || {
+                    let Some(root) = root else { return };
+                    while exit.alive.load(Ordering::Acquire) > 0 {
+                        if crate::dev::force_getattr(root.as_fd()).is_err() {
+                            break; // the connection is gone: the workers see ENODEV
+                        }
+                    }
+                });
+            if let Err(e) = waker {
+                log::warn!("cannot start the shutdown thread: {e}");
+            }
+        }
         let stopped = self.exit.wait(Some(self.shutdown_timeout));
         if stopped {
             for w in self.workers.drain(..) {
@@ -224,8 +233,8 @@ impl<F: Filesystem> Session<F> {
         self.shared.destroy(&*self.fs);
         match (unmounted, stopped) {
             (Err(e), _) => Err(e),
-            (Ok(()), false) => Err(io::Error::new(io::ErrorKind::TimedOut, "workers did not stop")),
-            (Ok(()), true) => Ok(()),
+            (Ok(_), false) => Err(io::Error::new(io::ErrorKind::TimedOut, "workers did not stop")),
+            (Ok(_), true) => Ok(()),
         }
     }
 }

@@ -215,7 +215,7 @@ fn to_statx(a: &FileAttr, btime: std::time::SystemTime) -> abi::Statx {
     };
     let w = a.to_wire();
     abi::Statx {
-        mask: (libc::STATX_BASIC_STATS | libc::STATX_BTIME) as u32,
+        mask: libc::STATX_BASIC_STATS | libc::STATX_BTIME,
         blksize: w.blksize,
         nlink: w.nlink,
         uid: w.uid,
