@@ -195,3 +195,21 @@ fn destroy_is_answered_and_calls_the_filesystem_once() {
     assert_eq!(parse_reply(&h.request(&request(38, 62, &[]))[0]), (16, 0, 62));
     assert_eq!(h.filesystem().0.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn read_sizes_are_capped_at_the_negotiated_payload() {
+    struct Sizes(std::sync::atomic::AtomicU32);
+    impl Filesystem for Sizes {
+        fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
+            self.0.store(op.size, std::sync::atomic::Ordering::SeqCst);
+            reply.data(&[])
+        }
+    }
+    let h = Harness::new(Sizes(std::sync::atomic::AtomicU32::new(0)));
+    let mut body = vec![0u8; 16];
+    body.extend_from_slice(&u32::MAX.to_le_bytes());
+    body.extend_from_slice(&[0; 20]);
+    assert_eq!(parse_reply(&h.request(&request(15, 70, &body))[0]), (16, 0, 70));
+    let seen = h.filesystem().0.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(seen, 1 << 20, "a 4 GiB READ reaches the filesystem as the 1 MiB maximum");
+}

@@ -313,6 +313,9 @@ fn notifications_reach_the_kernel() {
     if m.session().negotiated().granted.contains(InitFlags::HAS_RESEND) {
         n.resend().unwrap();
     }
+    m.unmount();
+    let after = n.inval_inode(2, -1, 0).unwrap_err();
+    assert_eq!(after.raw_os_error(), Some(libc::ENOTCONN), "a Notifier outliving its session");
 }
 
 #[test]

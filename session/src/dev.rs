@@ -1,7 +1,7 @@
 //! The /dev/fuse file descriptor: open, clone, read a request, write a message.
 //!
-//! This module and `affinity` are the only places in the session with `unsafe`; each block
-//! says why it is sound.
+//! With `mount::own_fd`, the only places in the session with `unsafe`; each block says why it
+//! is sound.
 #![allow(unsafe_code)]
 
 use fusefs_proto::abi::DEV_IOC_CLONE;

@@ -22,12 +22,12 @@ pub(crate) fn dispatch<F: Filesystem>(fs: &F, chan: &Arc<Channel>, buf: &[u8]) {
     let h = req.header;
     if chan.shared.debug {
         log::info!(
-            "-> unique {} node {} uid {} pid {}: {:?}",
+            "-> unique {} node {} uid {} pid {}: {}",
             h.unique,
             h.nodeid,
             h.uid,
             h.pid,
-            req.operation
+            Summary(&req.operation)
         );
     }
     let ran = catch_unwind(AssertUnwindSafe(|| call(fs, chan, &h, &req)));
@@ -72,7 +72,12 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
         Operation::Rename(op) => fs.rename(&ctx, op, ReplyEmpty { s: s() }),
         Operation::Link(op) => fs.link(&ctx, op, ReplyEntry { s: s() }),
         Operation::Open(op) => fs.open(&ctx, op, ReplyOpen { s: s() }),
-        Operation::Read(op) => fs.read(&ctx, op, ReplyData { s: s(), max: op.size as usize }),
+        Operation::Read(mut op) => {
+            // The kernel never asks for more than its largest request; a bogus size must not
+            // make a filesystem allocate gigabytes either.
+            op.size = op.size.min(chan.shared.max_payload() as u32);
+            fs.read(&ctx, op, ReplyData { s: s(), max: op.size as usize })
+        }
         Operation::Write(op) => fs.write(&ctx, op, ReplyWrite { s: s() }),
         Operation::Statfs(op) => fs.statfs(&ctx, op, ReplyStatfs { s: s() }),
         Operation::Release(op) => fs.release(&ctx, op, ReplyEmpty { s: s() }),
@@ -120,5 +125,53 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
             ReplyEmpty { s: s() }.error(errno::ENOSYS)
         }
         _ => ReplyEmpty { s: s() }.error(errno::ENOSYS),
+    }
+}
+
+/// An operation for the debug log: its fields, but byte payloads as their length only.
+struct Summary<'a, 'b>(&'a Operation<'b>);
+
+impl core::fmt::Display for Summary<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Operation::Write(w) => write!(
+                f,
+                "Write {{ ino: {}, fh: {}, offset: {}, len: {}, flags: {:?} }}",
+                w.ino,
+                w.fh,
+                w.offset,
+                w.data.len(),
+                w.write_flags
+            ),
+            Operation::Setxattr(x) => {
+                write!(
+                    f,
+                    "Setxattr {{ ino: {}, name: {:?}, len: {} }}",
+                    x.ino,
+                    x.name,
+                    x.value.len()
+                )
+            }
+            Operation::Ioctl(i) => {
+                write!(
+                    f,
+                    "Ioctl {{ ino: {}, cmd: {:#x}, in: {} bytes }}",
+                    i.ino,
+                    i.cmd,
+                    i.in_data.len()
+                )
+            }
+            Operation::NotifyReply(n) => {
+                write!(
+                    f,
+                    "NotifyReply {{ ino: {}, offset: {}, len: {} }}",
+                    n.ino,
+                    n.offset,
+                    n.data.len()
+                )
+            }
+            Operation::BatchForget(b) => write!(f, "BatchForget {{ count: {} }}", b.forgets.len()),
+            op => write!(f, "{op:?}"),
+        }
     }
 }

@@ -123,7 +123,14 @@ pub(crate) fn negotiate(kc: &KernelConfig) -> (InitOut, Negotiated) {
         // flags2 is only read with INIT_EXT, so ask for it whenever we ask for a high bit.
         want |= InitFlags::INIT_EXT;
     }
-    let granted = want & offer.flags;
+    let mut granted = want & offer.flags;
+    if granted.contains(InitFlags::PASSTHROUGH | InitFlags::WRITEBACK_CACHE) {
+        // The kernel would silently drop passthrough; say so instead.
+        log::warn!(
+            "PASSTHROUGH cannot be combined with WRITEBACK_CACHE; passthrough not asked for"
+        );
+        granted.remove(InitFlags::PASSTHROUGH);
+    }
     let max_write = kc.max_write.max(4096);
     let max_pages = if granted.contains(InitFlags::MAX_PAGES) { kc.max_pages.max(1) } else { 32 };
     let max_stack_depth =

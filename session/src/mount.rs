@@ -77,6 +77,10 @@ impl Mount {
             return Ok(None);
         }
         self.mounted = false;
+        // Unmounted from outside already: what is there now may be someone else's mount.
+        if !is_mounted(&self.mountpoint, self.conn_id) {
+            return Ok(None);
+        }
         if self.via_fusermount {
             // fusermount3 -u is always lazy here: keep a way in first.
             let root = open_path(&self.mountpoint);
@@ -220,14 +224,20 @@ fn mount_fusermount(mountpoint: &Path, o: &MountOptions) -> io::Result<FuseDev> 
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
     let mut cmsg = nix::cmsg_space!(std::os::fd::RawFd);
-    let received = recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
-        .ok()
-        .and_then(|msg| {
-            msg.cmsgs().ok()?.find_map(|c| match c {
-                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            })
-        });
+    let received = loop {
+        match recvmsg::<()>(ours.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
+        {
+            Err(nix::Error::EINTR) => continue,
+            r => break r,
+        }
+    }
+    .ok()
+    .and_then(|msg| {
+        msg.cmsgs().ok()?.find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+    });
     let status = child.wait()?;
     match received {
         Some(fd) => Ok(FuseDev::from_fd(own_fd(fd))),
@@ -243,6 +253,18 @@ fn own_fd(fd: std::os::fd::RawFd) -> OwnedFd {
     // SAFETY: `fd` arrived by SCM_RIGHTS, so the kernel created it in our fd table just now
     // and nothing else refers to it: taking ownership is sound.
     unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+impl Drop for Mount {
+    /// A `Mount` dropped while still mounted (an error between mounting and serving)
+    /// unmounts.
+    fn drop(&mut self) {
+        if self.mounted {
+            if let Err(e) = self.unmount() {
+                log::error!("unmounting {}: {e}", self.mountpoint.display());
+            }
+        }
+    }
 }
 
 /// `open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)`: a handle on the mount's root that sends the

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use zerocopy::IntoBytes;
 
 /// Sends notifications to the kernel. Cheap to clone; usable from any thread, including
@@ -15,20 +15,26 @@ use zerocopy::IntoBytes;
 /// call may deadlock; send them after replying, or from another thread.
 ///
 /// Errors are the kernel's: ENOENT means the kernel had nothing cached for that node or
-/// name (nothing to do), ENOSYS that the kernel does not know the notification.
+/// name (nothing to do), ENOSYS that the kernel does not know the notification. Once the
+/// session has ended, every call fails with ENOTCONN: a Notifier does not keep the kernel
+/// connection alive.
 #[derive(Clone, Debug)]
 pub struct Notifier {
-    dev: Arc<FuseDev>,
+    dev: Weak<FuseDev>,
     next_retrieve: Arc<AtomicU64>,
 }
 
 impl Notifier {
-    pub(crate) fn new(dev: FuseDev) -> Notifier {
-        Notifier { dev: Arc::new(dev), next_retrieve: Arc::new(AtomicU64::new(1)) }
+    /// A notifier writing to `dev`, which the session owns.
+    pub(crate) fn new(dev: &Arc<FuseDev>) -> Notifier {
+        Notifier { dev: Arc::downgrade(dev), next_retrieve: Arc::new(AtomicU64::new(1)) }
     }
 
     fn send(&self, msg: &OutMessage<'_>) -> io::Result<()> {
-        self.dev.write(msg)
+        match self.dev.upgrade() {
+            Some(dev) => dev.write(msg),
+            None => Err(io::Error::from_raw_os_error(libc::ENOTCONN)),
+        }
     }
 
     /// INVAL_INODE: drop the cached attributes of `ino` and its cached data from `offset` for

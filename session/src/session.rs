@@ -33,6 +33,8 @@ pub struct Session<F: Filesystem> {
     shared: Arc<Shared>,
     negotiated: Negotiated,
     notifier: Notifier,
+    /// The fd notifications go out on; the `Notifier`s hold it weakly.
+    _notify_dev: Arc<FuseDev>,
     workers: Vec<JoinHandle<()>>,
     exit: Arc<ExitSignal>,
     shutdown_timeout: Duration,
@@ -81,29 +83,26 @@ impl Drop for WorkerGuard {
 impl<F: Filesystem> Session<F> {
     /// Mount `fs` at `mountpoint`, answer INIT, and start `config.threads` workers.
     pub fn mount(fs: F, mountpoint: impl AsRef<Path>, config: Config) -> io::Result<Session<F>> {
+        // From here on, an early return drops `mount`, which unmounts.
         let (dev, mut mount) = Mount::new(mountpoint.as_ref(), &config.mount)?;
-        let fs = Arc::new(fs);
-        let negotiated = match handshake(&*fs, &dev, &config) {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = mount.unmount();
-                return Err(e);
-            }
-        };
-        log::debug!("INIT: {negotiated:?}");
-        let buf_size = Config::request_buffer_size(negotiated.max_write, negotiated.max_pages);
         let threads = config.threads.max(1);
-        let pool = BufferPool::new(buf_size, 2 * threads + 2);
-        let shared = Arc::new(Shared::new(pool, config.debug));
-        let _ = shared.negotiated.set(negotiated);
-        let notifier = Notifier::new(dev.clone_dev()?);
+        // Everything that can fail for lack of resources comes before INIT is answered.
+        let notify_dev = Arc::new(dev.clone_dev()?);
         let mut devs = Vec::with_capacity(threads);
         for _ in 1..threads {
             devs.push(dev.clone_dev()?);
         }
+        let exit_fd = EventFd::new()?;
+        let fs = Arc::new(fs);
+        let negotiated = handshake(&*fs, &dev, &config)?;
+        log::debug!("INIT: {negotiated:?}");
+        let buf_size = Config::request_buffer_size(negotiated.max_write, negotiated.max_pages);
+        let pool = BufferPool::new(buf_size, 2 * threads + 2);
+        let shared = Arc::new(Shared::new(pool, config.debug));
+        let _ = shared.negotiated.set(negotiated);
+        let notifier = Notifier::new(&notify_dev);
         devs.insert(0, dev);
-        let exit =
-            Arc::new(ExitSignal { alive: AtomicUsize::new(devs.len()), fd: EventFd::new()? });
+        let exit = Arc::new(ExitSignal { alive: AtomicUsize::new(devs.len()), fd: exit_fd });
         let mut workers = Vec::with_capacity(threads);
         for (i, d) in devs.into_iter().enumerate() {
             let chan = Arc::new(Channel { sink: Sink::Dev(d), shared: Arc::clone(&shared) });
@@ -132,6 +131,7 @@ impl<F: Filesystem> Session<F> {
             shared,
             negotiated,
             notifier,
+            _notify_dev: notify_dev,
             workers,
             exit,
             shutdown_timeout: config.shutdown_timeout,
@@ -307,7 +307,13 @@ fn handshake<F: Filesystem>(fs: &F, dev: &FuseDev, config: &Config) -> io::Resul
             ));
         }
         let mut kc = KernelConfig::new(init::offer(&init), config);
-        if let Err(e) = fs.init(&mut kc) {
+        let init_result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fs.init(&mut kc)))
+                .unwrap_or_else(|_| {
+                    log::error!("the filesystem panicked in init()");
+                    Err(errno::EIO)
+                });
+        if let Err(e) = init_result {
             let _ = dev.write(&OutMessage::error(unique, e));
             return Err(io::Error::new(
                 io::Error::from_raw_os_error(e).kind(),

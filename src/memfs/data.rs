@@ -62,9 +62,10 @@ impl Data {
         self.size = self.size.max(offset + data.len() as u64);
     }
 
-    /// Set the size: shrinking drops every page past it and zeroes the tail of the last one.
+    /// Set the size: unless it grows, every page past it goes (also pages preallocated
+    /// beyond the old EOF) and the tail of the last one is zeroed.
     pub fn truncate(&mut self, size: u64) {
-        if size < self.size {
+        if size <= self.size {
             drop(self.pages.split_off(&size.div_ceil(PAGE)));
             if let Some(p) = self.pages.get_mut(&(size / PAGE)) {
                 p[(size % PAGE) as usize..].fill(0);
@@ -171,5 +172,12 @@ mod tests {
         d.allocate(PAGE, 1);
         assert_eq!(d.pages(), 3);
         assert_eq!(d.new_pages_for(0, 10 * PAGE), 7);
+        // Pages preallocated past EOF (fallocate KEEP_SIZE) go with a truncate that does not
+        // grow the file.
+        let mut e = Data::default();
+        e.allocate(0, 4 * PAGE);
+        assert_eq!((e.size, e.pages()), (0, 4));
+        e.truncate(0);
+        assert_eq!(e.pages(), 0);
     }
 }

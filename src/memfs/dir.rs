@@ -51,7 +51,8 @@ impl Dir {
 
     /// Entries with a cookie greater than `after`, in cookie order: (cookie, name, node).
     pub fn after(&self, after: u64) -> impl Iterator<Item = (u64, &OsStr, u64)> {
-        self.by_cookie.range(after + 1..).map(|(&c, (n, ino))| (c, n.as_os_str(), *ino))
+        let from = after.saturating_add(1);
+        self.by_cookie.range(from..).map(|(&c, (n, ino))| (c, n.as_os_str(), *ino))
     }
 }
 

@@ -76,8 +76,9 @@ pub struct Caller {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MemFsOptions {
-    /// Total bytes of file data allowed (whole 4 KiB pages); `None`: no limit. Writes that
-    /// need more fail with ENOSPC.
+    /// Total bytes of file data allowed (whole 4 KiB pages); writes and fallocate that need
+    /// more fail with ENOSPC. Default: half of the machine's memory, as tmpfs. `None`: no
+    /// limit at all (a large fallocate can then exhaust memory).
     pub size_limit: Option<u64>,
     /// How long the kernel may cache names (and negative lookups).
     pub entry_ttl: Duration,
@@ -88,7 +89,7 @@ pub struct MemFsOptions {
 impl Default for MemFsOptions {
     fn default() -> Self {
         MemFsOptions {
-            size_limit: None,
+            size_limit: Some(half_of_memory()),
             entry_ttl: Duration::from_secs(1),
             attr_ttl: Duration::from_secs(1),
         }
@@ -102,6 +103,17 @@ pub struct MemFsStats {
     pub nodes: u64,
     /// Bytes of file data held (whole pages).
     pub data_bytes: u64,
+}
+
+/// Half of MemTotal from /proc/meminfo (tmpfs's default size); 1 GiB if unreadable.
+fn half_of_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(1 << 30, |kib| kib * 1024 / 2)
 }
 
 /// Longest name.
@@ -444,8 +456,10 @@ impl MemFs {
         self.add(parent, Some(name), FileType::Symlink, 0o777, c, content)
     }
 
-    /// CREATE: a new regular file; with `O_EXCL`, EEXIST if the name exists, else the existing
-    /// file is returned (looked up once more).
+    /// CREATE: a new regular file. The kernel sends it for names it believes absent; if the
+    /// name exists after all (made meanwhile by another way in), `O_EXCL` or a non-regular
+    /// file gives EEXIST, else the existing file is returned (looked up once more) and
+    /// truncated if `O_TRUNC` asks, since the kernel will not truncate a file it thinks new.
     pub fn create(
         &self,
         parent: u64,
@@ -464,9 +478,14 @@ impl MemFs {
         ) {
             Err(Errno::EEXIST) if flags & libc::O_EXCL == 0 => {
                 let attr = self.lookup(parent, name)?;
-                if attr.kind == FileType::Directory {
+                if attr.kind != FileType::RegularFile {
                     self.forget(attr.ino, 1);
-                    return Err(Errno::EISDIR);
+                    return Err(Errno::EEXIST);
+                }
+                if flags & libc::O_TRUNC != 0 {
+                    let mut set = SetAttr::default();
+                    set.size = Some(0);
+                    return self.setattr(attr.ino, &set);
                 }
                 Ok(attr)
             }
@@ -709,10 +728,8 @@ impl MemFs {
             if mode & KEEP == 0 {
                 return Err(Errno::EOPNOTSUPP);
             }
-            let to = end.min(d.size);
-            if to > offset {
-                d.zero_range(offset, to - offset);
-            }
+            // Not clamped to the size: pages preallocated past EOF (KEEP_SIZE) go too.
+            d.zero_range(offset, end - offset);
         } else {
             let new = d.new_pages_for(offset, len);
             if limit.is_some_and(|l| (used + new) * PAGE > l) {
@@ -762,13 +779,23 @@ impl MemFs {
         off_out: u64,
         len: u64,
     ) -> Result<u64> {
-        let len = len.min(1 << 30);
-        let mut buf = vec![0u8; len as usize];
-        let n = self.read(ino_in, off_in, &mut buf)?;
-        if n == 0 {
-            return Ok(0);
+        // Through a 1 MiB buffer, chunk by chunk.
+        const CHUNK: u64 = 1 << 20;
+        let mut buf = vec![0u8; len.min(CHUNK) as usize];
+        let mut done = 0u64;
+        while done < len {
+            let want = (len - done).min(CHUNK) as usize;
+            let n = self.read(ino_in, off_in + done, &mut buf[..want])?;
+            if n == 0 {
+                break;
+            }
+            self.write(ino_out, off_out + done, &buf[..n], false)?;
+            done += n as u64;
+            if n < want {
+                break;
+            }
         }
-        self.write(ino_out, off_out, &buf[..n], false).map(u64::from)
+        Ok(done)
     }
 
     /// Filesystem statistics.

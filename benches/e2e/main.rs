@@ -1,0 +1,513 @@
+//! The end-to-end benchmark: the same MemFs served by fusefs and by fuser, plus tmpfs as the
+//! physical limit, measured side by side in one run.
+//!
+//! `cargo bench --bench e2e -- [--quick] [--reps N] [--json PATH] [--only WORKLOAD,...]`
+//! (as root). `--quick` runs in under 3 minutes on a 2-vCPU machine.
+//!
+//! Workloads (each run against every target in turn, interleaved, `reps` times; the median
+//! and the spread are reported):
+//! 1. `seq-write`: a 1 GiB file (256 MiB quick) in 1 MiB writes, then fsync: MB/s.
+//! 2. `seq-read`: that file in 1 MiB O_DIRECT reads (page cache out of the way): MB/s.
+//! 3. `rand-read-1t`, `rand-read-4t`: 4 KiB O_DIRECT reads at random offsets, 1 and 4 client
+//!    threads: IOPS.
+//! 4. `create`, `stat`, `list`, `unlink`: 10,000 files (2,000 quick) in one directory; stat
+//!    with attribute timeout 0; a full listing of the directory: ops/s (entries/s for list).
+//!    The kernel's dentry and inode caches are dropped before stat, list and unlink, so both
+//!    libraries do the same lookups whatever their replies let the kernel cache.
+//! 5. `open-read-close`: open, 4 KiB pread, close of a small file in a loop: loops/s, p50 and
+//!    p99 per loop (µs).
+//!
+//! Metadata and latency workloads run twice: with the servers and the client pinned to CPU 0
+//! (the CPU cost per request) and unpinned (what users get: on these VMs a wakeup across
+//! vCPUs costs 50-100 µs). Throughput workloads run unpinned.
+//!
+//! Every target uses 2 worker threads (the CPU count), max_write 1 MiB, entry timeout 1 s,
+//! attribute timeout 0, and the capabilities fusefs asks for by default (fuser: where it can
+//! set them).
+
+mod fuser_memfs;
+
+use fusefs::cache::PageBuf;
+use fusefs::memfs::{MemFs, MemFsOptions};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1 << 20;
+
+struct Opts {
+    quick: bool,
+    reps: usize,
+    json: PathBuf,
+    only: Option<Vec<String>>,
+    file_size: u64,
+    meta_files: usize,
+    secs: f64,
+}
+
+impl Opts {
+    fn parse() -> Opts {
+        let mut o = Opts {
+            quick: false,
+            reps: 5,
+            json: PathBuf::from("target/e2e-bench.json"),
+            only: None,
+            file_size: 1 << 30,
+            meta_files: 10_000,
+            secs: 3.0,
+        };
+        let mut reps = None;
+        let mut it = std::env::args().skip(1);
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--quick" => o.quick = true,
+                "--reps" => reps = it.next().and_then(|v| v.parse().ok()),
+                "--json" => o.json = PathBuf::from(it.next().expect("--json PATH")),
+                "--only" => o.only = it.next().map(|v| v.split(',').map(String::from).collect()),
+                "--bench" => {}
+                other => {
+                    eprintln!("usage: cargo bench --bench e2e -- [--quick] [--reps N] [--json PATH] [--only W,...] (unknown: {other})");
+                    std::process::exit(2);
+                }
+            }
+        }
+        if o.quick {
+            o.reps = 3;
+            o.file_size = 256 * MIB;
+            o.meta_files = 2_000;
+            o.secs = 1.0;
+        }
+        if let Some(r) = reps {
+            o.reps = r;
+        }
+        o
+    }
+
+    fn wants(&self, w: &str) -> bool {
+        self.only.as_ref().is_none_or(|l| l.iter().any(|x| w.starts_with(x.as_str())))
+    }
+}
+
+enum Server {
+    Fusefs(Box<fusefs::Session<MemFs>>),
+    Fuser(fuser::BackgroundSession),
+    Tmpfs,
+}
+
+struct Target {
+    name: &'static str,
+    path: PathBuf,
+    server: Option<Server>,
+    _dir: tempfile::TempDir,
+}
+
+fn memfs_options() -> MemFsOptions {
+    let mut m = MemFsOptions::default();
+    m.entry_ttl = Duration::from_secs(1);
+    m.attr_ttl = Duration::ZERO;
+    m
+}
+
+fn mount_all() -> Vec<Target> {
+    let threads = 2;
+    let mut targets = Vec::new();
+
+    let dir = tempfile::Builder::new().prefix("bench-fusefs-").tempdir().unwrap();
+    let mut c = fusefs::Config::default();
+    c.threads = threads;
+    c.mount.fsname = "bench-fusefs".into();
+    let s =
+        fusefs::Session::mount(MemFs::new(memfs_options()), dir.path(), c).expect("mount fusefs");
+    targets.push(Target {
+        name: "fusefs",
+        path: dir.path().into(),
+        server: Some(Server::Fusefs(Box::new(s))),
+        _dir: dir,
+    });
+
+    let dir = tempfile::Builder::new().prefix("bench-fuser-").tempdir().unwrap();
+    let mut fc = fuser::Config::default();
+    fc.mount_options = vec![fuser::MountOption::FSName("bench-fuser".into())];
+    fc.n_threads = Some(threads);
+    fc.clone_fd = true;
+    let fs = fuser_memfs::FuserMemFs(MemFs::new(memfs_options()));
+    let bg = fuser::spawn_mount(fs, dir.path(), &fc).expect("mount fuser");
+    wait_mounted(dir.path());
+    targets.push(Target {
+        name: "fuser",
+        path: dir.path().into(),
+        server: Some(Server::Fuser(bg)),
+        _dir: dir,
+    });
+
+    let dir = tempfile::Builder::new().prefix("bench-tmpfs-").tempdir().unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        dir.path(),
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=8g"),
+    )
+    .expect("mount tmpfs");
+    targets.push(Target {
+        name: "tmpfs",
+        path: dir.path().into(),
+        server: Some(Server::Tmpfs),
+        _dir: dir,
+    });
+    targets
+}
+
+/// fuser's spawn_mount returns before INIT is answered; a statfs waits for it.
+fn wait_mounted(p: &Path) {
+    let _ = nix::sys::statfs::statfs(p);
+}
+
+fn unmount_all(targets: Vec<Target>) {
+    for mut t in targets {
+        match t.server.take() {
+            Some(Server::Fusefs(s)) => s.unmount().expect("unmount fusefs"),
+            Some(Server::Fuser(bg)) => bg.umount_and_join().expect("unmount fuser"),
+            Some(Server::Tmpfs) => nix::mount::umount(&t.path).expect("unmount tmpfs"),
+            None => {}
+        }
+    }
+}
+
+fn pin(cpus: &[usize]) {
+    let mut set = nix::sched::CpuSet::new();
+    for &c in cpus {
+        set.set(c).unwrap();
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("sched_setaffinity");
+}
+
+fn drop_caches() {
+    let _ = fs::write("/proc/sys/vm/drop_caches", "2");
+}
+
+// ---- workloads ----
+
+fn seq_write(p: &Path, size: u64) -> f64 {
+    let buf = vec![0xa5u8; MIB as usize];
+    let start = Instant::now();
+    let mut f = File::create(p.join("seq")).unwrap();
+    for _ in 0..size / MIB {
+        f.write_all(&buf).unwrap();
+    }
+    f.sync_all().unwrap();
+    drop(f);
+    (size / MIB) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn open_direct(p: &Path) -> File {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(p)
+        .or_else(|_| File::open(p))
+        .unwrap()
+}
+
+fn seq_read(p: &Path, size: u64) -> f64 {
+    let mut buf = PageBuf::new(MIB as usize);
+    let f = open_direct(&p.join("seq"));
+    let start = Instant::now();
+    let mut off = 0;
+    while off < size {
+        let n = f.read_at(&mut buf, off).unwrap();
+        assert!(n > 0, "short file");
+        off += n as u64;
+    }
+    (size / MIB) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn rand_read(p: &Path, size: u64, threads: usize, secs: f64) -> f64 {
+    let path = p.join("seq");
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let path = &path;
+                s.spawn(move || {
+                    let f = open_direct(path);
+                    let mut buf = PageBuf::new(4096);
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (t as u64 + 1);
+                    let blocks = size / 4096;
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        for _ in 0..64 {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            f.read_at(&mut buf, (x % blocks) * 4096).unwrap();
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Create, stat, list and unlink `n` files in a fresh directory: ops/s of each phase.
+fn metadata(p: &Path, n: usize, rep: usize) -> [f64; 4] {
+    let d = p.join(format!("meta-{rep}"));
+    fs::create_dir(&d).unwrap();
+    let names: Vec<PathBuf> = (0..n).map(|i| d.join(format!("file-{i:06}"))).collect();
+    let t = Instant::now();
+    for f in &names {
+        File::create(f).unwrap();
+    }
+    let create = n as f64 / t.elapsed().as_secs_f64();
+    drop_caches();
+    let t = Instant::now();
+    for f in &names {
+        fs::metadata(f).unwrap();
+    }
+    let stat = n as f64 / t.elapsed().as_secs_f64();
+    drop_caches();
+    let t = Instant::now();
+    let listed = fs::read_dir(&d).unwrap().count();
+    let list = listed as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(listed, n);
+    drop_caches();
+    let t = Instant::now();
+    for f in &names {
+        fs::remove_file(f).unwrap();
+    }
+    let unlink = n as f64 / t.elapsed().as_secs_f64();
+    fs::remove_dir(&d).unwrap();
+    [create, stat, list, unlink]
+}
+
+/// open / pread 4 KiB / close in a loop: (loops/s, p50 µs, p99 µs).
+fn latency(p: &Path, secs: f64) -> (f64, f64, f64) {
+    let f = p.join("small");
+    if !f.exists() {
+        fs::write(&f, vec![7u8; 4096]).unwrap();
+    }
+    let mut buf = [0u8; 4096];
+    let mut lat = Vec::with_capacity(200_000);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        let h = File::open(&f).unwrap();
+        h.read_at(&mut buf, 0).unwrap();
+        drop(h);
+        lat.push(t.elapsed().as_nanos() as f64 / 1000.0);
+    }
+    let rate = lat.len() as f64 / start.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let q = |x: f64| lat[((lat.len() - 1) as f64 * x) as usize];
+    (rate, q(0.5), q(0.99))
+}
+
+// ---- results ----
+
+struct Sample {
+    workload: String,
+    placement: &'static str,
+    target: &'static str,
+    value: f64,
+}
+
+struct Results(Vec<Sample>);
+
+impl Results {
+    fn add(
+        &mut self,
+        rep: usize,
+        w: &str,
+        placement: &'static str,
+        target: &'static str,
+        unit: &'static str,
+        v: f64,
+    ) {
+        eprintln!("  [rep {}] {placement:8} {w:16} {target:7} {v:12.1} {unit}", rep + 1);
+        self.0.push(Sample { workload: w.into(), placement, target, value: v });
+    }
+
+    fn values(&self, w: &str, pl: &str, t: &str) -> Vec<f64> {
+        let mut v: Vec<f64> = self
+            .0
+            .iter()
+            .filter(|s| s.workload == w && s.placement == pl && s.target == t)
+            .map(|s| s.value)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+fn main() {
+    let o = Opts::parse();
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("e2e benchmark: needs root (mount(2), pinning, drop_caches)");
+        std::process::exit(1);
+    }
+    let cpus: Vec<usize> =
+        (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+    let started = Instant::now();
+    eprintln!(
+        "e2e benchmark: {} mode, {} repetitions, file {} MiB, {} files, {:.1} s per timed run",
+        if o.quick { "quick" } else { "full" },
+        o.reps,
+        o.file_size / MIB,
+        o.meta_files,
+        o.secs
+    );
+    let mut r = Results(Vec::new());
+    let mut units: Vec<(String, &'static str, &'static str)> = Vec::new();
+    let mut note = |w: &str, pl: &'static str, u: &'static str| {
+        if !units.iter().any(|(a, b, _)| a == w && *b == pl) {
+            units.push((w.to_string(), pl, u));
+        }
+    };
+
+    for placement in ["unpinned", "pinned"] {
+        if placement == "pinned" {
+            pin(&[0]);
+        } else {
+            pin(&cpus);
+        }
+        let targets = mount_all();
+        eprintln!(
+            "{placement}: mounted {}",
+            targets.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+        );
+        for rep in 0..o.reps {
+            for t in &targets {
+                let p = &t.path;
+                if placement == "unpinned" {
+                    if o.wants("seq-write") || o.wants("seq-read") || o.wants("rand-read") {
+                        r.add(
+                            rep,
+                            "seq-write",
+                            placement,
+                            t.name,
+                            "MB/s",
+                            seq_write(p, o.file_size),
+                        );
+                        note("seq-write", placement, "MB/s");
+                    }
+                    if o.wants("seq-read") {
+                        r.add(rep, "seq-read", placement, t.name, "MB/s", seq_read(p, o.file_size));
+                        note("seq-read", placement, "MB/s");
+                    }
+                    if o.wants("rand-read") {
+                        for th in [1, 4] {
+                            let w = format!("rand-read-{th}t");
+                            r.add(
+                                rep,
+                                &w,
+                                placement,
+                                t.name,
+                                "IOPS",
+                                rand_read(p, o.file_size, th, o.secs),
+                            );
+                            note(&w, placement, "IOPS");
+                        }
+                    }
+                }
+                if o.wants("create") || o.wants("stat") || o.wants("list") || o.wants("unlink") {
+                    let m = metadata(p, o.meta_files, rep);
+                    for (w, v, u) in [
+                        ("create", m[0], "ops/s"),
+                        ("stat", m[1], "ops/s"),
+                        ("list", m[2], "entries/s"),
+                        ("unlink", m[3], "ops/s"),
+                    ] {
+                        r.add(rep, w, placement, t.name, u, v);
+                        note(w, placement, u);
+                    }
+                }
+                if o.wants("open-read-close") {
+                    let (rate, p50, p99) = latency(p, o.secs);
+                    r.add(rep, "open-read-close", placement, t.name, "loops/s", rate);
+                    r.add(rep, "open-read-close p50", placement, t.name, "us", p50);
+                    r.add(rep, "open-read-close p99", placement, t.name, "us", p99);
+                    note("open-read-close", placement, "loops/s");
+                    note("open-read-close p50", placement, "us");
+                    note("open-read-close p99", placement, "us");
+                }
+            }
+        }
+        let _ = fs::remove_file(targets[0].path.join("seq"));
+        unmount_all(targets);
+    }
+    pin(&cpus);
+
+    // The table.
+    println!();
+    println!(
+        "| workload | placement | unit | fusefs | fuser | tmpfs | fusefs/fuser | fusefs/tmpfs |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut json = String::from("{\n  \"results\": [\n");
+    let mut first = true;
+    for (w, pl, unit) in &units {
+        let cell = |t: &str| {
+            let v = r.values(w, pl, t);
+            (
+                median(&v),
+                v.first().copied().unwrap_or(f64::NAN),
+                v.last().copied().unwrap_or(f64::NAN),
+            )
+        };
+        let (a, b, c) = (cell("fusefs"), cell("fuser"), cell("tmpfs"));
+        let lower_is_better = *unit == "us";
+        let ratio = |x: f64, y: f64| if lower_is_better { y / x } else { x / y };
+        let fmt = |m: (f64, f64, f64)| format!("{:.0} ({:.0}-{:.0})", m.0, m.1, m.2);
+        println!(
+            "| {w} | {pl} | {unit} | {} | {} | {} | {:.2}x | {:.2}x |",
+            fmt(a),
+            fmt(b),
+            fmt(c),
+            ratio(a.0, b.0),
+            ratio(a.0, c.0)
+        );
+        for (t, m) in [("fusefs", a), ("fuser", b), ("tmpfs", c)] {
+            if !first {
+                json.push_str(",\n");
+            }
+            first = false;
+            let all: Vec<String> = r.values(w, pl, t).iter().map(|v| format!("{v:.3}")).collect();
+            json.push_str(&format!(
+                "    {{\"workload\": \"{w}\", \"placement\": \"{pl}\", \"target\": \"{t}\", \"unit\": \"{unit}\", \"median\": {:.3}, \"min\": {:.3}, \"max\": {:.3}, \"samples\": [{}]}}",
+                m.0, m.1, m.2, all.join(", ")
+            ));
+        }
+    }
+    json.push_str(&format!(
+        "\n  ],\n  \"mode\": \"{}\",\n  \"reps\": {},\n  \"seconds\": {:.1}\n}}\n",
+        if o.quick { "quick" } else { "full" },
+        o.reps,
+        started.elapsed().as_secs_f64()
+    ));
+    println!("\n(median, with min-max over {} repetitions; ratios above 1 favour fusefs)", o.reps);
+    if let Some(d) = o.json.parent() {
+        let _ = fs::create_dir_all(d);
+    }
+    fs::write(&o.json, json).expect("write JSON");
+    eprintln!("wrote {} in {:.0} s", o.json.display(), started.elapsed().as_secs_f64());
+}
