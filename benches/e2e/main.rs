@@ -287,6 +287,30 @@ fn metadata(p: &Path, n: usize, rep: usize) -> [f64; 4] {
     [create, stat, list, unlink]
 }
 
+/// CPU time (user, system) in µs used so far by this process's threads whose names start
+/// with `prefix` (the server's workers: "fusefs-", "fuser-"), from /proc/self/task/*/stat.
+fn server_cpu(prefix: &str) -> (f64, f64) {
+    let tick = 1e6
+        / nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100)
+            as f64;
+    let mut total = (0.0, 0.0);
+    for task in fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let comm = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let stat = fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the ")" that closes the name: state is field 3; utime 14, stime 15.
+        let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.len() > 12 {
+            total.0 += f[11].parse::<f64>().unwrap_or(0.0) * tick;
+            total.1 += f[12].parse::<f64>().unwrap_or(0.0) * tick;
+        }
+    }
+    total
+}
+
 /// open / pread 4 KiB / close in a loop: (loops/s, p50 µs, p99 µs).
 fn latency(p: &Path, secs: f64) -> (f64, f64, f64) {
     let f = p.join("small");
@@ -308,6 +332,34 @@ fn latency(p: &Path, secs: f64) -> (f64, f64, f64) {
     lat.sort_by(f64::total_cmp);
     let q = |x: f64| lat[((lat.len() - 1) as f64 * x) as usize];
     (rate, q(0.5), q(0.99))
+}
+
+/// Server CPU per operation: the user and system time of the target's worker threads during
+/// a workload, divided by the operations it did. Recorded as extra rows ("... server CPU").
+struct CpuMeter;
+
+impl CpuMeter {
+    fn measure<T>(
+        &self,
+        what: &str,
+        placement: &'static str,
+        target: &'static str,
+        r: &mut Results,
+        f: impl FnOnce() -> (T, f64),
+    ) -> T {
+        let prefix = match target {
+            "fusefs" => "fusefs-",
+            "fuser" => "fuser-",
+            _ => return f().0,
+        };
+        let before = server_cpu(prefix);
+        let (v, ops) = f();
+        let after = server_cpu(prefix);
+        let per = ((after.0 - before.0) / ops, (after.1 - before.1) / ops);
+        r.add_quiet(&format!("{what} server user CPU"), placement, target, per.0);
+        r.add_quiet(&format!("{what} server sys CPU"), placement, target, per.1);
+        v
+    }
 }
 
 // ---- results ----
@@ -332,6 +384,10 @@ impl Results {
         v: f64,
     ) {
         eprintln!("  [rep {}] {placement:8} {w:16} {target:7} {v:12.1} {unit}", rep + 1);
+        self.0.push(Sample { workload: w.into(), placement, target, value: v });
+    }
+
+    fn add_quiet(&mut self, w: &str, placement: &'static str, target: &'static str, v: f64) {
         self.0.push(Sample { workload: w.into(), placement, target, value: v });
     }
 
@@ -377,6 +433,7 @@ fn main() {
         o.secs
     );
     let mut r = Results(Vec::new());
+    let cpu = CpuMeter;
     let mut units: Vec<(String, &'static str, &'static str)> = Vec::new();
     let mut note = |w: &str, pl: &'static str, u: &'static str| {
         if !units.iter().any(|(a, b, _)| a == w && *b == pl) {
@@ -400,37 +457,42 @@ fn main() {
                 let p = &t.path;
                 if placement == "unpinned" {
                     if o.wants("seq-write") || o.wants("seq-read") || o.wants("rand-read") {
-                        r.add(
-                            rep,
-                            "seq-write",
-                            placement,
-                            t.name,
-                            "MB/s",
-                            seq_write(p, o.file_size),
-                        );
+                        let mbs =
+                            cpu.measure("seq-write (per MiB)", placement, t.name, &mut r, || {
+                                (seq_write(p, o.file_size), (o.file_size / MIB) as f64)
+                            });
+                        r.add(rep, "seq-write", placement, t.name, "MB/s", mbs);
                         note("seq-write", placement, "MB/s");
                     }
                     if o.wants("seq-read") {
-                        r.add(rep, "seq-read", placement, t.name, "MB/s", seq_read(p, o.file_size));
+                        let mbs =
+                            cpu.measure("seq-read (per MiB)", placement, t.name, &mut r, || {
+                                (seq_read(p, o.file_size), (o.file_size / MIB) as f64)
+                            });
+                        r.add(rep, "seq-read", placement, t.name, "MB/s", mbs);
                         note("seq-read", placement, "MB/s");
                     }
                     if o.wants("rand-read") {
                         for th in [1, 4] {
                             let w = format!("rand-read-{th}t");
-                            r.add(
-                                rep,
-                                &w,
-                                placement,
-                                t.name,
-                                "IOPS",
-                                rand_read(p, o.file_size, th, o.secs),
-                            );
+                            let what = format!("{w} (per read)");
+                            let iops = cpu.measure(&what, placement, t.name, &mut r, || {
+                                let v = rand_read(p, o.file_size, th, o.secs);
+                                (v, v * o.secs)
+                            });
+                            r.add(rep, &w, placement, t.name, "IOPS", iops);
                             note(&w, placement, "IOPS");
                         }
                     }
                 }
                 if o.wants("create") || o.wants("stat") || o.wants("list") || o.wants("unlink") {
-                    let m = metadata(p, o.meta_files, rep);
+                    let m = cpu.measure(
+                        "create+stat+list+unlink (per file)",
+                        placement,
+                        t.name,
+                        &mut r,
+                        || (metadata(p, o.meta_files, rep), o.meta_files as f64),
+                    );
                     for (w, v, u) in [
                         ("create", m[0], "ops/s"),
                         ("stat", m[1], "ops/s"),
@@ -442,7 +504,11 @@ fn main() {
                     }
                 }
                 if o.wants("open-read-close") {
-                    let (rate, p50, p99) = latency(p, o.secs);
+                    let (rate, p50, p99) =
+                        cpu.measure("open-read-close", placement, t.name, &mut r, || {
+                            let (rate, p50, p99) = latency(p, o.secs);
+                            ((rate, p50, p99), rate * o.secs)
+                        });
                     r.add(rep, "open-read-close", placement, t.name, "loops/s", rate);
                     r.add(rep, "open-read-close p50", placement, t.name, "us", p50);
                     r.add(rep, "open-read-close p99", placement, t.name, "us", p99);
@@ -505,6 +571,29 @@ fn main() {
         started.elapsed().as_secs_f64()
     ));
     println!("\n(median, with min-max over {} repetitions; ratios above 1 favour fusefs)", o.reps);
+    println!("\nServer CPU per operation (µs, median; user + system of the worker threads):\n");
+    println!("| workload | placement | fusefs user | fusefs sys | fuser user | fuser sys |");
+    println!("|---|---|---|---|---|---|");
+    let mut seen: Vec<(String, &str)> = Vec::new();
+    for s in &r.0 {
+        if let Some(w) = s.workload.strip_suffix(" server user CPU") {
+            if seen.iter().any(|(a, b)| a == w && *b == s.placement) {
+                continue;
+            }
+            seen.push((w.to_string(), s.placement));
+            let m = |t: &str, k: &str| {
+                median(&r.values(&format!("{w} server {k} CPU"), s.placement, t))
+            };
+            println!(
+                "| {w} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                s.placement,
+                m("fusefs", "user"),
+                m("fusefs", "sys"),
+                m("fuser", "user"),
+                m("fuser", "sys")
+            );
+        }
+    }
     if let Some(d) = o.json.parent() {
         let _ = fs::create_dir_all(d);
     }
