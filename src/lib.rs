@@ -31,6 +31,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cached;
 pub mod logger;
 pub mod memfs;
 

@@ -19,6 +19,8 @@ pub(crate) enum Sink {
 pub(crate) struct Channel {
     pub(crate) sink: Sink,
     pub(crate) shared: Arc<Shared>,
+    /// This worker's request counters.
+    pub(crate) ops: crate::stats::OpCounters,
 }
 
 impl Channel {

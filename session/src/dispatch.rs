@@ -59,8 +59,14 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
     let listing = |size: u32| pool.get((size as usize).min(chan.shared.max_payload()));
     match req.operation {
         Operation::Lookup(op) => fs.lookup(&ctx, op, ReplyEntry { s: s() }),
-        Operation::Forget(op) => fs.forget(&ctx, op),
-        Operation::BatchForget(op) => fs.batch_forget(&ctx, op),
+        Operation::Forget(op) => {
+            chan.ops.record(opcode, false, std::time::Duration::ZERO);
+            fs.forget(&ctx, op)
+        }
+        Operation::BatchForget(op) => {
+            chan.ops.record(opcode, false, std::time::Duration::ZERO);
+            fs.batch_forget(&ctx, op)
+        }
         Operation::Getattr(op) => fs.getattr(&ctx, op, ReplyAttr { s: s() }),
         Operation::Setattr(op) => fs.setattr(&ctx, op, ReplyAttr { s: s() }),
         Operation::Readlink(op) => fs.readlink(&ctx, op, ReplyData { s: s(), max: 4095 }),

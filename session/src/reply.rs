@@ -21,11 +21,13 @@ pub(crate) struct Sender {
     unique: u64,
     opcode: Opcode,
     done: bool,
+    started: std::time::Instant,
 }
 
 impl Sender {
     pub(crate) fn new(chan: &Arc<Channel>, unique: u64, opcode: Opcode) -> Sender {
-        Sender { chan: Arc::clone(chan), unique, opcode, done: false }
+        let started = std::time::Instant::now();
+        Sender { chan: Arc::clone(chan), unique, opcode, done: false, started }
     }
 
     fn send(&mut self, msg: OutMessage<'_>) {
@@ -44,6 +46,7 @@ impl Sender {
             }
         }
         shared.interrupts.done(self.unique);
+        self.chan.ops.record(self.opcode, msg.header().error != 0, self.started.elapsed());
     }
 
     fn error(&mut self, errno: i32) {

@@ -35,6 +35,8 @@ pub struct Session<F: Filesystem> {
     notifier: Notifier,
     /// The fd notifications go out on; the `Notifier`s hold it weakly.
     _notify_dev: Arc<FuseDev>,
+    /// The workers' channels, for their statistics.
+    channels: Vec<Arc<Channel>>,
     workers: Vec<JoinHandle<()>>,
     exit: Arc<ExitSignal>,
     shutdown_timeout: Duration,
@@ -104,8 +106,14 @@ impl<F: Filesystem> Session<F> {
         devs.insert(0, dev);
         let exit = Arc::new(ExitSignal { alive: AtomicUsize::new(devs.len()), fd: exit_fd });
         let mut workers = Vec::with_capacity(threads);
+        let mut channels = Vec::with_capacity(threads);
         for (i, d) in devs.into_iter().enumerate() {
-            let chan = Arc::new(Channel { sink: Sink::Dev(d), shared: Arc::clone(&shared) });
+            let chan = Arc::new(Channel {
+                sink: Sink::Dev(d),
+                shared: Arc::clone(&shared),
+                ops: crate::stats::OpCounters::new(),
+            });
+            channels.push(Arc::clone(&chan));
             let (fs, guard) = (Arc::clone(&fs), WorkerGuard(Arc::clone(&exit)));
             let spawned =
                 std::thread::Builder::new().name(format!("fusefs-{i}")).spawn(move || {
@@ -132,6 +140,7 @@ impl<F: Filesystem> Session<F> {
             negotiated,
             notifier,
             _notify_dev: notify_dev,
+            channels,
             workers,
             exit,
             shutdown_timeout: config.shutdown_timeout,
@@ -163,9 +172,20 @@ impl<F: Filesystem> Session<F> {
         self.mount.connection_id()
     }
 
-    /// Pool statistics of the session's reply buffers.
+    /// Pool statistics of the session's buffers.
     pub fn pool_stats(&self) -> fusefs_cache::PoolStats {
         self.shared.pool.stats()
+    }
+
+    /// Per-opcode counts, errors and latency (dispatch to reply), and the buffer pool's
+    /// figures.
+    pub fn stats(&self) -> crate::stats::SessionStats {
+        let mut totals = crate::stats::empty_totals();
+        for c in &self.channels {
+            c.ops.add_to(&mut totals);
+        }
+        totals.retain(|o| o.count > 0);
+        crate::stats::SessionStats { ops: totals, pool: self.shared.pool.stats() }
     }
 
     /// Whether every worker has stopped (the filesystem was unmounted).

@@ -41,6 +41,7 @@ impl<F: Filesystem> Harness<F> {
         let chan = Arc::new(Channel {
             sink: Sink::Memory(Mutex::new(Vec::new())),
             shared: Arc::new(shared),
+            ops: crate::stats::OpCounters::new(),
         });
         Harness { fs: Arc::new(fs), chan }
     }

@@ -10,7 +10,6 @@
 use crate::channel::Channel;
 use crate::dispatch::dispatch;
 use crate::filesystem::Filesystem;
-use fusefs_cache::PageBuf;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -35,7 +34,8 @@ pub(crate) fn run_worker<F: Filesystem>(
     let crate::channel::Sink::Dev(dev) = &chan.sink else {
         return WorkerExit::Failed(io::Error::other("worker needs a /dev/fuse channel"));
     };
-    let mut buf = PageBuf::new(buf_size);
+    // On loan from the session's pool for the worker's whole life.
+    let mut buf = chan.shared.pool.get(buf_size);
     let stopping = &chan.shared.stopping;
     loop {
         // Relaxed: the flag only needs to be seen eventually; the wakeup request that follows

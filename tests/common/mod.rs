@@ -161,15 +161,23 @@ pub struct ExampleMount {
     child: Option<Child>,
     pub path: PathBuf,
     _dir: tempfile::TempDir,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ExampleMount {
     /// Start example `name` on a fresh mountpoint with `args` after it, and wait for it to
     /// say it is serving (it prints "serving" on stderr once INIT is done).
     pub fn start(name: &str, args: &[&str]) -> ExampleMount {
+        Self::start_with(name, &[], args)
+    }
+
+    /// Like `start`, with positional arguments before the mountpoint.
+    pub fn start_with(name: &str, before: &[&str], args: &[&str]) -> ExampleMount {
         let dir = tempfile::Builder::new().prefix("fusefs-example-").tempdir().unwrap();
         let path = dir.path().to_path_buf();
         let mut child = Command::new(example(name))
+            .args(before)
             .arg(&path)
             .args(args)
             .stdin(Stdio::null())
@@ -179,15 +187,20 @@ impl ExampleMount {
             .expect("start example");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let log2 = std::sync::Arc::clone(&log);
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("serving") {
                     let _ = tx.send(());
                 }
                 eprintln!("[example] {line}");
+                let mut l = log2.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
             }
         });
-        let mut m = ExampleMount { child: Some(child), path, _dir: dir };
+        let mut m = ExampleMount { child: Some(child), path, _dir: dir, log, reader: Some(reader) };
         if rx.recv_timeout(LIMIT).is_err() {
             m.stop();
             panic!("example {name} did not start serving within {LIMIT:?}");
@@ -201,6 +214,19 @@ impl ExampleMount {
         let child = self.child.as_ref().unwrap();
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
         self.wait()
+    }
+
+    /// Send `sig`, wait for the exit, and return the status with everything printed on stderr.
+    pub fn signal_and_wait_output(
+        &mut self,
+        sig: nix::sys::signal::Signal,
+    ) -> (ExitStatus, String) {
+        let status = self.signal_and_wait(sig);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join(); // stderr closes when the example exits
+        }
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
     }
 
     /// Wait for the example to exit by itself (under the time limit).

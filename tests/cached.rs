@@ -1,0 +1,184 @@
+//! CachedFs over a local directory: by counting backend calls (not by timing), `ls -lR` twice
+//! and a stat storm ask the backend far less with the cache on than off; changes made through
+//! the mount are seen at once; a change behind the mount's back is seen after `invalidate`.
+
+mod common;
+use common::{can_mount, TestMount};
+use fusefs::cached::{CacheConfig, CachedFs, LocalBackend, Slow};
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+type Fs = CachedFs<Slow<LocalBackend>>;
+
+fn source_tree() -> tempfile::TempDir {
+    let src = tempfile::tempdir().unwrap();
+    for d in ["a", "a/b", "c"] {
+        fs::create_dir(src.path().join(d)).unwrap();
+    }
+    for (i, d) in ["", "a", "a/b", "c"].iter().enumerate() {
+        for j in 0..20 {
+            fs::write(src.path().join(d).join(format!("f{j}")), vec![b'x'; i * 100 + j]).unwrap();
+        }
+    }
+    src
+}
+
+fn mount(src: &Path, cfg: CacheConfig) -> TestMount<Fs> {
+    let backend = Slow::new(LocalBackend::new(src).unwrap(), Duration::ZERO);
+    let mut c = fusefs::Config::default();
+    c.threads = 2;
+    cfg.apply(&mut c);
+    let m = TestMount::with_config(CachedFs::new(backend, cfg), c);
+    m.session().filesystem().set_notifier(m.session().notifier());
+    m
+}
+
+/// `ls -lR`: list every directory and stat every entry.
+fn ls_lr(p: &Path) -> usize {
+    let mut n = 0;
+    for e in fs::read_dir(p).unwrap() {
+        let e = e.unwrap();
+        let md = fs::symlink_metadata(e.path()).unwrap();
+        n += 1;
+        if md.is_dir() {
+            n += ls_lr(&e.path());
+        }
+    }
+    n
+}
+
+/// Backend calls made by `ls -lR` twice and 500 stats of one file.
+fn workload(m: &TestMount<Fs>) -> u64 {
+    let before = m.session().filesystem().backend().calls().total();
+    let counts = m.run(|p| {
+        let a = ls_lr(&p);
+        let b = ls_lr(&p);
+        for _ in 0..500 {
+            fs::metadata(p.join("a/b/f7")).unwrap();
+        }
+        (a, b)
+    });
+    assert_eq!(counts, (83, 83), "80 files and 3 directories, both times");
+    m.session().filesystem().backend().calls().total() - before
+}
+
+#[test]
+fn caching_saves_backend_calls() {
+    if !can_mount("caching_saves_backend_calls") {
+        return;
+    }
+    let src = source_tree();
+    let off = mount(src.path(), CacheConfig::none());
+    let uncached = workload(&off);
+    off.unmount();
+    let on = mount(src.path(), CacheConfig::remote());
+    let cached = workload(&on);
+    let stats = on.session().filesystem().stats();
+    eprintln!("backend calls: {uncached} without caching, {cached} with; {stats}");
+    assert!(
+        uncached >= 500 + 2 * 83,
+        "without a cache every stat reaches the backend ({uncached})"
+    );
+    assert!(cached * 10 <= uncached, "the cache saves at least 90% ({cached} vs {uncached})");
+    assert!(cached <= 83 + 4 + 10, "about one call per entry and listing ({cached})");
+    assert!(stats.table.attrs.hits > 0 && stats.table.attrs.hit_rate() > 0.0);
+}
+
+#[test]
+fn changes_through_the_mount_are_seen_at_once() {
+    if !can_mount("changes_through_the_mount_are_seen_at_once") {
+        return;
+    }
+    let src = source_tree();
+    let m = mount(src.path(), CacheConfig::remote()); // 30 s timeouts everywhere
+    m.run(|p| {
+        assert_eq!(fs::metadata(p.join("f3")).unwrap().len(), 3);
+        fs::write(p.join("f3"), b"longer contents").unwrap();
+        assert_eq!(fs::metadata(p.join("f3")).unwrap().len(), 15, "size after a write");
+        assert_eq!(fs::read(p.join("f3")).unwrap(), b"longer contents");
+        let names = |d: &Path| {
+            let mut v: Vec<String> = fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        };
+        assert!(!names(&p.join("c")).contains(&"new".to_string()));
+        fs::write(p.join("c/new"), b"n").unwrap();
+        assert!(names(&p.join("c")).contains(&"new".to_string()), "create shows in the listing");
+        fs::rename(p.join("c/new"), p.join("a/moved")).unwrap();
+        assert!(!names(&p.join("c")).contains(&"new".to_string()));
+        assert_eq!(fs::read(p.join("a/moved")).unwrap(), b"n", "rename seen on both sides");
+        fs::rename(p.join("a"), p.join("a2")).unwrap();
+        assert_eq!(
+            fs::metadata(p.join("a2/b/f7")).unwrap().len(),
+            207,
+            "descendants follow a rename"
+        );
+        fs::remove_file(p.join("a2/moved")).unwrap();
+        assert_eq!(
+            fs::metadata(p.join("a2/moved")).unwrap_err().kind(),
+            std::io::ErrorKind::NotFound
+        );
+        fs::create_dir(p.join("d")).unwrap();
+        fs::remove_dir(p.join("d")).unwrap();
+        assert!(!names(&p).contains(&"d".to_string()));
+        std::os::unix::fs::symlink("f1", p.join("link")).unwrap();
+        assert_eq!(fs::read_link(p.join("link")).unwrap(), Path::new("f1"));
+        fs::set_permissions(p.join("f1"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(fs::metadata(p.join("f1")).unwrap().permissions().mode() & 0o777, 0o600);
+    });
+    // And the backend really has it all.
+    assert_eq!(fs::read(src.path().join("f3")).unwrap(), b"longer contents");
+    assert!(src.path().join("a2/b/f7").exists());
+}
+
+#[test]
+fn invalidate_shows_changes_made_behind_the_mount() {
+    if !can_mount("invalidate_shows_changes_made_behind_the_mount") {
+        return;
+    }
+    let src = source_tree();
+    let m = mount(src.path(), CacheConfig::remote());
+    assert_eq!(m.run(|p| fs::metadata(p.join("c/f5")).unwrap().len()), 305);
+    fs::write(src.path().join("c/f5"), b"changed elsewhere").unwrap();
+    assert_eq!(m.run(|p| fs::metadata(p.join("c/f5")).unwrap().len()), 305, "cached for 30 s");
+    m.session().filesystem().invalidate(Path::new("c/f5"));
+    assert_eq!(m.run(|p| fs::metadata(p.join("c/f5")).unwrap().len()), 17);
+    fs::write(src.path().join("c/appeared"), b"").unwrap();
+    m.session().filesystem().invalidate(Path::new("c/appeared"));
+    assert!(
+        m.run(|p| p.join("c/appeared").exists()),
+        "a new name after invalidating its directory"
+    );
+}
+
+#[test]
+fn slowfs_example_reports_statistics() {
+    if !can_mount("slowfs_example_reports_statistics") {
+        return;
+    }
+    let src = source_tree();
+    let mut m = common::ExampleMount::start_with(
+        "slowfs",
+        &[src.path().to_str().unwrap()],
+        &["--latency-ms", "1", "--preset", "remote"],
+    );
+    let p = m.path.clone();
+    common::with_limit(
+        "slowfs client",
+        common::LIMIT,
+        || {},
+        move || {
+            assert_eq!(ls_lr(&p), 83);
+        },
+    );
+    let (status, stderr) = m.signal_and_wait_output(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+    assert!(stderr.contains("backend calls:") && stderr.contains("attribute cache:"), "{stderr}");
+    assert!(stderr.contains("FUSE_LOOKUP"), "per-opcode counts printed: {stderr}");
+}
