@@ -16,9 +16,11 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const NIL: usize = usize::MAX;
+/// Slab indices are u32 (caches hold at most 4 billion entries), which keeps a node small:
+/// with u64 keys and values a node is 32 bytes, so more of a large cache stays in CPU caches.
+const NIL: u32 = u32::MAX;
 
 /// A fast, non-cryptographic hasher (multiply-rotate, as rustc's FxHasher) for cache keys:
 /// SipHash would cost more than the rest of a lookup. Keys come from the filesystem, not from
@@ -106,23 +108,24 @@ impl LruStats {
 struct Node<K, V> {
     key: K,
     value: V,
-    prev: usize,
-    next: usize,
-    /// When the entry stops being valid (None: never).
-    expires: Option<Instant>,
+    prev: u32,
+    next: u32,
+    /// When the entry stops being valid, in the clock's ns (u64::MAX: never).
+    expires: u64,
 }
 
 /// A least-recently-used cache of at most `capacity` entries. See the module docs.
 pub struct Lru<K, V, C: Clock = SystemClock> {
-    map: HashMap<K, usize, FastHash>,
+    map: HashMap<K, u32, FastHash>,
     slab: Slab<Node<K, V>>,
     /// Most recently used.
-    head: usize,
+    head: u32,
     /// Least recently used.
-    tail: usize,
+    tail: u32,
     capacity: usize,
-    ttl: Option<Duration>,
     clock: C,
+    /// The TTL in ns, less one clock tick (see `crate::clock`); None: no TTL.
+    ttl_ns: Option<u64>,
     stats: LruStats,
 }
 
@@ -137,39 +140,46 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V, SystemClock> {
 impl<K: Hash + Eq + Clone, V, C: Clock> Lru<K, V, C> {
     /// As [`Lru::new`], with time from `clock`.
     pub fn with_clock(capacity: usize, ttl: Option<Duration>, clock: C) -> Self {
-        let capacity = capacity.max(1);
+        let capacity = capacity.clamp(1, NIL as usize - 1);
         let prealloc = capacity.min(1 << 16);
+        let ttl_ns = ttl.map(|t| (t.as_nanos() as u64).saturating_sub(clock.resolution_ns()));
         Lru {
+            ttl_ns,
             map: HashMap::with_capacity_and_hasher(prealloc, FastHash),
             slab: Slab::with_capacity(prealloc),
             head: NIL,
             tail: NIL,
             capacity,
-            ttl,
             clock,
             stats: LruStats { capacity: capacity as u64, ..Default::default() },
         }
     }
 
-    fn unlink(&mut self, i: usize) {
-        let (prev, next) = (self.slab[i].prev, self.slab[i].next);
+    fn expired(&self, n: &Node<K, V>) -> bool {
+        n.expires != u64::MAX && self.clock.now_ns() >= n.expires
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = (self.slab[i as usize].prev, self.slab[i as usize].next);
         if prev == NIL {
             self.head = next;
         } else {
-            self.slab[prev].next = next;
+            self.slab[prev as usize].next = next;
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            self.slab[next].prev = prev;
+            self.slab[next as usize].prev = prev;
         }
     }
 
-    fn push_front(&mut self, i: usize) {
-        self.slab[i].prev = NIL;
-        self.slab[i].next = self.head;
-        if self.head != NIL {
-            self.slab[self.head].prev = i;
+    fn push_front(&mut self, i: u32) {
+        let head = self.head;
+        let n = &mut self.slab[i as usize];
+        n.prev = NIL;
+        n.next = head;
+        if head != NIL {
+            self.slab[head as usize].prev = i;
         }
         self.head = i;
         if self.tail == NIL {
@@ -177,9 +187,9 @@ impl<K: Hash + Eq + Clone, V, C: Clock> Lru<K, V, C> {
         }
     }
 
-    fn remove_index(&mut self, i: usize) -> (K, V) {
+    fn remove_index(&mut self, i: u32) -> (K, V) {
         self.unlink(i);
-        let node = self.slab.remove(i);
+        let node = self.slab.remove(i as usize);
         self.map.remove(&node.key);
         (node.key, node.value)
     }
@@ -194,7 +204,7 @@ impl<K: Hash + Eq + Clone, V, C: Clock> Lru<K, V, C> {
             self.stats.misses += 1;
             return None;
         };
-        if self.slab[i].expires.is_some_and(|e| self.clock.now() >= e) {
+        if self.expired(&self.slab[i as usize]) {
             self.remove_index(i);
             self.stats.expirations += 1;
             self.stats.misses += 1;
@@ -205,7 +215,7 @@ impl<K: Hash + Eq + Clone, V, C: Clock> Lru<K, V, C> {
             self.unlink(i);
             self.push_front(i);
         }
-        Some(&self.slab[i].value)
+        Some(&self.slab[i as usize].value)
     }
 
     /// The value for `key` without counting or reordering (expired entries read as absent).
@@ -215,17 +225,21 @@ impl<K: Hash + Eq + Clone, V, C: Clock> Lru<K, V, C> {
         Q: Hash + Eq + ?Sized,
     {
         let &i = self.map.get(key)?;
-        let n = &self.slab[i];
-        n.expires.is_none_or(|e| self.clock.now() < e).then_some(&n.value)
+        let n = &self.slab[i as usize];
+        (!self.expired(n)).then_some(&n.value)
     }
 
     /// Insert or replace; returns the old value of `key`. When full, the least recently used
     /// entry is evicted first.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        let expires = self.ttl.map(|t| self.clock.now() + t);
+        let expires = match self.ttl_ns {
+            Some(t) => self.clock.now_ns().saturating_add(t),
+            None => u64::MAX,
+        };
         if let Some(&i) = self.map.get(&key) {
-            let old = std::mem::replace(&mut self.slab[i].value, value);
-            self.slab[i].expires = expires;
+            let n = &mut self.slab[i as usize];
+            let old = std::mem::replace(&mut n.value, value);
+            n.expires = expires;
             if self.head != i {
                 self.unlink(i);
                 self.push_front(i);
@@ -236,7 +250,8 @@ impl<K: Hash + Eq + Clone, V, C: Clock> Lru<K, V, C> {
             self.remove_index(self.tail);
             self.stats.evictions += 1;
         }
-        let i = self.slab.insert(Node { key: key.clone(), value, prev: NIL, next: NIL, expires });
+        let i = self.slab.insert(Node { key: key.clone(), value, prev: NIL, next: NIL, expires })
+            as u32;
         self.map.insert(key, i);
         self.push_front(i);
         None
@@ -254,8 +269,8 @@ impl<K: Hash + Eq + Clone, V, C: Clock> Lru<K, V, C> {
 
     /// Remove every entry for which `f` is false.
     pub fn retain(&mut self, mut f: impl FnMut(&K, &V) -> bool) {
-        let doomed: Vec<usize> =
-            self.slab.iter().filter(|(_, n)| !f(&n.key, &n.value)).map(|(i, _)| i).collect();
+        let doomed: Vec<u32> =
+            self.slab.iter().filter(|(_, n)| !f(&n.key, &n.value)).map(|(i, _)| i as u32).collect();
         for i in doomed {
             self.remove_index(i);
         }
@@ -288,8 +303,13 @@ impl<K: Hash + Eq + Clone, V, C: Clock> Lru<K, V, C> {
 /// An [`Lru`] split into shards by key hash, each behind its own mutex, for use from many
 /// threads. Capacity is divided evenly, so eviction is least-recently-used per shard.
 pub struct ShardedLru<K, V, C: Clock + Clone = SystemClock> {
-    shards: Box<[Mutex<Lru<K, V, C>>]>,
+    shards: Box<[Padded<Mutex<Lru<K, V, C>>>]>,
 }
+
+/// One shard per 128 bytes (two cache lines, as adjacent-line prefetch pairs them), so
+/// threads working on different shards never write the same line.
+#[repr(align(128))]
+struct Padded<T>(T);
 
 impl<K: Hash + Eq + Clone, V: Clone> ShardedLru<K, V, SystemClock> {
     /// `shards` shards (rounded up to a power of two) sharing `capacity` entries.
@@ -303,14 +323,15 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock + Clone> ShardedLru<K, V, C> {
     pub fn with_clock(capacity: usize, ttl: Option<Duration>, shards: usize, clock: C) -> Self {
         let n = shards.max(1).next_power_of_two();
         let per = capacity.div_ceil(n).max(1);
-        let shards = (0..n).map(|_| Mutex::new(Lru::with_clock(per, ttl, clock.clone()))).collect();
+        let shards =
+            (0..n).map(|_| Padded(Mutex::new(Lru::with_clock(per, ttl, clock.clone())))).collect();
         ShardedLru { shards }
     }
 
     fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> std::sync::MutexGuard<'_, Lru<K, V, C>> {
         let h = FastHash.hash_one(key);
         let i = (h >> 32) as usize & (self.shards.len() - 1);
-        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+        self.shards[i].0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A copy of the value for `key`; `None` if absent or expired.
@@ -340,7 +361,7 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock + Clone> ShardedLru<K, V, C> {
     /// Remove every entry for which `f` is false, in every shard.
     pub fn retain(&self, mut f: impl FnMut(&K, &V) -> bool) {
         for s in self.shards.iter() {
-            s.lock().unwrap_or_else(|p| p.into_inner()).retain(&mut f);
+            s.0.lock().unwrap_or_else(|p| p.into_inner()).retain(&mut f);
         }
     }
 
@@ -348,7 +369,7 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock + Clone> ShardedLru<K, V, C> {
     pub fn stats(&self) -> LruStats {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).stats())
+            .map(|s| s.0.lock().unwrap_or_else(|p| p.into_inner()).stats())
             .fold(LruStats::default(), LruStats::merge)
     }
 }
@@ -428,7 +449,7 @@ mod tests {
         let mut i = c.head;
         while i != NIL {
             n += 1;
-            i = c.slab[i].next;
+            i = c.slab[i as usize].next;
         }
         assert_eq!(n, c.len());
         c.retain(|k, _| k % 2 == 0);

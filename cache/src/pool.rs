@@ -23,17 +23,25 @@ pub struct PoolStats {
 
 struct Class {
     size: usize,
-    free: Mutex<Vec<PageBuf>>,
+    free: Mutex<Free>,
+}
+
+/// A class's idle buffers and its counters, under one lock: a get+put takes that lock twice
+/// and no other shared write.
+struct Free {
+    bufs: Vec<PageBuf>,
+    gets: u64,
+    reuses: u64,
 }
 
 /// A pool of [`PageBuf`]s. Each size class keeps at most `max_per_class` idle buffers;
 /// requests larger than the largest class are served unpooled. Each class is behind its own
-/// mutex, held only to push or pop one buffer.
+/// mutex, held only to push or pop one buffer (and count it).
 pub struct BufferPool {
     classes: Vec<Class>,
     max_per_class: usize,
-    gets: AtomicU64,
-    reuses: AtomicU64,
+    /// Gets of sizes no class holds (each one an allocation).
+    unpooled: AtomicU64,
     allocations: AtomicU64,
 }
 
@@ -49,27 +57,40 @@ impl BufferPool {
         sizes.sort_unstable();
         let classes = sizes
             .into_iter()
-            .map(|size| Class { size, free: Mutex::new(Vec::with_capacity(max_per_class)) })
+            .map(|size| Class {
+                size,
+                free: Mutex::new(Free {
+                    bufs: Vec::with_capacity(max_per_class),
+                    gets: 0,
+                    reuses: 0,
+                }),
+            })
             .collect();
         Arc::new(BufferPool {
             classes,
             max_per_class,
-            gets: AtomicU64::new(0),
-            reuses: AtomicU64::new(0),
+            unpooled: AtomicU64::new(0),
             allocations: AtomicU64::new(0),
         })
     }
 
     /// A buffer of `len` bytes (its contents are whatever the last user left).
     pub fn get(self: &Arc<Self>, len: usize) -> PooledBuf {
-        self.gets.fetch_add(1, Relaxed);
         let class = self.classes.iter().position(|c| c.size >= len);
-        let reused = class.and_then(|i| self.classes[i].free.lock().ok()?.pop());
-        let buf = match reused {
-            Some(b) => {
-                self.reuses.fetch_add(1, Relaxed);
+        let reused = match class {
+            Some(i) => self.classes[i].free.lock().ok().and_then(|mut f| {
+                f.gets += 1;
+                let b = f.bufs.pop();
+                f.reuses += b.is_some() as u64;
                 b
+            }),
+            None => {
+                self.unpooled.fetch_add(1, Relaxed);
+                None
             }
+        };
+        let buf = match reused {
+            Some(b) => b,
             None => {
                 self.allocations.fetch_add(1, Relaxed);
                 PageBuf::new(class.map_or(len, |i| self.classes[i].size))
@@ -80,20 +101,25 @@ impl BufferPool {
 
     /// The counters.
     pub fn stats(&self) -> PoolStats {
-        let bytes_held =
-            self.classes.iter().map(|c| c.free.lock().map_or(0, |f| f.len() * c.size) as u64).sum();
-        PoolStats {
-            gets: self.gets.load(Relaxed),
-            reuses: self.reuses.load(Relaxed),
+        let mut s = PoolStats {
+            gets: self.unpooled.load(Relaxed),
             allocations: self.allocations.load(Relaxed),
-            bytes_held,
+            ..Default::default()
+        };
+        for c in &self.classes {
+            if let Ok(f) = c.free.lock() {
+                s.gets += f.gets;
+                s.reuses += f.reuses;
+                s.bytes_held += (f.bufs.len() * c.size) as u64;
+            }
         }
+        s
     }
 
     fn put(&self, class: usize, buf: PageBuf) {
         if let Ok(mut free) = self.classes[class].free.lock() {
-            if free.len() < self.max_per_class {
-                free.push(buf);
+            if free.bufs.len() < self.max_per_class {
+                free.bufs.push(buf);
             }
         }
     }
