@@ -303,8 +303,11 @@ impl<K: Hash + Eq + Clone, V, C: Clock> Lru<K, V, C> {
 /// An [`Lru`] split into shards by key hash, each behind its own mutex, for use from many
 /// threads. Capacity is divided evenly, so eviction is least-recently-used per shard.
 pub struct ShardedLru<K, V, C: Clock + Clone = SystemClock> {
-    shards: Box<[Padded<Mutex<Lru<K, V, C>>>]>,
+    shards: Box<[Shard<K, V, C>]>,
 }
+
+/// One shard: an `Lru` behind its own lock, on its own cache lines.
+type Shard<K, V, C> = Padded<Mutex<Lru<K, V, C>>>;
 
 /// One shard per 128 bytes (two cache lines, as adjacent-line prefetch pairs them), so
 /// threads working on different shards never write the same line.
