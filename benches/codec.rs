@@ -130,11 +130,15 @@ fn allocations() {
     let mut out = vec![0u8; 4096];
     report.push((
         "encode/entry",
-        allocs_per_op(|| drop(OutMessage::entry(2, &entry).write_to(&mut out))),
+        allocs_per_op(|| {
+            black_box(OutMessage::entry(2, &entry).write_to(&mut out));
+        }),
     ));
     report.push((
         "encode/attr",
-        allocs_per_op(|| drop(OutMessage::attr(2, &attr).write_to(&mut out))),
+        allocs_per_op(|| {
+            black_box(OutMessage::attr(2, &attr).write_to(&mut out));
+        }),
     ));
     let mut page = vec![0u8; 4096];
     report.push((
