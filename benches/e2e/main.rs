@@ -4,8 +4,8 @@
 //! `cargo bench --bench e2e -- [--quick] [--reps N] [--json PATH] [--only WORKLOAD,...]`
 //! (as root). `--quick` runs in under 3 minutes on a 2-vCPU machine.
 //!
-//! Workloads (each run against every target in turn, interleaved, `reps` times; the median
-//! and the spread are reported):
+//! Workloads (each run against every target in turn, interleaved, `reps` times, the order of
+//! the targets reversed every other repetition; the median and the spread are reported):
 //! 1. `seq-write`: a 1 GiB file (256 MiB quick) in 1 MiB writes, then fsync: MB/s.
 //! 2. `seq-read`: that file in 1 MiB O_DIRECT reads (page cache out of the way): MB/s.
 //! 3. `rand-read-1t`, `rand-read-4t`: 4 KiB O_DIRECT reads at random offsets, 1 and 4 client
@@ -453,7 +453,12 @@ fn main() {
             targets.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
         );
         for rep in 0..o.reps {
-            for t in &targets {
+            // Alternate the order (A B C, C B A, ...) so no target always follows the same one.
+            let mut order: Vec<&Target> = targets.iter().collect();
+            if rep % 2 == 1 {
+                order.reverse();
+            }
+            for t in order {
                 let p = &t.path;
                 if placement == "unpinned" {
                     if o.wants("seq-write") || o.wants("seq-read") || o.wants("rand-read") {
