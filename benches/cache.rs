@@ -39,6 +39,14 @@ fn lru(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("get_hit_hot1k", n), |b| {
             b.iter(|| black_box(cache.get(&hot.next().unwrap()).copied()))
         });
+        // Baseline: a plain hash map lookup with the same keys, no LRU at all. At 1M entries
+        // this is what one random access to memory costs here.
+        let plain: std::collections::HashMap<u64, u64> = (0..n).map(|k| (k, k)).collect();
+        let mut ks = keys(n);
+        g.bench_function(BenchmarkId::new("baseline_hashmap_get", n), |b| {
+            b.iter(|| black_box(plain.get(&ks.next().unwrap()).copied()))
+        });
+        drop(plain);
         let mut ks = keys(n).map(move |k| k + n);
         g.bench_function(BenchmarkId::new("get_miss", n), |b| {
             b.iter(|| black_box(cache.get(&ks.next().unwrap()).copied()))

@@ -182,3 +182,33 @@ fn slowfs_example_reports_statistics() {
     assert!(stderr.contains("backend calls:") && stderr.contains("attribute cache:"), "{stderr}");
     assert!(stderr.contains("FUSE_LOOKUP"), "per-opcode counts printed: {stderr}");
 }
+
+#[test]
+fn listing_while_deleting_skips_nothing() {
+    if !can_mount("listing_while_deleting_skips_nothing") {
+        return;
+    }
+    let src = tempfile::tempdir().unwrap();
+    fs::create_dir(src.path().join("d")).unwrap();
+    for i in 0..500 {
+        fs::write(src.path().join(format!("d/file-{i:04}")), b"").unwrap();
+    }
+    for cfg in [CacheConfig::none(), CacheConfig::remote()] {
+        let m = mount(src.path(), cfg);
+        let seen = m.run(|p| {
+            // Delete every entry as it is read, as `rm -r` and many cleaners do.
+            let mut seen = Vec::new();
+            for e in fs::read_dir(p.join("d")).unwrap() {
+                let e = e.unwrap();
+                seen.push(e.file_name().into_string().unwrap());
+                fs::remove_file(e.path()).unwrap();
+            }
+            seen
+        });
+        assert_eq!(seen.len(), 500, "every entry once, none skipped ({cfg:?})");
+        m.unmount();
+        for i in 0..500 {
+            fs::write(src.path().join(format!("d/file-{i:04}")), b"").unwrap();
+        }
+    }
+}

@@ -64,6 +64,9 @@ pub struct TableStats {
 /// See the module docs. `A` is the attribute type, `L` a directory listing.
 pub struct InodeTable<A: Clone, L: Clone> {
     nodes: Mutex<Nodes>,
+    /// Bumped by every invalidation, so a fill that raced one can be refused (see
+    /// [`InodeTable::version`]).
+    version: std::sync::atomic::AtomicU64,
     attrs: ShardedLru<u64, A>,
     dirs: ShardedLru<u64, L>,
     /// A zero TTL turns a cache off (rather than making entries live forever).
@@ -79,6 +82,7 @@ impl<A: Clone, L: Clone> InodeTable<A, L> {
         nodes.by_path.insert(PathBuf::new(), ROOT);
         InodeTable {
             nodes: Mutex::new(nodes),
+            version: std::sync::atomic::AtomicU64::new(0),
             attrs: ShardedLru::new(c.max_inodes, Some(c.attr_ttl), 16),
             dirs: ShardedLru::new(c.max_dirs, Some(c.dir_ttl), 16),
             attrs_on: !c.attr_ttl.is_zero() && c.max_inodes > 0,
@@ -142,24 +146,48 @@ impl<A: Clone, L: Clone> InodeTable<A, L> {
         }
     }
 
-    /// `path` was removed from the backend: its node (if any) keeps living, pathless.
+    /// The invalidation version: read it before asking the backend, and pass it to
+    /// [`cache_attr_if`](Self::cache_attr_if) / [`cache_dir_if`](Self::cache_dir_if), which
+    /// refuse the answer if anything was invalidated meanwhile (it may predate the change).
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn bump(&self) {
+        self.version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// `path` was removed from the backend: its node, and any below it, keep living,
+    /// pathless.
     pub fn unlinked(&self, path: &Path) {
-        let id = {
+        self.bump();
+        let ids: Vec<u64> = {
             let mut n = self.lock();
-            let Some(id) = n.by_path.remove(path) else { return };
-            if let Some(node) = n.by_id.get_mut(&id) {
-                node.path = None;
+            let gone: Vec<(PathBuf, u64)> = n
+                .by_path
+                .range(path.to_owned()..)
+                .take_while(|(p, _)| p.starts_with(path))
+                .map(|(p, &id)| (p.clone(), id))
+                .collect();
+            for (p, id) in &gone {
+                n.by_path.remove(p);
+                if let Some(node) = n.by_id.get_mut(id) {
+                    node.path = None;
+                }
             }
-            id
+            gone.into_iter().map(|(_, id)| id).collect()
         };
-        self.attrs.remove(&id);
-        self.dirs.remove(&id);
+        for id in ids {
+            self.attrs.remove(&id);
+            self.dirs.remove(&id);
+        }
     }
 
     /// `from` was renamed to `to`: `from` and everything below it move; whatever was at `to`
-    /// is unlinked first.
+    /// (and below it) is unlinked first.
     pub fn renamed(&self, from: &Path, to: &Path) {
         self.unlinked(to);
+        self.bump();
         let mut n = self.lock();
         let moved: Vec<(PathBuf, u64)> = n
             .by_path
@@ -186,15 +214,25 @@ impl<A: Clone, L: Clone> InodeTable<A, L> {
         self.attrs.get(&id)
     }
 
-    /// Remember attributes of `id`.
+    /// Remember attributes of `id` (an answer known to be current, e.g. from an operation
+    /// that just changed it).
     pub fn cache_attr(&self, id: u64, a: A) {
         if self.attrs_on {
             self.attrs.insert(id, a)
         }
     }
 
+    /// Remember attributes of `id` asked for at invalidation version `v`, unless something
+    /// was invalidated since.
+    pub fn cache_attr_if(&self, id: u64, a: A, v: u64) {
+        if self.version() == v {
+            self.cache_attr(id, a)
+        }
+    }
+
     /// Forget cached attributes of `id`.
     pub fn drop_attr(&self, id: u64) {
+        self.bump();
         self.attrs.remove(&id);
     }
 
@@ -203,15 +241,17 @@ impl<A: Clone, L: Clone> InodeTable<A, L> {
         self.dirs.get(&id)
     }
 
-    /// Remember the listing of directory `id`.
-    pub fn cache_dir(&self, id: u64, l: L) {
-        if self.dirs_on {
+    /// Remember the listing of directory `id` asked for at invalidation version `v`, unless
+    /// something was invalidated since.
+    pub fn cache_dir_if(&self, id: u64, l: L, v: u64) {
+        if self.dirs_on && self.version() == v {
             self.dirs.insert(id, l)
         }
     }
 
     /// Forget the listing of directory `id`.
     pub fn drop_dir(&self, id: u64) {
+        self.bump();
         self.dirs.remove(&id);
     }
 

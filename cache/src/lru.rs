@@ -142,7 +142,9 @@ impl<K: Hash + Eq + Clone, V, C: Clock> Lru<K, V, C> {
     pub fn with_clock(capacity: usize, ttl: Option<Duration>, clock: C) -> Self {
         let capacity = capacity.clamp(1, NIL as usize - 1);
         let prealloc = capacity.min(1 << 16);
-        let ttl_ns = ttl.map(|t| (t.as_nanos() as u64).saturating_sub(clock.resolution_ns()));
+        let ttl_ns = ttl.map(|t| {
+            u64::try_from(t.as_nanos()).unwrap_or(u64::MAX).saturating_sub(clock.resolution_ns())
+        });
         Lru {
             ttl_ns,
             map: HashMap::with_capacity_and_hasher(prealloc, FastHash),

@@ -108,7 +108,10 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
         Operation::Setlk(op) => fs.setlk(&ctx, op, ReplyEmpty { s: s() }),
         Operation::Access(op) => fs.access(&ctx, op, ReplyEmpty { s: s() }),
         Operation::Create(op) => fs.create(&ctx, op, ReplyCreate { s: s() }),
-        Operation::Interrupt(op) => chan.shared.interrupts.interrupt(op.unique),
+        Operation::Interrupt(op) => {
+            chan.ops.record(opcode, false, std::time::Duration::ZERO);
+            chan.shared.interrupts.interrupt(op.unique)
+        }
         Operation::Bmap(op) => fs.bmap(&ctx, op, ReplyBmap { s: s() }),
         Operation::Destroy => {
             chan.shared.destroy(fs);

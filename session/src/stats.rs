@@ -68,7 +68,7 @@ impl OpStats {
         if self.count == 0 {
             Duration::ZERO
         } else {
-            self.total_time / self.count as u32
+            Duration::from_nanos((self.total_time.as_nanos() / u128::from(self.count)) as u64)
         }
     }
 }

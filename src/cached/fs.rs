@@ -8,10 +8,12 @@ use fusefs_cache::{InodeTable, TableConfig, TableStats};
 use fusefs_session::op;
 use fusefs_session::*;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 type Listing = Arc<[DirEntry]>;
 
@@ -21,6 +23,10 @@ pub struct CachedFs<B: Backend> {
     table: InodeTable<FileAttr, Listing>,
     cfg: CacheConfig,
     notifier: OnceLock<Notifier>,
+    /// Each open directory's listing, taken at OPENDIR: READDIR offsets index this snapshot,
+    /// so entries are neither skipped nor repeated however the directory changes meanwhile.
+    open_dirs: Mutex<HashMap<u64, Listing>>,
+    next_fh: AtomicU64,
 }
 
 /// What a [`CachedFs`] holds and how its caches did.
@@ -65,7 +71,14 @@ impl<B: Backend> CachedFs<B> {
             max_inodes: cfg.max_cached_inodes,
             max_dirs: cfg.max_cached_dirs,
         });
-        CachedFs { backend, table, cfg, notifier: OnceLock::new() }
+        CachedFs {
+            backend,
+            table,
+            cfg,
+            notifier: OnceLock::new(),
+            open_dirs: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+        }
     }
 
     /// The backend.
@@ -113,32 +126,43 @@ impl<B: Backend> CachedFs<B> {
         self.table.path(id).ok_or(Errno(libc::ESTALE))
     }
 
-    /// Attributes of node `id` at `path`: cached, or asked for and cached.
+    /// Attributes of node `id` at `path`: cached, or asked for and cached (unless an
+    /// invalidation raced the question: the answer may predate the change).
     fn attr(&self, id: u64, path: &Path) -> R<FileAttr> {
         if let Some(a) = self.table.cached_attr(id) {
             return Ok(a);
         }
+        let v = self.table.version();
         let mut a = self.backend.stat(path)?;
         a.ino = id;
-        self.table.cache_attr(id, a);
+        self.table.cache_attr_if(id, a, v);
         Ok(a)
     }
 
-    /// The listing of directory `id` at `path`: cached, or asked for and cached.
+    /// The listing of directory `id` at `path`, sorted by name: cached, or asked for and
+    /// cached as `attr` does.
     fn listing(&self, id: u64, path: &Path) -> R<Listing> {
         if let Some(l) = self.table.cached_dir(id) {
             return Ok(l);
         }
-        let l: Listing = self.backend.list(path)?.into();
-        self.table.cache_dir(id, Arc::clone(&l));
+        let v = self.table.version();
+        let mut l = self.backend.list(path)?;
+        l.sort_by(|a, b| a.name.cmp(&b.name));
+        let l: Listing = l.into();
+        self.table.cache_dir_if(id, Arc::clone(&l), v);
         Ok(l)
     }
 
-    /// Reply to a new or found node at `path` with attributes `a` (one lookup taken).
-    fn entry_for(&self, path: &Path, mut a: FileAttr) -> Entry {
+    /// Reply to a new or found node at `path` with attributes `a` (one lookup taken). `v` is
+    /// the invalidation version the attributes were asked for at; `None` when they come from
+    /// the operation that just made the node, and are current.
+    fn entry_for(&self, path: &Path, mut a: FileAttr, v: Option<u64>) -> Entry {
         let id = self.table.remember(path);
         a.ino = id;
-        self.table.cache_attr(id, a);
+        match v {
+            Some(v) => self.table.cache_attr_if(id, a, v),
+            None => self.table.cache_attr(id, a),
+        }
         Entry {
             nodeid: id,
             generation: GENERATION,
@@ -148,35 +172,51 @@ impl<B: Backend> CachedFs<B> {
         }
     }
 
-    /// A directory's contents changed: its listing and attributes (mtime) are stale.
-    fn dir_changed(&self, dir: &Path) {
-        if let Some(id) = self.table.id_of(dir) {
-            self.table.drop_dir(id);
-            self.table.drop_attr(id);
-        }
+    /// Directory `id`'s contents changed (or may have: also called when an operation failed
+    /// halfway): its listing and attributes (mtime) are stale.
+    fn dir_changed(&self, id: u64) {
+        self.table.drop_dir(id);
+        self.table.drop_attr(id);
     }
 
+    /// The backend path of `name` in `parent`. "." and "..", names with '/' or NUL, and over
+    /// 255 bytes are refused, so no path leaves the backend's root.
     fn child(&self, parent: u64, name: &OsStr) -> R<PathBuf> {
-        if name.len() > 255 {
+        let b = name.as_bytes();
+        if b.len() > 255 {
             return Err(Errno(libc::ENAMETOOLONG));
+        }
+        if b.is_empty() || b == b"." || b == b".." || b.contains(&b'/') || b.contains(&0) {
+            return Err(Errno(libc::EINVAL));
         }
         Ok(self.path(parent)?.join(name))
     }
 
+    /// Run a mutating backend operation on `parent`'s entries; whatever the outcome, the
+    /// parent's listing and attributes are dropped.
+    fn changing<T>(&self, parent: u64, f: impl FnOnce() -> R<T>) -> R<T> {
+        let r = f();
+        self.dir_changed(parent);
+        r
+    }
+
     fn lookup_entry(&self, parent: u64, name: &OsStr) -> R<Entry> {
-        // A cached listing without the name answers "no" without asking the backend.
+        let path = self.child(parent, name)?;
+        // A cached listing (sorted) without the name answers "no" without asking the backend.
         if let Some(l) = self.table.cached_dir(parent) {
-            if !l.iter().any(|e| e.name == name) {
+            if l.binary_search_by(|e| e.name.as_os_str().cmp(name)).is_err() {
                 return Err(Errno::ENOENT);
             }
         }
-        let path = self.child(parent, name)?;
         let cached = self.table.id_of(&path).and_then(|id| self.table.cached_attr(id));
-        let a = match cached {
-            Some(a) => a,
-            None => self.backend.stat(&path)?,
+        let (a, v) = match cached {
+            Some(a) => (a, None),
+            None => {
+                let v = self.table.version();
+                (self.backend.stat(&path)?, Some(v))
+            }
         };
-        Ok(self.entry_for(&path, a))
+        Ok(self.entry_for(&path, a, v))
     }
 
     fn open_flags(&self) -> OpenFlags {
@@ -224,11 +264,17 @@ impl<B: Backend> Filesystem for CachedFs<B> {
     }
 
     fn setattr(&self, _: &Context<'_>, op: op::Setattr, reply: ReplyAttr) {
-        let r = self.path(op.ino).and_then(|p| {
-            let mut a = self.backend.set_attr(&p, &op.attr)?;
-            a.ino = op.ino;
-            self.table.cache_attr(op.ino, a);
-            Ok(a)
+        let r = self.path(op.ino).and_then(|p| match self.backend.set_attr(&p, &op.attr) {
+            Ok(mut a) => {
+                a.ino = op.ino;
+                self.table.drop_attr(op.ino);
+                self.table.cache_attr(op.ino, a);
+                Ok(a)
+            }
+            Err(e) => {
+                self.table.drop_attr(op.ino); // part of it may have happened
+                Err(e)
+            }
         });
         answer!(r, reply, |a| reply.attr(&a, self.cfg.attr_timeout))
     }
@@ -240,18 +286,16 @@ impl<B: Backend> Filesystem for CachedFs<B> {
 
     fn mkdir(&self, _: &Context<'_>, op: op::Mkdir<'_>, reply: ReplyEntry) {
         let r = self.child(op.parent, op.name).and_then(|p| {
-            let a = self.backend.mkdir(&p, op.mode)?;
-            self.dir_changed(p.parent().unwrap_or(Path::new("")));
-            Ok(self.entry_for(&p, a))
+            let a = self.changing(op.parent, || self.backend.mkdir(&p, op.mode))?;
+            Ok(self.entry_for(&p, a, None))
         });
         answer!(r, reply, |e| reply.entry(&e))
     }
 
     fn symlink(&self, _: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
         let r = self.child(op.parent, op.name).and_then(|p| {
-            let a = self.backend.symlink(&p, Path::new(op.target))?;
-            self.dir_changed(p.parent().unwrap_or(Path::new("")));
-            Ok(self.entry_for(&p, a))
+            let a = self.changing(op.parent, || self.backend.symlink(&p, Path::new(op.target)))?;
+            Ok(self.entry_for(&p, a, None))
         });
         answer!(r, reply, |e| reply.entry(&e))
     }
@@ -261,27 +305,35 @@ impl<B: Backend> Filesystem for CachedFs<B> {
             return reply.error(libc::EPERM); // path stores hold files, directories and links
         }
         let r = self.child(op.parent, op.name).and_then(|p| {
-            let a = self.backend.create(&p, op.mode)?;
-            self.dir_changed(p.parent().unwrap_or(Path::new("")));
-            Ok(self.entry_for(&p, a))
+            let a = self.changing(op.parent, || self.backend.create(&p, op.mode))?;
+            Ok(self.entry_for(&p, a, None))
         });
         answer!(r, reply, |e| reply.entry(&e))
     }
 
     fn create(&self, _: &Context<'_>, op: op::Create<'_>, reply: ReplyCreate) {
         let r = self.child(op.parent, op.name).and_then(|p| {
-            let a = self.backend.create(&p, op.mode)?;
-            self.dir_changed(p.parent().unwrap_or(Path::new("")));
-            Ok(self.entry_for(&p, a))
+            match self.changing(op.parent, || self.backend.create(&p, op.mode)) {
+                Ok(a) => Ok(self.entry_for(&p, a, None)),
+                // The kernel asked because it believed the name absent; without O_EXCL an
+                // existing file (made elsewhere, or behind a stale negative entry) is opened.
+                Err(Errno::EEXIST) if op.flags & libc::O_EXCL == 0 => {
+                    let a = self.backend.stat(&p)?;
+                    if a.kind != FileType::RegularFile {
+                        return Err(Errno::EEXIST);
+                    }
+                    Ok(self.entry_for(&p, a, None))
+                }
+                Err(e) => Err(e),
+            }
         });
         answer!(r, reply, |e| reply.created(&e, 0, self.open_flags()))
     }
 
     fn unlink(&self, _: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {
         let r = self.child(op.parent, op.name).and_then(|p| {
-            self.backend.remove(&p, false)?;
+            self.changing(op.parent, || self.backend.remove(&p, false))?;
             self.table.unlinked(&p);
-            self.dir_changed(p.parent().unwrap_or(Path::new("")));
             Ok(())
         });
         answer!(r, reply, |_v| reply.ok())
@@ -289,9 +341,8 @@ impl<B: Backend> Filesystem for CachedFs<B> {
 
     fn rmdir(&self, _: &Context<'_>, op: op::Rmdir<'_>, reply: ReplyEmpty) {
         let r = self.child(op.parent, op.name).and_then(|p| {
-            self.backend.remove(&p, true)?;
+            self.changing(op.parent, || self.backend.remove(&p, true))?;
             self.table.unlinked(&p);
-            self.dir_changed(p.parent().unwrap_or(Path::new("")));
             Ok(())
         });
         answer!(r, reply, |_v| reply.ok())
@@ -304,13 +355,13 @@ impl<B: Backend> Filesystem for CachedFs<B> {
         let r = (|| {
             let from = self.child(op.parent, op.name)?;
             let to = self.child(op.newparent, op.newname)?;
-            self.backend.rename(&from, &to)?;
+            let r = self.changing(op.parent, || self.backend.rename(&from, &to));
+            self.dir_changed(op.newparent);
+            r?;
             if let Some(id) = self.table.id_of(&from) {
                 self.table.drop_attr(id); // ctime moved
             }
             self.table.renamed(&from, &to);
-            self.dir_changed(from.parent().unwrap_or(Path::new("")));
-            self.dir_changed(to.parent().unwrap_or(Path::new("")));
             Ok(())
         })();
         answer!(r, reply, |_v| reply.ok())
@@ -352,13 +403,32 @@ impl<B: Backend> Filesystem for CachedFs<B> {
         reply.ok()
     }
 
+    fn opendir(&self, _: &Context<'_>, op: op::Open, reply: ReplyOpen) {
+        let r = self.path(op.ino).and_then(|p| self.listing(op.ino, &p));
+        answer!(r, reply, |l| {
+            let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+            self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, l);
+            reply.opened(fh, OpenFlags::empty())
+        })
+    }
+
+    fn releasedir(&self, _: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
+        self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).remove(&op.fh);
+        reply.ok()
+    }
+
     fn readdir(&self, _: &Context<'_>, op: op::Readdir, mut reply: ReplyDirectory) {
-        let r = self.path(op.ino).and_then(|p| self.listing(op.ino, &p).map(|l| (p, l)));
+        let snapshot =
+            self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).get(&op.fh).cloned();
+        let r = self.path(op.ino).and_then(|p| match snapshot {
+            Some(l) => Ok((p, l)),
+            None => self.listing(op.ino, &p).map(|l| (p, l)), // no OPENDIR seen: best effort
+        });
         let (path, list) = match r {
             Ok(v) => v,
             Err(Errno(e)) => return reply.error(e),
         };
-        let dots = [(ROOT.max(op.ino), "."), (ROOT, "..")];
+        let dots = [(op.ino, "."), (ROOT, "..")];
         for (i, (ino, name)) in dots.iter().enumerate().skip(op.offset as usize) {
             if reply.add(*ino, i as u64 + 1, FileType::Directory, name) {
                 return reply.ok();
@@ -366,8 +436,10 @@ impl<B: Backend> Filesystem for CachedFs<B> {
         }
         let start = (op.offset as usize).saturating_sub(2);
         for (i, e) in list.iter().enumerate().skip(start) {
-            // d_ino: the node id if the kernel holds the name, else a stable stand-in.
-            let ino = self.table.id_of(&path.join(&e.name)).unwrap_or(u64::MAX - i as u64);
+            // d_ino: the node id if the kernel holds the name, else a stand-in below 2^31
+            // (programs using 32-bit readdir fail with EOVERFLOW on larger ones).
+            let child = path.join(&e.name);
+            let ino = self.table.id_of(&child).unwrap_or_else(|| stand_in_ino(&child));
             if reply.add(ino, i as u64 + 3, e.kind, &e.name) {
                 break;
             }
@@ -407,4 +479,13 @@ impl<B: Backend> Filesystem for CachedFs<B> {
         let r = self.path(op.ino).and_then(|p| self.backend.removexattr(&p, op.name));
         answer!(r, reply, |_v| reply.ok())
     }
+}
+
+/// A stable inode number for a name the kernel holds no node for: a hash of the path, in
+/// [2^30, 2^31) so it is never 0 and fits 32-bit d_ino.
+fn stand_in_ino(path: &Path) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = fusefs_cache::lru::FastHash.build_hasher();
+    path.hash(&mut h);
+    (1 << 30) | (h.finish() & ((1 << 30) - 1))
 }

@@ -8,7 +8,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The files under `root`, served as a backend. Each call is a syscall or few; nothing is
 /// cached here (that is `CachedFs`'s job).
@@ -74,10 +73,19 @@ impl Backend for LocalBackend {
         for e in fs::read_dir(self.full(path)).map_err(errno)? {
             let e = e.map_err(errno)?;
             let ft = e.file_type().map_err(errno)?;
+            use std::os::unix::fs::FileTypeExt;
             let kind = if ft.is_dir() {
                 FileType::Directory
             } else if ft.is_symlink() {
                 FileType::Symlink
+            } else if ft.is_fifo() {
+                FileType::NamedPipe
+            } else if ft.is_socket() {
+                FileType::Socket
+            } else if ft.is_char_device() {
+                FileType::CharDevice
+            } else if ft.is_block_device() {
+                FileType::BlockDevice
             } else {
                 FileType::RegularFile
             };
@@ -109,12 +117,10 @@ impl Backend for LocalBackend {
 
     fn create(&self, path: &Path, mode: u32) -> BackendResult<FileAttr> {
         let p = self.full(path);
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode & 0o7777)
-            .open(&p)
-            .map_err(errno)?;
+        let f =
+            OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p).map_err(errno)?;
+        // The kernel applied the caller's umask already; fchmod so ours is not applied again.
+        f.set_permissions(fs::Permissions::from_mode(mode & 0o7777)).map_err(errno)?;
         self.stat_full(&p)
     }
 
@@ -147,7 +153,15 @@ impl Backend for LocalBackend {
     fn set_attr(&self, path: &Path, set: &SetAttr) -> BackendResult<FileAttr> {
         let p = self.full(path);
         if let Some(mode) = set.mode {
-            fs::set_permissions(&p, fs::Permissions::from_mode(mode & 0o7777)).map_err(errno)?;
+            // Never through a symlink: a chmod of a link must not reach its target.
+            use nix::sys::stat::{fchmodat, FchmodatFlags, Mode};
+            fchmodat(
+                nix::fcntl::AT_FDCWD,
+                &p,
+                Mode::from_bits_truncate(mode & 0o7777),
+                FchmodatFlags::NoFollowSymlink,
+            )
+            .map_err(|e| Errno(e as i32))?;
         }
         if set.uid.is_some() || set.gid.is_some() {
             std::os::unix::fs::lchown(&p, set.uid, set.gid).map_err(errno)?;
@@ -161,10 +175,7 @@ impl Backend for LocalBackend {
             let ts = |t: Option<TimeOrNow>| match t {
                 None => TimeSpec::UTIME_OMIT,
                 Some(TimeOrNow::Now) => TimeSpec::UTIME_NOW,
-                Some(TimeOrNow::Time { sec, nsec }) => {
-                    let d = Duration::new(sec.max(0) as u64, nsec);
-                    TimeSpec::from_duration(d)
-                }
+                Some(TimeOrNow::Time { sec, nsec }) => TimeSpec::new(sec, i64::from(nsec)),
             };
             utimensat(
                 nix::fcntl::AT_FDCWD,
