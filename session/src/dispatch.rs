@@ -60,11 +60,11 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
     match req.operation {
         Operation::Lookup(op) => fs.lookup(&ctx, op, ReplyEntry { s: s() }),
         Operation::Forget(op) => {
-            chan.ops.record(opcode, false, std::time::Duration::ZERO);
+            chan.ops.record(opcode, false, None);
             fs.forget(&ctx, op)
         }
         Operation::BatchForget(op) => {
-            chan.ops.record(opcode, false, std::time::Duration::ZERO);
+            chan.ops.record(opcode, false, None);
             fs.batch_forget(&ctx, op)
         }
         Operation::Getattr(op) => fs.getattr(&ctx, op, ReplyAttr { s: s() }),
@@ -109,7 +109,7 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
         Operation::Access(op) => fs.access(&ctx, op, ReplyEmpty { s: s() }),
         Operation::Create(op) => fs.create(&ctx, op, ReplyCreate { s: s() }),
         Operation::Interrupt(op) => {
-            chan.ops.record(opcode, false, std::time::Duration::ZERO);
+            chan.ops.record(opcode, false, None);
             chan.shared.interrupts.interrupt(op.unique)
         }
         Operation::Bmap(op) => fs.bmap(&ctx, op, ReplyBmap { s: s() }),

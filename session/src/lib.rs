@@ -44,5 +44,5 @@ pub use notifier::Notifier;
 pub use reply::*;
 pub use session::Session;
 pub use signals::TerminationSignals;
-pub use stats::{OpStats, SessionStats};
+pub use stats::{OpStats, SessionStats, SAMPLE_EVERY};
 pub use types::{split_time, time_from, Entry, FileAttr, FileType, Statfs};

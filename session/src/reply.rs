@@ -21,12 +21,13 @@ pub(crate) struct Sender {
     unique: u64,
     opcode: Opcode,
     done: bool,
-    started: std::time::Instant,
+    /// Set on the requests whose latency is sampled (see `stats`).
+    started: Option<std::time::Instant>,
 }
 
 impl Sender {
     pub(crate) fn new(chan: &Arc<Channel>, unique: u64, opcode: Opcode) -> Sender {
-        let started = std::time::Instant::now();
+        let started = crate::stats::sample().then(std::time::Instant::now);
         Sender { chan: Arc::clone(chan), unique, opcode, done: false, started }
     }
 
@@ -46,7 +47,11 @@ impl Sender {
             }
         }
         shared.interrupts.done(self.unique);
-        self.chan.ops.record(self.opcode, msg.header().error != 0, self.started.elapsed());
+        self.chan.ops.record(
+            self.opcode,
+            msg.header().error != 0,
+            self.started.map(|s| s.elapsed()),
+        );
     }
 
     fn error(&mut self, errno: i32) {

@@ -484,8 +484,6 @@ impl<B: Backend> Filesystem for CachedFs<B> {
 /// A stable inode number for a name the kernel holds no node for: a hash of the path, in
 /// [2^30, 2^31) so it is never 0 and fits 32-bit d_ino.
 fn stand_in_ino(path: &Path) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = fusefs_cache::lru::FastHash.build_hasher();
-    path.hash(&mut h);
-    (1 << 30) | (h.finish() & ((1 << 30) - 1))
+    use std::hash::BuildHasher;
+    (1 << 30) | (fusefs_cache::lru::FastHash.hash_one(path) & ((1 << 30) - 1))
 }
