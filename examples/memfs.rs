@@ -28,23 +28,15 @@ fn main() {
     let usage = " [--size BYTES[K|M|G]] [--ttl SECONDS]";
     let args = common::parse("memfs", &[], usage);
     let mut opts = MemFsOptions::default();
-    let mut rest = args.rest.iter();
-    while let Some(a) = rest.next() {
-        let (key, inline) = match a.split_once('=') {
-            Some((k, v)) => (k, Some(v.to_string())),
-            None => (a.as_str(), None),
-        };
-        let mut value = || inline.clone().or_else(|| rest.next().cloned()).unwrap_or_default();
-        match key {
+    for (key, v) in common::options("memfs", &args.rest) {
+        match key.as_str() {
             "--size" => {
-                let v = value();
                 opts.size_limit = Some(parse_size(&v).unwrap_or_else(|| {
                     eprintln!("memfs: --size {v}: not a size (e.g. 512M)");
                     exit(2)
                 }));
             }
             "--ttl" => {
-                let v = value();
                 let secs: f64 = v.parse().unwrap_or_else(|_| {
                     eprintln!("memfs: --ttl {v}: not a number of seconds");
                     exit(2)

@@ -15,18 +15,11 @@ use std::time::Duration;
 fn main() {
     let usage = " --latency-ms MS [--preset NAME]";
     let args = common::parse("slowfs", &["SOURCE_DIR"], usage);
-    let mut rest = args.rest.iter();
-    let source = rest.next().cloned().unwrap_or_default();
+    let source = args.rest.first().cloned().unwrap_or_default();
     let (mut latency, mut preset) = (Duration::ZERO, CacheConfig::local());
-    while let Some(a) = rest.next() {
-        let (key, inline) = match a.split_once('=') {
-            Some((k, v)) => (k, Some(v.to_string())),
-            None => (a.as_str(), None),
-        };
-        let mut value = || inline.clone().or_else(|| rest.next().cloned()).unwrap_or_default();
-        match key {
+    for (key, v) in common::options("slowfs", &args.rest[1..]) {
+        match key.as_str() {
             "--latency-ms" => {
-                let v = value();
                 latency = Duration::from_secs_f64(
                     v.parse::<f64>().unwrap_or_else(|_| {
                         eprintln!("slowfs: --latency-ms {v}: not a number");
@@ -35,7 +28,6 @@ fn main() {
                 );
             }
             "--preset" => {
-                let v = value();
                 preset = CacheConfig::preset(&v).unwrap_or_else(|| {
                     eprintln!("slowfs: unknown preset {v} (remote, local, read-heavy, write-heavy, random-access, none)");
                     exit(2)

@@ -29,6 +29,22 @@ fn tool(name: &str, test: &str) -> Option<PathBuf> {
     found
 }
 
+/// Run `cmd` with its output captured; past `limit` it is killed and the test fails.
+fn run_limited(what: &str, mut cmd: Command, limit: Duration) -> std::process::Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    eprintln!("running {cmd:?}");
+    let child = cmd.spawn().unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    with_limit(
+        what,
+        limit,
+        move || {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        },
+        move || child.wait_with_output().unwrap(),
+    )
+}
+
 fn config(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance").join(name)
 }
@@ -60,21 +76,8 @@ fn pjdfstest_full_suite() {
         .arg(&m.path)
         .arg("-s")
         .arg(secondary.path());
-    cmd.env("RUST_BACKTRACE", "0").stdout(Stdio::piped()).stderr(Stdio::piped());
-    eprintln!("running {cmd:?}");
-    let child = cmd.spawn().unwrap();
-    let pid = child.id() as i32;
-    let out = with_limit(
-        "pjdfstest",
-        Duration::from_secs(600),
-        move || {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        },
-        move || child.wait_with_output().unwrap(),
-    );
+    cmd.env("RUST_BACKTRACE", "0");
+    let out = run_limited("pjdfstest", cmd, Duration::from_secs(600));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let failed: Vec<&str> = stdout
         .lines()
@@ -113,21 +116,9 @@ fn fsx_data_integrity() {
         .arg("-P")
         .arg(artifacts.path())
         .arg(m.path.join("fsx.file"));
-    cmd.env("NO_COLOR", "1").stdout(Stdio::piped()).stderr(Stdio::piped());
-    eprintln!("fsx: seed {seed}, {ops} operations: {cmd:?}");
-    let child = cmd.spawn().unwrap();
-    let pid = child.id() as i32;
-    let out = with_limit(
-        "fsx",
-        Duration::from_secs(1200),
-        move || {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        },
-        move || child.wait_with_output().unwrap(),
-    );
+    cmd.env("NO_COLOR", "1");
+    eprintln!("fsx: seed {seed}, {ops} operations");
+    let out = run_limited("fsx", cmd, Duration::from_secs(1200));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let tail: Vec<&str> = stderr.lines().rev().take(60).collect();

@@ -76,3 +76,24 @@ pub fn parse(name: &str, positional: &[&str], extra_usage: &str) -> Args {
     out.extend(rest);
     Args { mountpoint, config, rest: out }
 }
+
+/// The example's own options from `rest`, as (key, value) pairs: `--key value` or
+/// `--key=value`. A key without a value is an error naming it.
+pub fn options(name: &str, rest: &[String]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        let (key, value) = match a.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => match it.next() {
+                Some(v) => (a.clone(), v.clone()),
+                None => {
+                    eprintln!("{name}: {a} needs a value");
+                    exit(2)
+                }
+            },
+        };
+        out.push((key, value));
+    }
+    out
+}
