@@ -50,7 +50,7 @@ impl Hello {
 impl Filesystem for Hello {
     fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
         if op.parent == 1 && op.name == HELLO_NAME {
-            reply.entry(&Entry::new(self.file, TTL))
+            reply.entry(&Entry::new(self.file, TTL));
         } else {
             reply.error(libc::ENOENT)
         }

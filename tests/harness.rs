@@ -40,7 +40,7 @@ impl Filesystem for Everything {
         if op.name.is_empty() {
             reply.negative(Duration::from_secs(1))
         } else {
-            reply.entry(&Entry::new(a, Duration::from_secs(1)))
+            reply.entry(&Entry::new(a, Duration::from_secs(1)));
         }
     }
     fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
@@ -212,4 +212,30 @@ fn read_sizes_are_capped_at_the_negotiated_payload() {
     assert_eq!(parse_reply(&h.request(&request(15, 70, &body))[0]), (16, 0, 70));
     let seen = h.filesystem().0.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(seen, 1 << 20, "a 4 GiB READ reaches the filesystem as the 1 MiB maximum");
+}
+
+#[test]
+fn memfs_takes_back_lookups_the_kernel_never_received() {
+    use fusefs::memfs::{Caller, MemFs};
+    use std::ffi::OsStr;
+    let h = Harness::new(MemFs::default());
+    let fs = h.filesystem();
+    let root = Caller { uid: 0, gid: 0 };
+    let f = fs.create(1, OsStr::new("f"), 0o100644, 0, root).unwrap();
+    fs.forget(f.ino, 1); // the kernel forgot the CREATE's reference
+                         // A LOOKUP whose reply the kernel refuses (its caller was interrupted meanwhile).
+    h.refuse_next_reply();
+    assert!(h.request(&request(1, 80, b"f\0")).is_empty());
+    fs.unlink(1, OsStr::new("f")).unwrap();
+    assert_eq!(fs.stats().nodes, 1, "no lookup left behind: the unlinked node is freed");
+    // The same for a READDIRPLUS that carried an entry.
+    let g = fs.create(1, OsStr::new("g"), 0o100644, 0, root).unwrap();
+    fs.forget(g.ino, 1);
+    h.refuse_next_reply();
+    let mut body = vec![0u8; 16];
+    body.extend_from_slice(&4096u32.to_le_bytes());
+    body.extend_from_slice(&[0; 20]);
+    assert!(h.request(&request(44, 82, &body)).is_empty());
+    fs.unlink(1, OsStr::new("g")).unwrap();
+    assert_eq!(fs.stats().nodes, 1);
 }

@@ -90,9 +90,9 @@ impl Filesystem for Hot {
     fn lookup(&self, ctx: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
         checkpoint(ctx);
         if op.name == "f" {
-            reply.entry(&Entry::new(file_attr(2), Duration::ZERO))
+            reply.entry(&Entry::new(file_attr(2), Duration::ZERO));
         } else if op.name == "new" {
-            reply.entry(&Entry::new(file_attr(3), Duration::ZERO))
+            reply.entry(&Entry::new(file_attr(3), Duration::ZERO));
         } else {
             reply.error(libc::ENOENT)
         }
@@ -132,7 +132,7 @@ impl Filesystem for Hot {
     }
     fn create(&self, ctx: &Context<'_>, _: op::Create<'_>, reply: ReplyCreate) {
         checkpoint(ctx);
-        reply.created(&Entry::new(file_attr(3), Duration::ZERO), 2, OpenFlags::DIRECT_IO)
+        reply.created(&Entry::new(file_attr(3), Duration::ZERO), 2, OpenFlags::DIRECT_IO);
     }
     fn unlink(&self, ctx: &Context<'_>, _: op::Unlink<'_>, reply: ReplyEmpty) {
         checkpoint(ctx);
@@ -150,7 +150,7 @@ impl Filesystem for Hot {
         if op.offset == 0 {
             let _ = reply.add(&Entry::new(file_attr(2), Duration::ZERO), 1, "f");
         }
-        reply.ok()
+        reply.ok();
     }
 }
 

@@ -70,7 +70,9 @@ impl Filesystem for Scripted {
         }
         let ino = self.files.lock().unwrap().get(op.name.to_str().unwrap_or("")).map(|f| f.0);
         match ino.and_then(|i| self.attr(i)) {
-            Some(a) => reply.entry(&Entry::new(a, self.ttl)),
+            Some(a) => {
+                reply.entry(&Entry::new(a, self.ttl));
+            }
             None => reply.negative(Duration::ZERO),
         }
     }
@@ -355,7 +357,7 @@ impl Filesystem for Plus {
                 break;
             }
         }
-        reply.ok()
+        reply.ok();
     }
 }
 

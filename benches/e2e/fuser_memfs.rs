@@ -270,7 +270,7 @@ impl fuser::Filesystem for FuserMemFs {
             }
         });
         match r {
-            Ok(()) => reply.ok(),
+            Ok(_) => reply.ok(),
             Err(e) => reply.error(err(e)),
         }
     }

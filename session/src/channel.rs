@@ -11,7 +11,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// The destination of replies: a /dev/fuse fd, or memory (for [`crate::testing`]).
 pub(crate) enum Sink {
     Dev(FuseDev),
-    Memory(Mutex<Vec<Vec<u8>>>),
+    /// Replies kept in memory; `refuse` makes the next send fail as the kernel does for a
+    /// request it dropped (ENOENT).
+    Memory {
+        replies: Mutex<Vec<Vec<u8>>>,
+        refuse: AtomicBool,
+    },
 }
 
 /// One worker's path back to the kernel. A reply must go to the fd its request came from,
@@ -27,8 +32,11 @@ impl Channel {
     pub(crate) fn send(&self, msg: &OutMessage<'_>) -> io::Result<()> {
         match &self.sink {
             Sink::Dev(dev) => dev.write(msg),
-            Sink::Memory(m) => {
-                m.lock().map_err(|_| io::Error::other("poisoned"))?.push(msg.to_vec());
+            Sink::Memory { replies, refuse } => {
+                if refuse.swap(false, Ordering::AcqRel) {
+                    return Err(io::Error::from_raw_os_error(libc::ENOENT));
+                }
+                replies.lock().map_err(|_| io::Error::other("poisoned"))?.push(msg.to_vec());
                 Ok(())
             }
         }

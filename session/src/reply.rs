@@ -31,14 +31,17 @@ impl Sender {
         Sender { chan: Arc::clone(chan), unique, opcode, done: false, started }
     }
 
-    fn send(&mut self, msg: OutMessage<'_>) {
+    /// Send `msg`; whether the kernel took it (false: the request was dropped meanwhile, its
+    /// caller interrupted, or the write failed).
+    fn send(&mut self, msg: OutMessage<'_>) -> bool {
         self.done = true;
         let shared = &self.chan.shared;
         if shared.debug {
             let h = msg.header();
             log::info!("<- unique {} {} error {} len {}", h.unique, self.opcode, h.error, h.len);
         }
-        if let Err(e) = self.chan.send(&msg) {
+        let sent = self.chan.send(&msg);
+        if let Err(e) = &sent {
             if e.raw_os_error() == Some(libc::ENOENT) {
                 // The kernel dropped the request (its caller was interrupted and gone).
                 log::debug!("reply to {} {}: request no longer pending", self.opcode, self.unique);
@@ -52,6 +55,7 @@ impl Sender {
             msg.header().error != 0,
             self.started.map(|s| s.elapsed()),
         );
+        sent.is_ok()
     }
 
     fn error(&mut self, errno: i32) {
@@ -127,7 +131,7 @@ pub struct ReplyEmpty {
 impl ReplyEmpty {
     /// Success.
     pub fn ok(mut self) {
-        self.s.send(OutMessage::empty(self.s.unique))
+        self.s.send(OutMessage::empty(self.s.unique));
     }
 }
 
@@ -138,8 +142,10 @@ pub struct ReplyEntry {
 }
 
 impl ReplyEntry {
-    /// The entry. The kernel now holds one more lookup reference to `entry.nodeid`.
-    pub fn entry(mut self, entry: &Entry) {
+    /// The entry. If this returns true the kernel holds one more lookup reference to
+    /// `entry.nodeid`; false means it never got the reply (the request was interrupted and
+    /// dropped), so a filesystem that counted the lookup must take it back.
+    pub fn entry(mut self, entry: &Entry) -> bool {
         self.s.send(OutMessage::entry(self.s.unique, &entry.to_wire()))
     }
 
@@ -150,7 +156,7 @@ impl ReplyEntry {
             entry_valid_nsec: ttl.subsec_nanos(),
             ..Default::default()
         };
-        self.s.send(OutMessage::entry(self.s.unique, &e))
+        self.s.send(OutMessage::entry(self.s.unique, &e));
     }
 }
 
@@ -169,7 +175,7 @@ impl ReplyAttr {
             dummy: 0,
             attr: attr.to_wire(),
         };
-        self.s.send(OutMessage::attr(self.s.unique, &out))
+        self.s.send(OutMessage::attr(self.s.unique, &out));
     }
 }
 
@@ -185,14 +191,14 @@ impl ReplyData {
     /// asked for mean end of file (unless the file is opened with direct I/O).
     pub fn data(mut self, data: &[u8]) {
         let data = &data[..data.len().min(self.max)];
-        self.s.send(OutMessage::data(self.s.unique, data))
+        self.s.send(OutMessage::data(self.s.unique, data));
     }
 
     /// The data, in two pieces sent without joining them (e.g. the two halves of a ring).
     pub fn data2(mut self, first: &[u8], second: &[u8]) {
         let first = &first[..first.len().min(self.max)];
         let second = &second[..second.len().min(self.max - first.len())];
-        self.s.send(OutMessage::data2(self.s.unique, first, second))
+        self.s.send(OutMessage::data2(self.s.unique, first, second));
     }
 }
 
@@ -206,7 +212,7 @@ impl ReplyOpen {
     /// Opened, with handle `fh` (passed back in READ, WRITE, RELEASE...) and `FOPEN_*` flags.
     pub fn opened(mut self, fh: u64, flags: OpenFlags) {
         let out = OpenOut { fh, open_flags: flags.bits(), backing_id: 0 };
-        self.s.send(OutMessage::open(self.s.unique, &out))
+        self.s.send(OutMessage::open(self.s.unique, &out));
     }
 
     /// Opened in passthrough mode: reads and writes go straight to the backing file
@@ -214,7 +220,7 @@ impl ReplyOpen {
     pub fn passthrough(mut self, fh: u64, flags: OpenFlags, backing_id: i32) {
         let flags = flags | OpenFlags::PASSTHROUGH;
         let out = OpenOut { fh, open_flags: flags.bits(), backing_id };
-        self.s.send(OutMessage::open(self.s.unique, &out))
+        self.s.send(OutMessage::open(self.s.unique, &out));
     }
 }
 
@@ -225,8 +231,9 @@ pub struct ReplyCreate {
 }
 
 impl ReplyCreate {
-    /// Created and opened.
-    pub fn created(mut self, entry: &Entry, fh: u64, flags: OpenFlags) {
+    /// Created and opened. As [`ReplyEntry::entry`], false means the kernel never got the
+    /// reply and took no lookup reference.
+    pub fn created(mut self, entry: &Entry, fh: u64, flags: OpenFlags) -> bool {
         let open = OpenOut { fh, open_flags: flags.bits(), backing_id: 0 };
         self.s.send(OutMessage::create(self.s.unique, &entry.to_wire(), &open))
     }
@@ -241,7 +248,7 @@ pub struct ReplyWrite {
 impl ReplyWrite {
     /// `size` bytes were written.
     pub fn written(mut self, size: u32) {
-        self.s.send(OutMessage::write(self.s.unique, size))
+        self.s.send(OutMessage::write(self.s.unique, size));
     }
 }
 
@@ -259,7 +266,7 @@ impl ReplyCopy {
         } else {
             OutMessage::write(self.s.unique, bytes.min(u32::MAX as u64) as u32)
         };
-        self.s.send(msg)
+        self.s.send(msg);
     }
 }
 
@@ -272,7 +279,7 @@ pub struct ReplyStatfs {
 impl ReplyStatfs {
     /// The figures.
     pub fn statfs(mut self, st: &Statfs) {
-        self.s.send(OutMessage::statfs(self.s.unique, &st.to_wire()))
+        self.s.send(OutMessage::statfs(self.s.unique, &st.to_wire()));
     }
 }
 
@@ -298,7 +305,7 @@ impl ReplyXattr {
             Ok(false) => OutMessage::xattr_size(self.s.unique, value.len() as u32),
             Err(e) => OutMessage::error(self.s.unique, e),
         };
-        self.s.send(msg)
+        self.s.send(msg);
     }
 }
 
@@ -313,7 +320,7 @@ impl ReplyLock {
     pub fn lock(mut self, lock: Lock) {
         let lk =
             abi::FileLock { start: lock.start, end: lock.end, typ: lock.typ as u32, pid: lock.pid };
-        self.s.send(OutMessage::lock(self.s.unique, &lk))
+        self.s.send(OutMessage::lock(self.s.unique, &lk));
     }
 }
 
@@ -326,7 +333,7 @@ pub struct ReplyBmap {
 impl ReplyBmap {
     /// The physical block.
     pub fn block(mut self, block: u64) {
-        self.s.send(OutMessage::bmap(self.s.unique, block))
+        self.s.send(OutMessage::bmap(self.s.unique, block));
     }
 }
 
@@ -340,7 +347,7 @@ impl ReplyIoctl {
     /// The ioctl's return value and its output data.
     pub fn ioctl(mut self, result: i32, data: &[u8]) {
         let out = abi::IoctlOut { result, flags: 0, in_iovs: 0, out_iovs: 0 };
-        self.s.send(OutMessage::ioctl(self.s.unique, &out, data))
+        self.s.send(OutMessage::ioctl(self.s.unique, &out, data));
     }
 }
 
@@ -353,7 +360,7 @@ pub struct ReplyPoll {
 impl ReplyPoll {
     /// The ready events.
     pub fn revents(mut self, revents: u32) {
-        self.s.send(OutMessage::poll(self.s.unique, revents))
+        self.s.send(OutMessage::poll(self.s.unique, revents));
     }
 }
 
@@ -366,7 +373,7 @@ pub struct ReplyLseek {
 impl ReplyLseek {
     /// The resulting offset.
     pub fn offset(mut self, offset: u64) {
-        self.s.send(OutMessage::lseek(self.s.unique, offset))
+        self.s.send(OutMessage::lseek(self.s.unique, offset));
     }
 }
 
@@ -386,7 +393,7 @@ impl ReplyStatx {
             spare: [0; 2],
             stat: *stat,
         };
-        self.s.send(OutMessage::statx(self.s.unique, &out))
+        self.s.send(OutMessage::statx(self.s.unique, &out));
     }
 }
 
@@ -426,7 +433,7 @@ impl ReplyDirectory {
     /// Send the entries added.
     pub fn ok(mut self) {
         let msg = OutMessage::data(self.s.unique, &self.buf[..self.len]);
-        self.s.send(msg)
+        self.s.send(msg);
     }
 }
 
@@ -468,8 +475,9 @@ impl ReplyDirectoryPlus {
         full_or_skip(r, name)
     }
 
-    /// Send the entries added.
-    pub fn ok(mut self) {
+    /// Send the entries added. False means the kernel never got them, so it took no lookup
+    /// references for the entries with node ids.
+    pub fn ok(mut self) -> bool {
         let msg = OutMessage::data(self.s.unique, &self.buf[..self.len]);
         self.s.send(msg)
     }

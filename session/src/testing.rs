@@ -39,7 +39,10 @@ impl<F: Filesystem> Harness<F> {
         let shared = Shared::new(BufferPool::new(1 << 20, 4), config.debug);
         let _ = shared.negotiated.set(negotiated);
         let chan = Arc::new(Channel {
-            sink: Sink::Memory(Mutex::new(Vec::new())),
+            sink: Sink::Memory {
+                replies: Mutex::new(Vec::new()),
+                refuse: std::sync::atomic::AtomicBool::new(false),
+            },
             shared: Arc::new(shared),
             ops: crate::stats::OpCounters::new(),
         });
@@ -56,8 +59,18 @@ impl<F: Filesystem> Harness<F> {
     /// The replies sent since the last call.
     pub fn take_replies(&self) -> Vec<Vec<u8>> {
         match &self.chan.sink {
-            Sink::Memory(m) => m.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default(),
+            Sink::Memory { replies, .. } => {
+                replies.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+            }
             Sink::Dev(_) => Vec::new(),
+        }
+    }
+
+    /// Make the next reply fail as the kernel fails a reply to a request it has dropped
+    /// (its caller was interrupted): the reply object reports it was not delivered.
+    pub fn refuse_next_reply(&self) {
+        if let Sink::Memory { refuse, .. } = &self.chan.sink {
+            refuse.store(true, std::sync::atomic::Ordering::Release);
         }
     }
 

@@ -219,6 +219,13 @@ impl<B: Backend> CachedFs<B> {
         Ok(self.entry_for(&path, a, v))
     }
 
+    /// Send an entry; if the kernel never got it, take back the lookup `entry_for` counted.
+    fn give(&self, reply: ReplyEntry, e: Entry) {
+        if !reply.entry(&e) {
+            self.table.forget(e.nodeid, 1);
+        }
+    }
+
     fn open_flags(&self) -> OpenFlags {
         if self.cfg.direct_io {
             OpenFlags::DIRECT_IO
@@ -246,7 +253,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
 
     fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
         match self.lookup_entry(op.parent, op.name) {
-            Ok(e) => reply.entry(&e),
+            Ok(e) => self.give(reply, e),
             Err(Errno::ENOENT) if !self.cfg.negative_timeout.is_zero() => {
                 reply.negative(self.cfg.negative_timeout)
             }
@@ -289,7 +296,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
             let a = self.changing(op.parent, || self.backend.mkdir(&p, op.mode))?;
             Ok(self.entry_for(&p, a, None))
         });
-        answer!(r, reply, |e| reply.entry(&e))
+        answer!(r, reply, |e| self.give(reply, e))
     }
 
     fn symlink(&self, _: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
@@ -297,7 +304,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
             let a = self.changing(op.parent, || self.backend.symlink(&p, Path::new(op.target)))?;
             Ok(self.entry_for(&p, a, None))
         });
-        answer!(r, reply, |e| reply.entry(&e))
+        answer!(r, reply, |e| self.give(reply, e))
     }
 
     fn mknod(&self, _: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
@@ -308,7 +315,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
             let a = self.changing(op.parent, || self.backend.create(&p, op.mode))?;
             Ok(self.entry_for(&p, a, None))
         });
-        answer!(r, reply, |e| reply.entry(&e))
+        answer!(r, reply, |e| self.give(reply, e))
     }
 
     fn create(&self, _: &Context<'_>, op: op::Create<'_>, reply: ReplyCreate) {
@@ -327,7 +334,11 @@ impl<B: Backend> Filesystem for CachedFs<B> {
                 Err(e) => Err(e),
             }
         });
-        answer!(r, reply, |e| reply.created(&e, 0, self.open_flags()))
+        answer!(r, reply, |e| {
+            if !reply.created(&e, 0, self.open_flags()) {
+                self.table.forget(e.nodeid, 1);
+            }
+        })
     }
 
     fn unlink(&self, _: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {

@@ -20,6 +20,22 @@ impl MemFs {
     }
 }
 
+impl MemFs {
+    /// Send the entry for `a` (whose lookup was counted); if the kernel never got it, take
+    /// the lookup back.
+    fn give(&self, reply: ReplyEntry, a: FileAttr) {
+        if !reply.entry(&self.entry(a)) {
+            self.forget(a.ino, 1);
+        }
+    }
+
+    fn give_created(&self, reply: ReplyCreate, a: FileAttr) {
+        if !reply.created(&self.entry(a), 0, OpenFlags::KEEP_CACHE) {
+            self.forget(a.ino, 1);
+        }
+    }
+}
+
 fn caller(ctx: &Context<'_>) -> Caller {
     Caller { uid: ctx.uid(), gid: ctx.gid() }
 }
@@ -43,7 +59,7 @@ macro_rules! answer {
 impl Filesystem for MemFs {
     fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
         match self.lookup(op.parent, op.name) {
-            Ok(a) => reply.entry(&self.entry(a)),
+            Ok(a) => self.give(reply, a),
             Err(Errno::ENOENT) => reply.negative(self.opts.entry_ttl),
             Err(Errno(e)) => reply.error(e),
         }
@@ -67,17 +83,17 @@ impl Filesystem for MemFs {
 
     fn symlink(&self, ctx: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
         let r = self.symlink(op.parent, op.name, op.target, caller(ctx));
-        answer!(r, reply, |a| reply.entry(&self.entry(a)))
+        answer!(r, reply, |a| self.give(reply, a))
     }
 
     fn mknod(&self, ctx: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
         let r = self.mknod(op.parent, op.name, op.mode, op.rdev, caller(ctx));
-        answer!(r, reply, |a| reply.entry(&self.entry(a)))
+        answer!(r, reply, |a| self.give(reply, a))
     }
 
     fn mkdir(&self, ctx: &Context<'_>, op: op::Mkdir<'_>, reply: ReplyEntry) {
         let r = self.mkdir(op.parent, op.name, op.mode, caller(ctx));
-        answer!(r, reply, |a| reply.entry(&self.entry(a)))
+        answer!(r, reply, |a| self.give(reply, a))
     }
 
     fn unlink(&self, _: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {
@@ -94,7 +110,7 @@ impl Filesystem for MemFs {
     }
 
     fn link(&self, _: &Context<'_>, op: op::Link<'_>, reply: ReplyEntry) {
-        answer!(self.link(op.ino, op.newparent, op.newname), reply, |a| reply.entry(&self.entry(a)))
+        answer!(self.link(op.ino, op.newparent, op.newname), reply, |a| self.give(reply, a))
     }
 
     fn open(&self, _: &Context<'_>, op: op::Open, reply: ReplyOpen) {
@@ -171,7 +187,13 @@ impl Filesystem for MemFs {
             Some(a) => reply.add(&self.entry(*a), cookie, name),
             None => reply.add_name(ino, cookie, kind, name),
         });
-        answer!(r, reply, |_v| reply.ok())
+        answer!(r, reply, |counted| {
+            if !reply.ok() {
+                for ino in counted {
+                    self.forget(ino, 1);
+                }
+            }
+        })
     }
 
     fn access(&self, ctx: &Context<'_>, op: op::Access, reply: ReplyEmpty) {
@@ -180,12 +202,12 @@ impl Filesystem for MemFs {
 
     fn create(&self, ctx: &Context<'_>, op: op::Create<'_>, reply: ReplyCreate) {
         let r = self.create(op.parent, op.name, op.mode, op.flags, caller(ctx));
-        answer!(r, reply, |a| reply.created(&self.entry(a), 0, OpenFlags::KEEP_CACHE))
+        answer!(r, reply, |a| self.give_created(reply, a))
     }
 
     fn tmpfile(&self, ctx: &Context<'_>, op: op::Tmpfile, reply: ReplyCreate) {
         let r = self.tmpfile(op.parent, op.mode, caller(ctx));
-        answer!(r, reply, |a| reply.created(&self.entry(a), 0, OpenFlags::KEEP_CACHE))
+        answer!(r, reply, |a| self.give_created(reply, a))
     }
 
     fn fallocate(&self, _: &Context<'_>, op: op::Fallocate, reply: ReplyEmpty) {

@@ -911,20 +911,21 @@ impl MemFs {
 
     /// READDIRPLUS: like [`readdir`](Self::readdir) with attributes. Every entry but "." and
     /// ".." that `f` accepts (returns `false` for) counts as a lookup; "." and ".." are given
-    /// with `None` and take none (the kernel ignores them).
+    /// with `None` and take none (the kernel ignores them). Returns the nodes counted, so a
+    /// reply the kernel never got can be taken back with [`forget`](Self::forget).
     pub fn readdirplus(
         &self,
         ino: u64,
         offset: u64,
         mut f: impl FnMut(Option<&FileAttr>, u64, u64, FileType, &OsStr) -> bool,
-    ) -> Result<()> {
+    ) -> Result<Vec<u64>> {
         let mut s = self.lock();
         let parent = s.node(ino)?.parent;
         s.dir(ino)?;
         let dots = [(1, ino, "."), (2, parent, "..")];
         for (cookie, i, name) in dots.into_iter().filter(|d| d.0 > offset) {
             if f(None, i, cookie, FileType::Directory, OsStr::new(name)) {
-                return Ok(());
+                return Ok(Vec::new());
             }
         }
         let s = &mut *s;
@@ -939,12 +940,12 @@ impl MemFs {
             }
             taken.push(i);
         }
-        for i in taken {
+        for &i in &taken {
             if let Some(n) = s.nodes.get_mut(&i) {
                 n.nlookup += 1;
             }
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// ACCESS: check `mask` (`R_OK | W_OK | X_OK`, or `F_OK`) against the mode bits, for
