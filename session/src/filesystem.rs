@@ -26,7 +26,9 @@ const ENOSYS: i32 = libc::ENOSYS;
 /// `create`, `tmpfile`, and `readdirplus` entries with a non-zero node id) adds one to that
 /// node's lookup count. `forget` and `batch_forget` take counts back; a node may be freed once
 /// its count is 0 and it is unlinked. Node ids must not be reused while the kernel may still
-/// hold them.
+/// hold them. A reply the kernel refuses (the request was dropped because its caller was
+/// interrupted) takes no reference: `ReplyEntry::entry`, `ReplyCreate::created` and
+/// `ReplyDirectoryPlus::ok` return false then, and the count must be taken back.
 #[allow(unused_variables)]
 pub trait Filesystem: Send + Sync + 'static {
     /// INIT: adjust what to ask the kernel for. An error fails the mount.
