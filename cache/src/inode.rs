@@ -37,6 +37,18 @@ struct Nodes {
     next: u64,
 }
 
+impl Nodes {
+    /// `path` and every path below it, with their nodes. Paths order by component, so
+    /// descendants follow their ancestor directly in the map ("a/b" before "ab").
+    fn under(&self, path: &Path) -> Vec<(PathBuf, u64)> {
+        self.by_path
+            .range(path.to_owned()..)
+            .take_while(|(p, _)| p.starts_with(path))
+            .map(|(p, &id)| (p.clone(), id))
+            .collect()
+    }
+}
+
 /// Sizes and lifetimes of an [`InodeTable`]'s caches.
 #[derive(Clone, Copy, Debug)]
 pub struct TableConfig {
@@ -163,12 +175,7 @@ impl<A: Clone, L: Clone> InodeTable<A, L> {
         self.bump();
         let ids: Vec<u64> = {
             let mut n = self.lock();
-            let gone: Vec<(PathBuf, u64)> = n
-                .by_path
-                .range(path.to_owned()..)
-                .take_while(|(p, _)| p.starts_with(path))
-                .map(|(p, &id)| (p.clone(), id))
-                .collect();
+            let gone = n.under(path);
             for (p, id) in &gone {
                 n.by_path.remove(p);
                 if let Some(node) = n.by_id.get_mut(id) {
@@ -189,12 +196,7 @@ impl<A: Clone, L: Clone> InodeTable<A, L> {
         self.unlinked(to);
         self.bump();
         let mut n = self.lock();
-        let moved: Vec<(PathBuf, u64)> = n
-            .by_path
-            .range(from.to_owned()..)
-            .take_while(|(p, _)| p.starts_with(from))
-            .map(|(p, &id)| (p.clone(), id))
-            .collect();
+        let moved = n.under(from);
         for (old, id) in moved {
             n.by_path.remove(&old);
             let new = match old.strip_prefix(from) {

@@ -226,6 +226,14 @@ impl<B: Backend> CachedFs<B> {
         }
     }
 
+    /// UNLINK (`dir` false) and RMDIR (`dir` true).
+    fn remove(&self, parent: u64, name: &OsStr, dir: bool) -> R<()> {
+        let p = self.child(parent, name)?;
+        self.changing(parent, || self.backend.remove(&p, dir))?;
+        self.table.unlinked(&p);
+        Ok(())
+    }
+
     fn open_flags(&self) -> OpenFlags {
         if self.cfg.direct_io {
             OpenFlags::DIRECT_IO
@@ -342,21 +350,11 @@ impl<B: Backend> Filesystem for CachedFs<B> {
     }
 
     fn unlink(&self, _: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {
-        let r = self.child(op.parent, op.name).and_then(|p| {
-            self.changing(op.parent, || self.backend.remove(&p, false))?;
-            self.table.unlinked(&p);
-            Ok(())
-        });
-        answer!(r, reply, |_v| reply.ok())
+        answer!(self.remove(op.parent, op.name, false), reply, |_v| reply.ok())
     }
 
     fn rmdir(&self, _: &Context<'_>, op: op::Rmdir<'_>, reply: ReplyEmpty) {
-        let r = self.child(op.parent, op.name).and_then(|p| {
-            self.changing(op.parent, || self.backend.remove(&p, true))?;
-            self.table.unlinked(&p);
-            Ok(())
-        });
-        answer!(r, reply, |_v| reply.ok())
+        answer!(self.remove(op.parent, op.name, true), reply, |_v| reply.ok())
     }
 
     fn rename(&self, _: &Context<'_>, op: op::Rename<'_>, reply: ReplyEmpty) {
