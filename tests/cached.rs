@@ -177,6 +177,10 @@ fn slowfs_example_reports_statistics() {
             assert_eq!(ls_lr(&p), 83);
         },
     );
+    // SIGUSR1 prints the statistics and keeps serving.
+    m.signal(nix::sys::signal::Signal::SIGUSR1);
+    assert!(m.wait_for_output("--- slowfs statistics ---"), "statistics on SIGUSR1");
+    assert!(common::is_mounted(&m.path), "still serving after SIGUSR1");
     let (status, stderr) = m.signal_and_wait_output(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(status.code(), Some(0));
     assert!(stderr.contains("backend calls:") && stderr.contains("attribute cache:"), "{stderr}");

@@ -50,7 +50,18 @@ impl Mount {
             MountMethod::Auto => nix::unistd::geteuid().is_root(),
         };
         let (dev, via_fusermount) = if use_syscall {
-            (mount_syscall(&mountpoint, rootmode, opts)?, false)
+            match mount_syscall(&mountpoint, rootmode, opts) {
+                Ok(dev) => (dev, false),
+                // Root without CAP_SYS_ADMIN (a container): the setuid helper may still work.
+                Err(e)
+                    if opts.method == MountMethod::Auto
+                        && e.kind() == io::ErrorKind::PermissionDenied =>
+                {
+                    log::info!("{e}; trying fusermount3");
+                    (mount_fusermount(&mountpoint, opts)?, true)
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             (mount_fusermount(&mountpoint, opts)?, true)
         };

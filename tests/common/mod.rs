@@ -209,6 +209,24 @@ impl ExampleMount {
         m
     }
 
+    /// Send `sig` without waiting.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+    }
+
+    /// Wait (under the time limit) until the example has printed `text` on stderr.
+    pub fn wait_for_output(&self, text: &str) -> bool {
+        let deadline = std::time::Instant::now() + LIMIT;
+        while std::time::Instant::now() < deadline {
+            if self.log.lock().unwrap().contains(text) {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        false
+    }
+
     /// Send `sig` and wait for the exit status (under the time limit).
     pub fn signal_and_wait(&mut self, sig: nix::sys::signal::Signal) -> ExitStatus {
         let child = self.child.as_ref().unwrap();
