@@ -31,9 +31,15 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+#[macro_use]
+mod serve;
+
 pub mod cached;
+mod errno;
 pub mod logger;
 pub mod memfs;
+
+pub use errno::Errno;
 
 pub use fusefs_cache as cache;
 pub use fusefs_session::*;

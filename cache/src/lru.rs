@@ -15,7 +15,7 @@ use slab::Slab;
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Slab indices are u32 (caches hold at most 4 billion entries), which keeps a node small:
@@ -379,9 +379,6 @@ impl<K: Hash + Eq + Clone, V: Clone, C: Clock + Clone> ShardedLru<K, V, C> {
     }
 }
 
-/// A [`ShardedLru`] shared between owners.
-pub type SharedLru<K, V> = Arc<ShardedLru<K, V>>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,7 +460,7 @@ mod tests {
 
     #[test]
     fn sharded_from_threads() {
-        let c = Arc::new(ShardedLru::new(10_000, None, 8));
+        let c = std::sync::Arc::new(ShardedLru::new(10_000, None, 8));
         std::thread::scope(|s| {
             for t in 0..4u64 {
                 let c = &c;

@@ -93,11 +93,6 @@ impl<'a> OutMessage<'a> {
         [self.header.as_bytes(), &self.fixed[..self.fixed_len], self.data[0], self.data[1]]
     }
 
-    /// The body after the header: the fixed struct and the data.
-    pub fn body_slices(&self) -> [&[u8]; 3] {
-        [&self.fixed[..self.fixed_len], self.data[0], self.data[1]]
-    }
-
     /// Copy the whole message into `out`; returns the length, or `None` if it does not fit.
     pub fn write_to(&self, out: &mut [u8]) -> Option<usize> {
         let len = self.len();

@@ -6,7 +6,7 @@
 
 use fusefs_proto::abi::DEV_IOC_CLONE;
 use fusefs_proto::OutMessage;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
@@ -73,11 +73,6 @@ impl FuseDev {
     /// The raw fd number (for the `fd=` mount option).
     pub fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
-    }
-
-    /// A `File` view for callers that want std I/O (tests).
-    pub fn try_clone_file(&self) -> io::Result<File> {
-        Ok(File::from(self.fd.try_clone()?))
     }
 }
 

@@ -420,9 +420,7 @@ impl ReplyDirectory {
         let name = name.as_ref().as_bytes();
         let mut w = DirentWriter::resume(&mut self.buf, self.len);
         let r = if self.plus {
-            let mut e = abi::EntryOut::default();
-            e.attr.ino = ino;
-            w.push_plus(&e, offset, kind.dirent_type(), name)
+            push_without_attributes(&mut w, ino, offset, kind, name)
         } else {
             w.push(ino, offset, kind.dirent_type(), name)
         };
@@ -467,10 +465,8 @@ impl ReplyDirectoryPlus {
         name: impl AsRef<OsStr>,
     ) -> bool {
         let name = name.as_ref().as_bytes();
-        let mut e = abi::EntryOut::default();
-        e.attr.ino = ino;
         let mut w = DirentWriter::resume(&mut self.buf, self.len);
-        let r = w.push_plus(&e, offset, kind.dirent_type(), name);
+        let r = push_without_attributes(&mut w, ino, offset, kind, name);
         self.len = w.len();
         full_or_skip(r, name)
     }
@@ -488,6 +484,20 @@ impl ReplyDirectoryPlus {
     pub fn without_attributes(self) -> ReplyDirectory {
         ReplyDirectory { s: self.s, buf: self.buf, len: self.len, plus: true }
     }
+}
+
+/// A READDIRPLUS record without attributes (node id 0): the kernel lists the name, takes no
+/// lookup reference, and looks the name up when it needs it.
+fn push_without_attributes(
+    w: &mut DirentWriter<'_>,
+    ino: u64,
+    offset: u64,
+    kind: FileType,
+    name: &[u8],
+) -> Result<(), DirentError> {
+    let mut e = abi::EntryOut::default();
+    e.attr.ino = ino;
+    w.push_plus(&e, offset, kind.dirent_type(), name)
 }
 
 fn full_or_skip(r: Result<(), DirentError>, name: &[u8]) -> bool {

@@ -1,6 +1,6 @@
 //! The path-based backend trait.
 
-use crate::memfs::Errno;
+use crate::Errno;
 use fusefs_session::op::SetAttr;
 use fusefs_session::{FileAttr, FileType, Statfs};
 use std::ffi::OsString;

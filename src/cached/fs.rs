@@ -2,12 +2,11 @@
 
 use super::backend::{Backend, DirEntry};
 use super::CacheConfig;
-use crate::memfs::Errno;
+use crate::Errno;
 use fusefs_cache::inode::{GENERATION, ROOT};
 use fusefs_cache::{InodeTable, TableConfig, TableStats};
 use fusefs_session::op;
 use fusefs_session::*;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -57,10 +56,6 @@ impl std::fmt::Display for CachedFsStats {
 }
 
 type R<T> = Result<T, Errno>;
-
-thread_local! {
-    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
 
 impl<B: Backend> CachedFs<B> {
     /// Serve `backend` with caching as `cfg` says.
@@ -243,15 +238,6 @@ impl<B: Backend> CachedFs<B> {
     }
 }
 
-macro_rules! answer {
-    ($r:expr, $reply:ident, |$v:ident| $ok:expr) => {
-        match $r {
-            Ok($v) => $ok,
-            Err(Errno(e)) => $reply.error(e),
-        }
-    };
-}
-
 impl<B: Backend> Filesystem for CachedFs<B> {
     fn init(&self, config: &mut KernelConfig) -> Result<(), i32> {
         config.max_readahead = self.cfg.max_readahead;
@@ -385,12 +371,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
             Ok(p) => p,
             Err(Errno(e)) => return reply.error(e),
         };
-        READ_BUF.with(|b| {
-            let mut buf = b.borrow_mut();
-            if buf.len() < op.size as usize {
-                buf.resize(op.size as usize, 0);
-            }
-            let out = &mut buf[..op.size as usize];
+        crate::serve::with_read_buf(op.size as usize, |out| {
             answer!(self.backend.read(&path, op.offset, out), reply, |n| reply.data(&out[..n]))
         })
     }
@@ -444,11 +425,13 @@ impl<B: Backend> Filesystem for CachedFs<B> {
             }
         }
         let start = (op.offset as usize).saturating_sub(2);
+        let mut child = path; // one buffer for every entry's path: push, look up, pop
         for (i, e) in list.iter().enumerate().skip(start) {
             // d_ino: the node id if the kernel holds the name, else a stand-in below 2^31
             // (programs using 32-bit readdir fail with EOVERFLOW on larger ones).
-            let child = path.join(&e.name);
+            child.push(&e.name);
             let ino = self.table.id_of(&child).unwrap_or_else(|| stand_in_ino(&child));
+            child.pop();
             if reply.add(ino, i as u64 + 3, e.kind, &e.name) {
                 break;
             }

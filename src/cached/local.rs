@@ -1,7 +1,7 @@
 //! `LocalBackend`: a `Backend` over a directory of the local filesystem.
 
 use super::backend::{Backend, BackendResult, DirEntry};
-use crate::memfs::Errno;
+use crate::Errno;
 use fusefs_session::op::{SetAttr, TimeOrNow};
 use fusefs_session::{time_from, FileAttr, FileType, Statfs};
 use std::fs::{self, File, OpenOptions};

@@ -5,7 +5,6 @@ use super::{Caller, Errno, MemFs};
 use fusefs_session::op;
 use fusefs_session::proto::abi;
 use fusefs_session::*;
-use std::cell::RefCell;
 use std::os::unix::ffi::OsStrExt;
 
 impl MemFs {
@@ -38,22 +37,6 @@ impl MemFs {
 
 fn caller(ctx: &Context<'_>) -> Caller {
     Caller { uid: ctx.uid(), gid: ctx.gid() }
-}
-
-thread_local! {
-    /// Each worker's read buffer, grown to the largest read seen and then reused, so READ
-    /// allocates nothing once warm.
-    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Answer `reply` with `r`'s value through `ok`, or its errno.
-macro_rules! answer {
-    ($r:expr, $reply:ident, |$v:ident| $ok:expr) => {
-        match $r {
-            Ok($v) => $ok,
-            Err(Errno(e)) => $reply.error(e),
-        }
-    };
 }
 
 impl Filesystem for MemFs {
@@ -119,12 +102,7 @@ impl Filesystem for MemFs {
     }
 
     fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
-        READ_BUF.with(|b| {
-            let mut buf = b.borrow_mut();
-            if buf.len() < op.size as usize {
-                buf.resize(op.size as usize, 0);
-            }
-            let out = &mut buf[..op.size as usize];
+        crate::serve::with_read_buf(op.size as usize, |out| {
             answer!(self.read(op.ino, op.offset, out), reply, |n| reply.data(&out[..n]))
         })
     }

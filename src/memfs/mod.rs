@@ -28,37 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-/// An errno value, as a result's error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Errno(pub i32);
-
-macro_rules! errnos {
-    ($($name:ident),*) => { impl Errno { $(
-        #[doc = concat!("`", stringify!($name), "`")]
-        pub const $name: Errno = Errno(libc::$name);
-    )* } };
-}
-errnos!(
-    ENOENT,
-    EEXIST,
-    ENOTDIR,
-    EISDIR,
-    ENOTEMPTY,
-    EINVAL,
-    ENAMETOOLONG,
-    ENOSPC,
-    ENODATA,
-    ERANGE,
-    EPERM,
-    EACCES,
-    EOPNOTSUPP,
-    ENXIO,
-    EFBIG,
-    EBADF,
-    EXDEV,
-    E2BIG,
-    EMLINK
-);
+pub use crate::errno::Errno;
 
 /// A MemFs result.
 pub type Result<T> = std::result::Result<T, Errno>;
