@@ -112,7 +112,11 @@ fn run(args: common::Args) -> std::io::Result<()> {
     config.mount.fsname = "hello".into();
     let signals = TerminationSignals::block()?;
     let session = Session::mount(Hello::new(), &args.mountpoint, config)?;
-    eprintln!("hello: serving {} (Ctrl-C or umount to stop)", args.mountpoint.display());
+    eprintln!(
+        "hello: serving {} over {} (Ctrl-C or umount to stop)",
+        args.mountpoint.display(),
+        session.transport()
+    );
     match signals.wait(&session)? {
         Some(sig) => eprintln!("hello: {sig}, unmounting"),
         None => eprintln!("hello: unmounted"),

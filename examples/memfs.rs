@@ -63,7 +63,11 @@ fn main() {
 fn run(mnt: &std::path::Path, opts: MemFsOptions, config: fusefs::Config) -> std::io::Result<()> {
     let signals = TerminationSignals::block()?;
     let session = Session::mount(MemFs::new(opts), mnt, config)?;
-    eprintln!("memfs: serving {} (Ctrl-C or umount to stop)", mnt.display());
+    eprintln!(
+        "memfs: serving {} over {} (Ctrl-C or umount to stop)",
+        mnt.display(),
+        session.transport()
+    );
     match signals.wait(&session)? {
         Some(sig) => eprintln!("memfs: {sig}, unmounting"),
         None => eprintln!("memfs: unmounted"),

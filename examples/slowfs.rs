@@ -61,7 +61,11 @@ fn run(
     let signals = TerminationSignals::block_with(&[Signal::SIGUSR1])?;
     let session = Session::mount(CachedFs::new(backend, preset), mnt, config)?;
     session.filesystem().set_notifier(session.notifier());
-    eprintln!("slowfs: serving {source} at {} with {latency:?} per backend call", mnt.display());
+    eprintln!(
+        "slowfs: serving {source} at {} over {} with {latency:?} per backend call",
+        mnt.display(),
+        session.transport()
+    );
     let report = |s: &Session<CachedFs<Slow<LocalBackend>>>| {
         let fs = s.filesystem();
         eprintln!(

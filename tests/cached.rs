@@ -26,7 +26,7 @@ fn source_tree() -> tempfile::TempDir {
 
 fn mount(src: &Path, cfg: CacheConfig) -> TestMount<Fs> {
     let backend = Slow::new(LocalBackend::new(src).unwrap(), Duration::ZERO);
-    let mut c = fusefs::Config::default();
+    let mut c = common::config();
     c.threads = 2;
     cfg.apply(&mut c);
     let m = TestMount::with_config(CachedFs::new(backend, cfg), c);

@@ -4,7 +4,6 @@
 mod common;
 use common::{can_mount, TestMount};
 use fusefs::memfs::{MemFs, MemFsOptions};
-use fusefs::Config;
 use nix::fcntl::{fallocate, renameat2, FallocateFlags, RenameFlags};
 use nix::sys::stat::{mknod, Mode, SFlag};
 use nix::unistd::{lseek, Whence};
@@ -17,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn mount_with(opts: MemFsOptions) -> TestMount<MemFs> {
-    let mut c = Config::default();
+    let mut c = common::config();
     c.threads = 2;
     c.mount.default_permissions = true;
     c.mount.allow_other = true;

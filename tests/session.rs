@@ -424,7 +424,7 @@ fn fusermount3_mounts_for_unprivileged_users() {
         eprintln!("\n*** SKIPPED fusermount3_mounts_for_unprivileged_users: no fusermount3 ***\n");
         return;
     }
-    let mut c = Config::default();
+    let mut c = common::config();
     c.threads = 2;
     c.mount.method = MountMethod::Fusermount;
     c.mount.fsname = "viafusermount".into();

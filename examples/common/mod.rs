@@ -1,5 +1,5 @@
-//! Command-line handling shared by the examples: `MOUNTPOINT [--threads N] [--debug]
-//! [--allow-other] [-o OPTIONS]`, plus whatever each example adds.
+//! Command-line handling shared by the examples: `MOUNTPOINT [--transport T] [--threads N]
+//! [--ring-depth N] [--debug] [--allow-other] [-o OPTIONS]`, plus whatever each example adds.
 
 #![allow(dead_code)]
 
@@ -18,7 +18,7 @@ pub struct Args {
 /// the mountpoint (e.g. `["SOURCE_DIR"]`), which are returned first in `rest`.
 pub fn parse(name: &str, positional: &[&str], extra_usage: &str) -> Args {
     let usage = format!(
-        "usage: {name} {}MOUNTPOINT [--threads N] [--debug] [--allow-other] [-o OPT[,OPT...]]{extra_usage}",
+        "usage: {name} {}MOUNTPOINT [--transport threads|uring|fuse-uring] [--threads N] [--ring-depth N] [--debug] [--allow-other] [-o OPT[,OPT...]]{extra_usage}",
         positional.iter().map(|p| format!("{p} ")).collect::<String>()
     );
     let mut config = Config::default();
@@ -40,6 +40,17 @@ pub fn parse(name: &str, positional: &[&str], extra_usage: &str) -> Args {
                 config.threads = match v.parse() {
                     Ok(n) if n > 0 => n,
                     _ => fail(format!("--threads {v}: not a positive number")),
+                };
+            }
+            "--transport" => {
+                let v = it.next().unwrap_or_else(|| fail("--transport needs a name".into()));
+                config.transport = v.parse().unwrap_or_else(|e| fail(e));
+            }
+            "--ring-depth" => {
+                let v = it.next().unwrap_or_else(|| fail("--ring-depth needs a number".into()));
+                config.ring_depth = match v.parse() {
+                    Ok(n) if n > 0 => n,
+                    _ => fail(format!("--ring-depth {v}: not a number from 1 to 65535")),
                 };
             }
             "--debug" | "-d" => config.debug = true,

@@ -1,4 +1,4 @@
-//! Where replies go: a channel per worker fd, and the state all workers share.
+//! Where replies go: a channel per worker fd or ring entry, and the state all workers share.
 
 use crate::dev::FuseDev;
 use crate::init::Negotiated;
@@ -17,6 +17,11 @@ pub(crate) enum Sink {
         replies: Mutex<Vec<Vec<u8>>>,
         refuse: AtomicBool,
     },
+    /// Entry `index` of a FUSE-over-io_uring queue.
+    Ring {
+        queue: Arc<crate::fuse_uring::Queue>,
+        index: usize,
+    },
 }
 
 /// One worker's path back to the kernel. A reply must go to the fd its request came from,
@@ -32,6 +37,7 @@ impl Channel {
     pub(crate) fn send(&self, msg: &OutMessage<'_>) -> io::Result<()> {
         match &self.sink {
             Sink::Dev(dev) => dev.write(msg),
+            Sink::Ring { queue, index } => queue.answer(*index, msg),
             Sink::Memory { replies, refuse } => {
                 if refuse.swap(false, Ordering::AcqRel) {
                     return Err(io::Error::from_raw_os_error(libc::ENOENT));

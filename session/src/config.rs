@@ -116,6 +116,54 @@ fn need<'a>(key: &str, value: Option<&'a str>) -> Result<&'a str, String> {
     value.ok_or_else(|| format!("mount option '{key}' needs a value ({key}=...)"))
 }
 
+/// How requests travel between the kernel and the filesystem. All three serve the same
+/// [`Filesystem`](crate::Filesystem) the same way; they differ in speed (BENCHMARKS.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum Transport {
+    /// [`Config::threads`] workers, each with its own cloned /dev/fuse fd: a blocking read(2)
+    /// per request and a writev(2) per reply. The portable baseline.
+    Threads,
+    /// [`Config::threads`] workers, each with an io_uring keeping [`Config::ring_depth`]
+    /// reads on its cloned /dev/fuse fd in flight, into buffers from the session's pool.
+    Uring,
+    /// The kernel's FUSE-over-io_uring (Linux 6.14+, module parameter `enable_uring`): one
+    /// queue per possible CPU, served by a thread pinned to that CPU, so a request is
+    /// answered on the CPU that made it. A reader stays on /dev/fuse for FORGET and
+    /// INTERRUPT.
+    #[default]
+    FuseUring,
+}
+
+impl Transport {
+    /// Every transport, in the order of the command-line names.
+    pub const ALL: [Transport; 3] = [Transport::Threads, Transport::Uring, Transport::FuseUring];
+
+    /// The command-line name: `threads`, `uring` or `fuse-uring`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Threads => "threads",
+            Transport::Uring => "uring",
+            Transport::FuseUring => "fuse-uring",
+        }
+    }
+}
+
+impl core::fmt::Display for Transport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl core::str::FromStr for Transport {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Transport, String> {
+        Transport::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| format!("unknown transport '{s}' (threads, uring or fuse-uring)"))
+    }
+}
+
 /// Everything a session is started with. `Config::default()` is a good start.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -140,6 +188,16 @@ pub struct Config {
     /// Capabilities to ask for; the kernel grants those it offers. Default:
     /// ASYNC_READ, BIG_WRITES, PARALLEL_DIROPS, DO_READDIRPLUS, READDIRPLUS_AUTO, MAX_PAGES.
     pub capabilities: InitFlags,
+    /// How requests travel between the kernel and the filesystem; default
+    /// [`Transport::FuseUring`], which falls back to [`Transport::Uring`] when the kernel does
+    /// not offer it (see [`Config::transport_fallback`]).
+    pub transport: Transport,
+    /// Whether a `fuse-uring` mount whose kernel does not offer FUSE-over-io_uring falls back
+    /// to `uring` (logging why) instead of failing; default true.
+    pub transport_fallback: bool,
+    /// The ring transports' depth: reads kept in flight per `uring` worker, and entries per
+    /// CPU queue for `fuse-uring` (each holds a request buffer); default 2.
+    pub ring_depth: u16,
     /// Log every request and reply at `info` level (the examples' `--debug`).
     pub debug: bool,
     /// How long [`Session::unmount`](crate::Session::unmount) waits for workers after the
@@ -159,6 +217,9 @@ impl Default for Config {
             congestion_threshold: 0,
             time_gran: 1,
             capabilities: Config::DEFAULT_CAPABILITIES,
+            transport: Transport::default(),
+            transport_fallback: true,
+            ring_depth: 2,
             debug: false,
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -199,5 +260,13 @@ mod tests {
         assert!(o.parse("fsname").unwrap_err().contains("needs a value"));
         assert!(o.parse("ro=1").unwrap_err().contains("takes no value"));
         assert!(o.parse("fsname=a b").is_err());
+    }
+
+    #[test]
+    fn transport_names_round_trip() {
+        for t in Transport::ALL {
+            assert_eq!(t.name().parse::<Transport>(), Ok(t));
+        }
+        assert!("io_uring".parse::<Transport>().unwrap_err().contains("fuse-uring"));
     }
 }

@@ -70,6 +70,14 @@ impl FuseDev {
         Ok(())
     }
 
+    /// Make reads on this fd return EAGAIN instead of blocking when no request is queued.
+    pub fn set_nonblocking(&self) -> io::Result<()> {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        let flags = OFlag::from_bits_truncate(fcntl(self.fd.as_fd(), FcntlArg::F_GETFL)?);
+        fcntl(self.fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        Ok(())
+    }
+
     /// The raw fd number (for the `fd=` mount option).
     pub fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()

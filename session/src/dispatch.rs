@@ -15,10 +15,32 @@ use zerocopy::FromBytes;
 /// EIO (if it expects an answer) and logged; a panic in the filesystem is caught, logged,
 /// and the request answered EIO by its dropped reply object.
 pub(crate) fn dispatch<F: Filesystem>(fs: &F, chan: &Arc<Channel>, buf: &[u8]) {
-    let req = match Request::parse(buf, &chan.shared.dialect()) {
-        Ok(r) => r,
-        Err(e) => return reject(chan, buf, e),
-    };
+    match Request::parse(buf, &chan.shared.dialect()) {
+        Ok(req) => serve(fs, chan, &req),
+        Err(e) => match InHeader::read_from_prefix(buf) {
+            Ok((h, _)) => reject(chan, &h, e),
+            Err(_) => log::warn!("malformed request of {} bytes: {e}", buf.len()),
+        },
+    }
+}
+
+/// Handle one request delivered in FUSE-over-io_uring's parts: the header, the opcode's
+/// fixed struct (`op_in`, `None` if it heads the payload) and the payload (names, data,
+/// extensions).
+pub(crate) fn dispatch_parts<F: Filesystem>(
+    fs: &F,
+    chan: &Arc<Channel>,
+    header: InHeader,
+    op_in: Option<&[u8]>,
+    payload: &[u8],
+) {
+    match Request::parse_parts(header, op_in, payload, &chan.shared.dialect()) {
+        Ok(req) => serve(fs, chan, &req),
+        Err(e) => reject(chan, &header, e),
+    }
+}
+
+fn serve<F: Filesystem>(fs: &F, chan: &Arc<Channel>, req: &Request<'_>) {
     let h = req.header;
     if chan.shared.debug {
         log::info!(
@@ -30,22 +52,17 @@ pub(crate) fn dispatch<F: Filesystem>(fs: &F, chan: &Arc<Channel>, buf: &[u8]) {
             Summary(&req.operation)
         );
     }
-    let ran = catch_unwind(AssertUnwindSafe(|| call(fs, chan, &h, &req)));
+    let ran = catch_unwind(AssertUnwindSafe(|| call(fs, chan, &h, req)));
     if ran.is_err() {
         log::error!("the filesystem panicked in {} (unique {})", req.opcode(), h.unique);
     }
 }
 
-fn reject(chan: &Arc<Channel>, buf: &[u8], e: fusefs_proto::ParseError) {
-    match InHeader::read_from_prefix(buf) {
-        Ok((h, _)) => {
-            let op = Opcode::from(h.opcode);
-            log::warn!("malformed {op} request (unique {}): {e}", h.unique);
-            if op.expects_reply() {
-                let _ = chan.send(&OutMessage::error(h.unique, errno::EIO));
-            }
-        }
-        Err(_) => log::warn!("malformed request of {} bytes: {e}", buf.len()),
+fn reject(chan: &Arc<Channel>, h: &InHeader, e: fusefs_proto::ParseError) {
+    let op = Opcode::from(h.opcode);
+    log::warn!("malformed {op} request (unique {}): {e}", h.unique);
+    if op.expects_reply() {
+        let _ = chan.send(&OutMessage::error(h.unique, errno::EIO));
     }
 }
 

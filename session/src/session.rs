@@ -1,16 +1,17 @@
 //! A mounted, served filesystem: mount, INIT, workers, unmount.
 
 use crate::channel::{Channel, Shared, Sink};
-use crate::config::Config;
+use crate::config::{Config, Transport};
 use crate::dev::FuseDev;
 use crate::filesystem::Filesystem;
+use crate::fuse_uring::Queue;
 use crate::init::{self, KernelConfig, Negotiated};
 use crate::mount::Mount;
 use crate::notifier::Notifier;
 use crate::threads::{run_worker, WorkerExit};
 use fusefs_cache::{BufferPool, PageBuf};
 use fusefs_proto::abi::{InitOut, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_KERNEL_MINOR_VERSION};
-use fusefs_proto::{errno, Dialect, Operation, OutMessage, Request};
+use fusefs_proto::{errno, Dialect, InitFlags, Operation, OutMessage, Request};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::EventFd;
 use std::io;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// A filesystem mounted and being served by worker threads.
+/// A filesystem mounted and being served by worker threads (see [`Transport`]).
 ///
 /// [`Session::mount`] returns once the kernel's INIT is answered and the workers run.
 /// The filesystem is unmounted by [`Session::unmount`] or when the session is dropped; if it
@@ -32,12 +33,15 @@ pub struct Session<F: Filesystem> {
     mount: Mount,
     shared: Arc<Shared>,
     negotiated: Negotiated,
+    transport: Transport,
     notifier: Notifier,
     /// The fd notifications go out on; the `Notifier`s hold it weakly.
     _notify_dev: Arc<FuseDev>,
     /// The workers' channels, for their statistics.
     channels: Vec<Arc<Channel>>,
     workers: Vec<JoinHandle<()>>,
+    /// The eventfds that wake the ring transports' threads to stop.
+    wakers: Vec<Arc<EventFd>>,
     exit: Arc<ExitSignal>,
     shutdown_timeout: Duration,
 }
@@ -83,10 +87,11 @@ impl Drop for WorkerGuard {
 }
 
 impl<F: Filesystem> Session<F> {
-    /// Mount `fs` at `mountpoint`, answer INIT, and start `config.threads` workers.
+    /// Mount `fs` at `mountpoint`, answer INIT, and start serving with `config.transport`
+    /// (see [`Transport`] for the threads each one runs).
     pub fn mount(fs: F, mountpoint: impl AsRef<Path>, config: Config) -> io::Result<Session<F>> {
         // From here on, an early return drops `mount`, which unmounts.
-        let (dev, mut mount) = Mount::new(mountpoint.as_ref(), &config.mount)?;
+        let (dev, mount) = Mount::new(mountpoint.as_ref(), &config.mount)?;
         let threads = config.threads.max(1);
         // Everything that can fail for lack of resources comes before INIT is answered.
         let notify_dev = Arc::new(dev.clone_dev()?);
@@ -98,58 +103,152 @@ impl<F: Filesystem> Session<F> {
         let fs = Arc::new(fs);
         let negotiated = handshake(&*fs, &dev, &config)?;
         log::debug!("INIT: {negotiated:?}");
+        let transport = choose_transport(&config, &negotiated)?;
         let buf_size = Config::request_buffer_size(negotiated.max_write, negotiated.max_pages);
-        let pool = BufferPool::new(buf_size, 2 * threads + 2);
+        let depth = usize::from(config.ring_depth.max(1));
+        let queues = match transport {
+            Transport::FuseUring => crate::fuse_uring::possible_cpus()?,
+            _ => 0,
+        };
+        // Enough buffers that none is allocated while serving: each worker's reads (or each
+        // queue's entries and its scratch buffer), plus listings in flight.
+        let buffers = match transport {
+            Transport::Threads => threads,
+            Transport::Uring => threads * depth,
+            Transport::FuseUring => queues * (depth + 1) + 1,
+        };
+        let pool = BufferPool::new(buf_size, buffers + threads + 2);
         let shared = Arc::new(Shared::new(pool, config.debug));
         let _ = shared.negotiated.set(negotiated);
         let notifier = Notifier::new(&notify_dev);
         devs.insert(0, dev);
-        let exit = Arc::new(ExitSignal { alive: AtomicUsize::new(devs.len()), fd: exit_fd });
-        let mut workers = Vec::with_capacity(threads);
-        let mut channels = Vec::with_capacity(threads);
-        for (i, d) in devs.into_iter().enumerate() {
-            let chan = Arc::new(Channel {
-                sink: Sink::Dev(d),
-                shared: Arc::clone(&shared),
-                ops: crate::stats::OpCounters::new(),
-            });
-            channels.push(Arc::clone(&chan));
-            let (fs, guard) = (Arc::clone(&fs), WorkerGuard(Arc::clone(&exit)));
-            let spawned =
-                std::thread::Builder::new().name(format!("fusefs-{i}")).spawn(move || {
-                    let _guard = guard;
-                    match run_worker(&*fs, &chan, buf_size) {
-                        WorkerExit::Unmounted => log::debug!("worker {i}: unmounted"),
-                        WorkerExit::Stopped => log::debug!("worker {i}: stopped"),
-                        WorkerExit::Failed(e) => log::error!("worker {i} stopped: {e}"),
-                    }
-                });
-            match spawned {
-                Ok(h) => workers.push(h),
-                Err(e) => {
-                    let _ = mount.unmount();
-                    shared.stopping.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
-            }
+        if transport == Transport::FuseUring {
+            // One /dev/fuse reader is enough for FORGET and INTERRUPT; the ring does the rest.
+            devs.truncate(1);
         }
-        Ok(Session {
+        let mut session = Session {
             fs,
             mount,
             shared,
             negotiated,
+            transport,
             notifier,
             _notify_dev: notify_dev,
-            channels,
-            workers,
-            exit,
+            channels: Vec::new(),
+            workers: Vec::new(),
+            wakers: Vec::new(),
+            exit: Arc::new(ExitSignal { alive: AtomicUsize::new(0), fd: exit_fd }),
             shutdown_timeout: config.shutdown_timeout,
-        })
+        };
+        // On failure, dropping the session stops whatever was started and unmounts.
+        let ring_dev = match transport {
+            Transport::FuseUring => Some(Arc::new(devs[0].clone_dev()?)),
+            _ => None,
+        };
+        for (i, d) in devs.into_iter().enumerate() {
+            let chan = session.channel(Sink::Dev(d));
+            let wake = match transport {
+                Transport::Threads => None,
+                _ => Some(session.waker()?),
+            };
+            let fs = Arc::clone(&session.fs);
+            session.spawn(format!("fusefs-{i}"), move || match (transport, wake) {
+                (Transport::Uring, Some(w)) => {
+                    crate::uring::run_worker(&*fs, &chan, depth, buf_size, &w)
+                }
+                (_, w) => run_worker(&*fs, &chan, buf_size, w.as_deref()),
+            })?;
+        }
+        if let Some(ring_dev) = ring_dev {
+            if let Err(e) = session.start_queues(&ring_dev, queues, depth) {
+                if !config.transport_fallback {
+                    return Err(e);
+                }
+                // Until every queue has registered, the kernel keeps sending requests to
+                // /dev/fuse, where the reader serves them.
+                log::warn!("{e}; serving on /dev/fuse only");
+                session.transport = Transport::Threads;
+            }
+        }
+        Ok(session)
     }
 
+    fn channel(&mut self, sink: Sink) -> Arc<Channel> {
+        let chan = Arc::new(Channel {
+            sink,
+            shared: Arc::clone(&self.shared),
+            ops: crate::stats::OpCounters::new(),
+        });
+        self.channels.push(Arc::clone(&chan));
+        chan
+    }
+
+    /// An eventfd the session writes to stop a ring transport's thread.
+    fn waker(&mut self) -> io::Result<Arc<EventFd>> {
+        let w = Arc::new(EventFd::new()?);
+        self.wakers.push(Arc::clone(&w));
+        Ok(w)
+    }
+
+    /// Start a thread counted among the workers; `run` says why it stopped.
+    fn spawn(
+        &mut self,
+        name: String,
+        run: impl FnOnce() -> WorkerExit + Send + 'static,
+    ) -> io::Result<()> {
+        self.exit.alive.fetch_add(1, Ordering::AcqRel);
+        let guard = WorkerGuard(Arc::clone(&self.exit));
+        let thread_name = name.clone();
+        let spawned = std::thread::Builder::new().name(thread_name).spawn(move || {
+            let _guard = guard;
+            match run() {
+                WorkerExit::Unmounted => log::debug!("{name}: unmounted"),
+                WorkerExit::Stopped => log::debug!("{name}: stopped"),
+                WorkerExit::Failed(e) => log::error!("{name} stopped: {e}"),
+            }
+        });
+        match spawned {
+            Ok(h) => {
+                self.workers.push(h);
+                Ok(())
+            }
+            Err(e) => {
+                // The guard went down with the closure and counted the thread out.
+                Err(e)
+            }
+        }
+    }
+
+    /// Start one FUSE-over-io_uring queue thread per possible CPU and wait until each has
+    /// registered its entries.
+    fn start_queues(&mut self, dev: &Arc<FuseDev>, queues: usize, depth: usize) -> io::Result<()> {
+        let mut pending = Vec::with_capacity(queues);
+        for qid in 0..queues {
+            let queue = Arc::new(Queue::new(qid as u16, depth, &self.shared)?);
+            self.wakers.push(queue.waker());
+            let chans = crate::fuse_uring::channels(&queue, &self.shared);
+            self.channels.extend(chans.iter().cloned());
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let (fs, dev) = (Arc::clone(&self.fs), Arc::clone(dev));
+            self.spawn(format!("fusefs-q{qid}"), move || {
+                crate::fuse_uring::run_queue(&*fs, &dev, &queue, &chans, tx)
+            })?;
+            pending.push(rx);
+        }
+        for rx in pending {
+            rx.recv().unwrap_or_else(|_| Err(io::Error::other("queue thread ended early")))?;
+        }
+        Ok(())
+    }
     /// What INIT settled.
     pub fn negotiated(&self) -> &Negotiated {
         &self.negotiated
+    }
+
+    /// The transport serving the mount: the one configured, or `uring` if `fuse-uring` was
+    /// asked for and the kernel did not offer it.
+    pub fn transport(&self) -> Transport {
+        self.transport
     }
 
     /// A handle for sending notifications.
@@ -225,7 +324,14 @@ impl<F: Filesystem> Session<F> {
         // detached lazily and lives on: wake each sleeping worker with a request (a forced
         // GETATTR through a handle kept on the root), from a helper thread, since each call
         // waits for its answer and must not hold up the timeout below.
-        if let Ok(Some(root)) = &unmounted {
+        if matches!(unmounted, Ok(Some(_))) {
+            // The ring transports' threads (and the fuse-uring /dev/fuse reader) wait on an
+            // eventfd as well.
+            for w in &self.wakers {
+                let _ = w.write(1);
+            }
+        }
+        if let (Ok(Some(root)), Transport::Threads) = (&unmounted, self.transport) {
             let root = root.try_clone().ok();
             let exit = Arc::clone(&self.exit);
             let waker =
@@ -279,6 +385,28 @@ impl<F: Filesystem> core::fmt::Debug for Session<F> {
     }
 }
 
+/// The transport to serve with, now that INIT has said whether the kernel speaks
+/// FUSE-over-io_uring.
+fn choose_transport(config: &Config, negotiated: &Negotiated) -> io::Result<Transport> {
+    if config.transport != Transport::FuseUring
+        || negotiated.granted.contains(InitFlags::OVER_IO_URING)
+    {
+        return Ok(config.transport);
+    }
+    let why = if !negotiated.offer.flags.contains(InitFlags::OVER_IO_URING) {
+        "the kernel does not offer FUSE-over-io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING and \
+         /sys/module/fuse/parameters/enable_uring set to Y before mounting)"
+    } else {
+        "the filesystem's init() did not ask for OVER_IO_URING"
+    };
+    if config.transport_fallback {
+        log::warn!("transport fuse-uring not available: {why}; serving with uring");
+        Ok(Transport::Uring)
+    } else {
+        Err(io::Error::new(io::ErrorKind::Unsupported, format!("transport fuse-uring: {why}")))
+    }
+}
+
 /// Read the kernel's INIT and answer it. A kernel with a newer major version is told ours
 /// and sends INIT again; one older than 7.12 is refused.
 fn handshake<F: Filesystem>(fs: &F, dev: &FuseDev, config: &Config) -> io::Result<Negotiated> {
@@ -327,6 +455,9 @@ fn handshake<F: Filesystem>(fs: &F, dev: &FuseDev, config: &Config) -> io::Resul
             ));
         }
         let mut kc = KernelConfig::new(init::offer(&init), config);
+        if config.transport == Transport::FuseUring {
+            kc.capabilities |= InitFlags::OVER_IO_URING;
+        }
         let init_result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fs.init(&mut kc)))
                 .unwrap_or_else(|_| {

@@ -4,13 +4,16 @@
 //!
 //! Stopping: a worker checks the session's `stopping` flag after every request. To wake
 //! workers asleep in read(2) while the kernel connection lives on (a lazily detached, busy
-//! mount), the session sends RETRIEVE notifications for the root, each of which makes the
-//! kernel queue a NOTIFY_REPLY request that wakes one reader (see `Session::shutdown`).
+//! mount), the session makes forced GETATTRs on the root, each of which wakes one reader
+//! (see `Session::shutdown`).
 
 use crate::channel::Channel;
 use crate::dispatch::dispatch;
 use crate::filesystem::Filesystem;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::eventfd::EventFd;
 use std::io;
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -25,11 +28,15 @@ pub(crate) enum WorkerExit {
     Failed(io::Error),
 }
 
-/// Serve requests from `chan`'s fd until the kernel lets go.
+/// Serve requests from `chan`'s fd until the kernel lets go. With `wake`, the worker polls
+/// the fd and that eventfd before each read, so that the session can stop it while the fd has
+/// nothing to read (the `fuse-uring` transport's /dev/fuse reader, which sees only FORGET and
+/// INTERRUPT, uses this: the forced GETATTRs that wake the other workers go to the rings).
 pub(crate) fn run_worker<F: Filesystem>(
     fs: &F,
     chan: &Arc<Channel>,
     buf_size: usize,
+    wake: Option<&EventFd>,
 ) -> WorkerExit {
     let crate::channel::Sink::Dev(dev) = &chan.sink else {
         return WorkerExit::Failed(io::Error::other("worker needs a /dev/fuse channel"));
@@ -42,6 +49,25 @@ pub(crate) fn run_worker<F: Filesystem>(
         // it is ordered by the kernel's queue.
         if stopping.load(Ordering::Relaxed) {
             return WorkerExit::Stopped;
+        }
+        if let Some(wake) = wake {
+            let mut fds = [
+                PollFd::new(dev.as_fd(), PollFlags::POLLIN),
+                PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(nix::Error::EINTR) => {}
+                Err(e) => return WorkerExit::Failed(e.into()),
+            }
+            if fds[1].any() == Some(true) {
+                let _ = wake.read();
+                if stopping.load(Ordering::Relaxed) {
+                    return WorkerExit::Stopped;
+                }
+            }
+            if fds[0].any() != Some(true) {
+                continue;
+            }
         }
         let n = match dev.read(&mut buf) {
             Ok(n) => n,

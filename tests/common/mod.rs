@@ -6,7 +6,7 @@
 //! fails. After unmounting, the guard checks /proc/mounts: a leftover mount is a failure.
 #![allow(dead_code)]
 
-use fusefs::{Config, Filesystem, Session};
+use fusefs::{Config, Filesystem, Session, Transport};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -31,6 +31,40 @@ pub fn can_mount(test: &str) -> bool {
     }
     eprintln!("\n*** SKIPPED {test}: {why}; mount tests need root and /dev/fuse ***\n");
     false
+}
+
+/// The transport the mounting tests run on: `FUSEFS_TRANSPORT` (`threads`, `uring` or
+/// `fuse-uring`; the test script runs the suite once per transport), else the default.
+pub fn transport() -> Transport {
+    match std::env::var("FUSEFS_TRANSPORT") {
+        Ok(t) => t.parse().unwrap_or_else(|e| panic!("FUSEFS_TRANSPORT: {e}")),
+        Err(_) => Config::default().transport,
+    }
+}
+
+/// Whether the kernel offers FUSE-over-io_uring to new mounts (the module parameter).
+pub fn fuse_uring_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring")
+        .is_ok_and(|v| v.trim() == "Y")
+}
+
+/// The transport a mount that asked for `t` must be served by: `fuse-uring` falls back to
+/// `uring` where the kernel does not offer it (said loudly, since it is then not tested).
+pub fn served_by(t: Transport) -> Transport {
+    if t == Transport::FuseUring && !fuse_uring_enabled() {
+        eprintln!(
+            "\n*** fuse-uring is not offered (enable_uring is N): this mount falls back to uring ***\n"
+        );
+        return Transport::Uring;
+    }
+    t
+}
+
+/// `Config::default()` with the transport under test.
+pub fn config() -> Config {
+    let mut c = Config::default();
+    c.transport = transport();
+    c
 }
 
 /// Whether `path` appears as a mountpoint in /proc/mounts.
@@ -80,7 +114,7 @@ pub struct TestMount<F: Filesystem> {
 
 impl<F: Filesystem> TestMount<F> {
     pub fn new(fs: F, threads: usize) -> TestMount<F> {
-        let mut c = Config::default();
+        let mut c = config();
         c.threads = threads;
         Self::with_config(fs, c)
     }
@@ -88,8 +122,10 @@ impl<F: Filesystem> TestMount<F> {
     pub fn with_config(fs: F, config: Config) -> TestMount<F> {
         let dir = tempfile::Builder::new().prefix("fusefs-test-").tempdir().unwrap();
         let path = dir.path().to_path_buf();
+        let asked = config.transport;
         let session = Session::mount(fs, &path, config).expect("mount");
         assert!(is_mounted(&path), "mounted at {}", path.display());
+        assert_eq!(session.transport(), served_by(asked), "the transport serving the mount");
         TestMount { session: Some(session), path, _dir: dir }
     }
 
@@ -176,9 +212,11 @@ impl ExampleMount {
     pub fn start_with(name: &str, before: &[&str], args: &[&str]) -> ExampleMount {
         let dir = tempfile::Builder::new().prefix("fusefs-example-").tempdir().unwrap();
         let path = dir.path().to_path_buf();
+        let transport = transport();
         let mut child = Command::new(example(name))
             .args(before)
             .arg(&path)
+            .args(["--transport", transport.name()])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -191,13 +229,14 @@ impl ExampleMount {
         let log2 = std::sync::Arc::clone(&log);
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("serving") {
-                    let _ = tx.send(());
-                }
                 eprintln!("[example] {line}");
                 let mut l = log2.lock().unwrap();
                 l.push_str(&line);
                 l.push('\n');
+                drop(l);
+                if line.contains("serving") {
+                    let _ = tx.send(());
+                }
             }
         });
         let mut m = ExampleMount { child: Some(child), path, _dir: dir, log, reader: Some(reader) };
@@ -206,6 +245,8 @@ impl ExampleMount {
             panic!("example {name} did not start serving within {LIMIT:?}");
         }
         assert!(is_mounted(&m.path), "example {name} says serving but nothing is mounted");
+        let over = format!("over {}", served_by(transport));
+        assert!(m.log.lock().unwrap().contains(&over), "example {name} serves {over}");
         m
     }
 

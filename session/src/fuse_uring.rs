@@ -1,0 +1,421 @@
+//! The `fuse-uring` transport: the kernel's FUSE-over-io_uring (`OVER_IO_URING`, Linux 6.14+).
+//!
+//! The kernel keeps one queue per possible CPU and puts a request on the queue of the CPU
+//! its caller runs on. Each queue here is served by one thread pinned to that CPU, with its
+//! own io_uring and [`Config::ring_depth`](crate::Config::ring_depth) ring entries. An entry
+//! is a pair of buffers registered with the kernel: a 288-byte header (`fuse_in_header` or
+//! `fuse_out_header`, the opcode's fixed struct, and `fuse_uring_ent_in_out`) and a payload
+//! from the session's pool as large as the largest request. The life of an entry:
+//!
+//! 1. REGISTER (after INIT is answered) hands both buffers to the kernel; the command
+//!    completes when a request has been copied into them.
+//! 2. The queue thread copies the request out (header and fixed struct onto its stack, the
+//!    payload into its own scratch buffer, so that the reply may overwrite the entry while
+//!    the filesystem still reads the request's names or data) and dispatches it.
+//! 3. The reply, from this thread or any other, is written into the entry: out header in the
+//!    header buffer, body in the payload, its length in `payload_sz`. The entry's index goes
+//!    on the queue's `ready` list; a reply from another thread also wakes the queue thread
+//!    through an eventfd read kept in flight on its ring.
+//! 4. COMMIT_AND_FETCH returns the reply and the entry in one command, submitted together
+//!    with the wait for the next completion: one syscall per request.
+//!
+//! The kernel still sends FORGET, BATCH_FORGET and INTERRUPT on /dev/fuse, and takes
+//! notifications there, so the session keeps a `threads` worker on it.
+//!
+//! Shutdown: on unmount or abort the kernel completes every command with ENOTCONN; the
+//! thread then frees its buffers. When the session must stop while the connection lives on
+//! (a busy mount, detached lazily), the eventfd wakes the thread, which leaves: its entries
+//! are still the kernel's, so their buffers are leaked rather than freed under it (closing the
+//! ring cancels the commands; the memory stays valid whatever the kernel does meanwhile).
+//!
+//! `unsafe` here is limited to the three submissions that give the kernel buffer addresses;
+//! the rules that make them sound are in `ring.rs` and at each call.
+#![allow(unsafe_code)]
+
+use crate::channel::{Channel, Shared, Sink};
+use crate::dev::FuseDev;
+use crate::dispatch::dispatch_parts;
+use crate::filesystem::Filesystem;
+use crate::ring::{Completion, Ring};
+use crate::threads::WorkerExit;
+use fusefs_cache::{PageBuf, PooledBuf};
+use fusefs_proto::abi::{
+    InHeader, OutHeader, UringCmdReq, UringReqHeader, URING_CMD_COMMIT_AND_FETCH,
+    URING_CMD_REGISTER,
+};
+use fusefs_proto::{errno, OutMessage};
+use nix::sys::eventfd::EventFd;
+use std::cell::Cell;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use zerocopy::{FromBytes, IntoBytes};
+
+/// The tag of the wake eventfd's read; ring entries are tagged with their index.
+const WAKE: u64 = u64::MAX;
+
+thread_local! {
+    /// The queue this thread serves (its address), so a reply knows whether it needs to wake
+    /// the queue thread.
+    static SERVING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Who holds an entry's buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Holder {
+    /// The kernel: a command on the entry is in flight.
+    Kernel,
+    /// The filesystem: a request was fetched and awaits its reply.
+    Server,
+    /// The reply is written and the entry waits to be committed.
+    Answered,
+}
+
+/// One ring entry: its two buffers and what the session knows of it.
+struct EntryBufs {
+    /// `fuse_uring_req_header` at the start of a page.
+    header: PageBuf,
+    payload: PooledBuf,
+    /// The two iovecs REGISTER passes, as (address, length) pairs: libc's iovec holds a raw
+    /// pointer, which would make the entry neither Send nor Sync.
+    iov: [usize; 4],
+    /// The unique of the request in the entry, to commit its reply under.
+    commit_id: u64,
+    holder: Holder,
+}
+
+/// A FUSE-over-io_uring queue: the entries of one CPU, and the way replies reach its thread.
+pub(crate) struct Queue {
+    qid: u16,
+    entries: Box<[Mutex<EntryBufs>]>,
+    /// Indices of the entries answered and not yet committed. Its capacity is the number of
+    /// entries, and an entry is on it at most once, so pushing never allocates.
+    ready: Mutex<Vec<u32>>,
+    /// Written by a reply from another thread, or by the session to stop the queue; the
+    /// queue thread keeps a read of it in flight.
+    wake: Arc<EventFd>,
+    /// Where the kernel puts the eventfd's counter on each wake (never read).
+    wake_sink: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding an entry lock cannot leave its bytes half-meaningful in a way
+    // that matters: the kernel validates every reply.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Queue {
+    /// A queue with `depth` entries whose payload buffers come from the session's pool.
+    pub(crate) fn new(qid: u16, depth: usize, shared: &Shared) -> io::Result<Queue> {
+        let payload_size = payload_size(shared);
+        let entries = (0..depth)
+            .map(|_| {
+                let header = PageBuf::new(core::mem::size_of::<UringReqHeader>());
+                let payload = shared.pool.get(payload_size);
+                Mutex::new(EntryBufs {
+                    iov: [
+                        header.as_ptr() as usize,
+                        core::mem::size_of::<UringReqHeader>(),
+                        payload.as_ptr() as usize,
+                        payload.len(),
+                    ],
+                    header,
+                    payload,
+                    commit_id: 0,
+                    holder: Holder::Kernel,
+                })
+            })
+            .collect();
+        Ok(Queue {
+            qid,
+            entries,
+            ready: Mutex::new(Vec::with_capacity(depth)),
+            wake: Arc::new(EventFd::new()?),
+            wake_sink: AtomicU64::new(0),
+        })
+    }
+
+    /// Wake the queue thread (to commit late replies, or to stop).
+    pub(crate) fn wake(&self) {
+        let _ = self.wake.write(1);
+    }
+
+    /// The eventfd that wakes the queue thread, for the session to stop it.
+    pub(crate) fn waker(&self) -> Arc<EventFd> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Write `msg` into entry `index` and have it committed. Called by `Channel::send`.
+    pub(crate) fn answer(&self, index: usize, msg: &OutMessage<'_>) -> io::Result<()> {
+        {
+            let mut e = lock(&self.entries[index]);
+            if e.holder != Holder::Server {
+                return Err(io::Error::other("ring entry has no request awaiting a reply"));
+            }
+            let slices = msg.slices();
+            let body_len: usize = slices[1..].iter().map(|s| s.len()).sum();
+            let e = &mut *e;
+            if body_len > e.payload.len() {
+                log::error!("a {body_len}-byte reply does not fit the ring payload; answering EIO");
+                let err = OutMessage::error(msg.header().unique, errno::EIO);
+                write_reply(e, err.header(), &[]);
+            } else {
+                write_reply(e, msg.header(), &slices[1..]);
+            }
+            e.holder = Holder::Answered;
+        }
+        lock(&self.ready).push(index as u32);
+        if SERVING.with(Cell::get) != self as *const Queue as usize {
+            self.wake();
+        }
+        Ok(())
+    }
+}
+
+fn write_reply(e: &mut EntryBufs, header: &OutHeader, body: &[&[u8]]) {
+    let mut at = 0;
+    for s in body {
+        e.payload[at..at + s.len()].copy_from_slice(s);
+        at += s.len();
+    }
+    let h = UringReqHeader::mut_from_prefix(&mut e.header[..]).expect("aligned header page").0;
+    let out = header.as_bytes();
+    h.in_out[..out.len()].copy_from_slice(out);
+    h.ring_ent_in_out.payload_sz = at as u32;
+}
+
+/// The payload buffer each entry needs: the kernel's minimum is max(8192, max_write,
+/// max_pages pages); the session's request buffer size is at least that.
+fn payload_size(shared: &Shared) -> usize {
+    let n = shared.negotiated.get().copied();
+    n.map_or(1 << 20, |n| crate::Config::request_buffer_size(n.max_write, n.max_pages))
+}
+
+/// The queues the kernel expects: one per possible CPU (`/sys/devices/system/cpu/possible`,
+/// e.g. "0-3" or "0,2-5"), numbered by CPU id.
+pub(crate) fn possible_cpus() -> io::Result<usize> {
+    let s = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
+    let last = s
+        .trim()
+        .split([',', '-'])
+        .filter_map(|n| n.parse::<usize>().ok())
+        .max()
+        .ok_or_else(|| io::Error::other(format!("cannot parse possible CPUs {s:?}")))?;
+    Ok(last + 1)
+}
+
+/// What a queue thread reports once its entries are registered (or could not be).
+pub(crate) type Registered = io::Result<()>;
+
+/// Serve `queue` on this thread until the kernel ends the connection or the session stops.
+/// `chans[i]` is entry i's reply channel. Reports on `registered` once REGISTER is through.
+pub(crate) fn run_queue<F: Filesystem>(
+    fs: &F,
+    dev: &FuseDev,
+    queue: &Arc<Queue>,
+    chans: &[Arc<Channel>],
+    registered: std::sync::mpsc::SyncSender<Registered>,
+) -> WorkerExit {
+    let shared = &chans[0].shared;
+    let fd = dev.as_fd().as_raw_fd();
+    let depth = queue.entries.len();
+    let setup = (|| {
+        pin_to_cpu(queue.qid as usize);
+        let mut ring = Ring::new(depth as u32 + 1)?;
+        for (i, entry) in queue.entries.iter().enumerate() {
+            let e = lock(entry);
+            let cmd = UringCmdReq { qid: queue.qid, ..Default::default() };
+            // SAFETY: the iovecs point at the entry's header and payload buffers, which live
+            // in `queue` (held by this thread and by the entries' channels) and never move.
+            // This thread frees them only after the kernel completed every command on them
+            // (ENOTCONN), and leaks them otherwise (see `leave`). The iovec array itself is
+            // inside the locked entry and outlives the submit below.
+            unsafe {
+                ring.uring_cmd(
+                    fd,
+                    URING_CMD_REGISTER,
+                    cmd.as_bytes(),
+                    e.iov.as_ptr().cast(),
+                    2,
+                    i as u64,
+                )?;
+            }
+        }
+        arm_wake(&mut ring, queue)?;
+        ring.submit()?;
+        // A refused REGISTER completes at once; a good one only when a request comes.
+        let mut done = [Completion::default(); 8];
+        let n = ring.reap(&mut done);
+        if let Some(c) = done[..n].iter().find(|c| c.result < 0) {
+            return Err(io::Error::from_raw_os_error(-c.result));
+        }
+        debug_assert_eq!(n, 0, "no request can arrive before the ring is registered");
+        Ok(ring)
+    })();
+    let mut ring = match setup {
+        Ok(r) => {
+            let _ = registered.send(Ok(()));
+            r
+        }
+        Err(e) => {
+            let msg = format!("FUSE-over-io_uring queue {}: REGISTER: {e}", queue.qid);
+            let _ = registered.send(Err(io::Error::new(e.kind(), msg.clone())));
+            // Entries registered before the failure belong to the kernel until it ends.
+            leave(queue);
+            return WorkerExit::Failed(io::Error::other(msg));
+        }
+    };
+    drop(registered);
+    SERVING.with(|s| s.set(Arc::as_ptr(queue) as usize));
+    let mut scratch = shared.pool.get(payload_size(shared));
+    // Commands in flight; once the connection is gone and none is left, the kernel holds
+    // no buffer of ours.
+    let mut in_kernel = depth;
+    let mut gone = false;
+    let mut done = [Completion::default(); 64];
+    loop {
+        match commit_ready(&mut ring, queue, fd) {
+            Ok(n) => in_kernel += n,
+            Err(e) => {
+                leave(queue);
+                return WorkerExit::Failed(e);
+            }
+        }
+        if let Err(e) = ring.submit_and_wait() {
+            leave(queue);
+            return WorkerExit::Failed(e);
+        }
+        let n = ring.reap(&mut done);
+        for c in &done[..n] {
+            if c.tag == WAKE {
+                if shared.stopping.load(Ordering::Relaxed) {
+                    leave(queue);
+                    return WorkerExit::Stopped;
+                }
+                if let Err(e) = arm_wake(&mut ring, queue) {
+                    leave(queue);
+                    return WorkerExit::Failed(e);
+                }
+                continue;
+            }
+            let index = c.tag as usize;
+            in_kernel -= 1;
+            if c.result < 0 {
+                match -c.result {
+                    // The connection ended (unmount, abort) or the ring is going away.
+                    libc::ENOTCONN | libc::ENODEV | libc::ECANCELED => gone = true,
+                    err => log::warn!(
+                        "FUSE-over-io_uring queue {} entry {index} lost: {}",
+                        queue.qid,
+                        io::Error::from_raw_os_error(err)
+                    ),
+                }
+                lock(&queue.entries[index]).holder = Holder::Server;
+                if in_kernel == 0 {
+                    // Every command is back: the kernel holds no buffer of ours.
+                    return if gone {
+                        WorkerExit::Unmounted
+                    } else {
+                        WorkerExit::Failed(io::Error::other("every ring entry was lost"))
+                    };
+                }
+                continue;
+            }
+            serve(fs, queue, index, &chans[index], &mut scratch);
+        }
+    }
+}
+
+/// Copy the request out of entry `index` and dispatch it.
+fn serve<F: Filesystem>(
+    fs: &F,
+    queue: &Queue,
+    index: usize,
+    chan: &Arc<Channel>,
+    scratch: &mut [u8],
+) {
+    let mut in_out = [0u8; core::mem::size_of::<InHeader>()];
+    let mut op_in = [0u8; fusefs_proto::abi::URING_OP_IN_OUT_SZ];
+    let payload_len;
+    {
+        let mut e = lock(&queue.entries[index]);
+        let e = &mut *e;
+        let h = UringReqHeader::ref_from_prefix(&e.header[..]).expect("aligned header page").0;
+        let n = in_out.len();
+        in_out.copy_from_slice(&h.in_out[..n]);
+        op_in.copy_from_slice(&h.op_in);
+        e.commit_id = h.ring_ent_in_out.commit_id;
+        payload_len = (h.ring_ent_in_out.payload_sz as usize).min(e.payload.len());
+        scratch[..payload_len].copy_from_slice(&e.payload[..payload_len]);
+        e.holder = Holder::Server;
+    }
+    let header = InHeader::read_from_bytes(&in_out[..]).expect("exact size");
+    // The kernel puts the opcode's fixed struct in `op_in`, except for requests whose
+    // arguments it copies from pages (NOTIFY_REPLY: everything arrives in the payload). The
+    // header's length tells which: it counts both parts.
+    let in_op_in =
+        (header.len as usize).saturating_sub(in_out.len() + payload_len).min(op_in.len());
+    let op_in = (in_op_in > 0).then_some(&op_in[..in_op_in]);
+    dispatch_parts(fs, chan, header, op_in, &scratch[..payload_len]);
+}
+
+/// Submit COMMIT_AND_FETCH for every answered entry; how many.
+fn commit_ready(ring: &mut Ring, queue: &Queue, fd: i32) -> io::Result<usize> {
+    let mut ready = lock(&queue.ready);
+    let n = ready.len();
+    for index in ready.drain(..) {
+        let mut e = lock(&queue.entries[index as usize]);
+        let cmd = UringCmdReq { commit_id: e.commit_id, qid: queue.qid, ..Default::default() };
+        e.holder = Holder::Kernel;
+        // SAFETY: as for REGISTER (`run_queue`): the entry's buffers stay valid and untouched
+        // until its next completion. COMMIT_AND_FETCH takes no iovec.
+        unsafe {
+            ring.uring_cmd(
+                fd,
+                URING_CMD_COMMIT_AND_FETCH,
+                cmd.as_bytes(),
+                core::ptr::null(),
+                0,
+                index as u64,
+            )?;
+        }
+    }
+    Ok(n)
+}
+
+fn arm_wake(ring: &mut Ring, queue: &Queue) -> io::Result<()> {
+    // SAFETY: the target is an AtomicU64 inside `queue`, which this thread keeps alive (and
+    // leaks on an early exit) until the read completes; nobody reads it.
+    unsafe { ring.read(queue.wake.as_fd().as_raw_fd(), queue.wake_sink.as_ptr().cast(), 8, WAKE) }
+}
+
+/// Leave while the kernel may still hold entries: their buffers must outlive anything the
+/// kernel does with them, so the queue (and with it the buffers) is leaked.
+fn leave(queue: &Arc<Queue>) {
+    core::mem::forget(Arc::clone(queue));
+}
+
+/// Pin this thread to `cpu`, where the kernel queues the requests this queue serves. A CPU
+/// that is possible but offline cannot be pinned to; its queue then waits unpinned.
+fn pin_to_cpu(cpu: usize) {
+    let mut set = nix::sched::CpuSet::new();
+    if set.set(cpu).is_ok() {
+        if let Err(e) = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set) {
+            log::debug!("cannot pin queue thread to CPU {cpu}: {e}");
+        }
+    }
+}
+
+/// The reply channel of every entry of `queue`.
+pub(crate) fn channels(queue: &Arc<Queue>, shared: &Arc<Shared>) -> Vec<Arc<Channel>> {
+    (0..queue.entries.len())
+        .map(|index| {
+            Arc::new(Channel {
+                sink: Sink::Ring { queue: Arc::clone(queue), index },
+                shared: Arc::clone(shared),
+                ops: crate::stats::OpCounters::new(),
+            })
+        })
+        .collect()
+}
