@@ -53,6 +53,7 @@ fn sigterm_with_open_files_leaves_no_hung_callers() {
     let mut m = ExampleMount::start("memfs", &["--threads", "2"]);
     let mut f = fs::OpenOptions::new()
         .create(true)
+        .truncate(true)
         .read(true)
         .write(true)
         .open(m.path.join("held"))
@@ -73,6 +74,7 @@ fn a_killed_daemon_leaves_no_hung_callers() {
     let mut m = ExampleMount::start("memfs", &["--threads", "2"]);
     let mut f = fs::OpenOptions::new()
         .create(true)
+        .truncate(true)
         .read(true)
         .write(true)
         .open(m.path.join("held"))
