@@ -1,8 +1,11 @@
-//! The end-to-end benchmark: the same MemFs served by fusefs and by fuser, plus tmpfs as the
-//! physical limit, measured side by side in one run.
+//! The end-to-end benchmark: the same MemFs served by fusefs on each of its transports
+//! (`threads`, `uring`, `fuse-uring`) and by fuser, plus tmpfs as the physical limit, measured
+//! side by side in one run.
 //!
-//! `cargo bench --bench e2e -- [--quick] [--reps N] [--json PATH] [--only WORKLOAD,...]`
-//! (as root). `--quick` runs in under 3 minutes on a 2-vCPU machine.
+//! `cargo bench --bench e2e -- [--quick] [--reps N] [--json PATH] [--only WORKLOAD,...]
+//! [--targets threads,uring,fuse-uring,fuser,tmpfs]` (as root; the fuse-uring target needs
+//! /sys/module/fuse/parameters/enable_uring set to Y). `--quick` runs in about 2 minutes on
+//! a 2-vCPU machine.
 //!
 //! Workloads (each run against every target in turn, interleaved, `reps` times, the order of
 //! the targets reversed every other repetition; the median and the spread are reported):
@@ -42,6 +45,7 @@ struct Opts {
     reps: usize,
     json: PathBuf,
     only: Option<Vec<String>>,
+    targets: Option<Vec<String>>,
     file_size: u64,
     meta_files: usize,
     secs: f64,
@@ -54,6 +58,7 @@ impl Opts {
             reps: 5,
             json: PathBuf::from("target/e2e-bench.json"),
             only: None,
+            targets: None,
             file_size: 1 << 30,
             meta_files: 10_000,
             secs: 3.0,
@@ -66,9 +71,12 @@ impl Opts {
                 "--reps" => reps = it.next().and_then(|v| v.parse().ok()),
                 "--json" => o.json = PathBuf::from(it.next().expect("--json PATH")),
                 "--only" => o.only = it.next().map(|v| v.split(',').map(String::from).collect()),
+                "--targets" => {
+                    o.targets = it.next().map(|v| v.split(',').map(String::from).collect())
+                }
                 "--bench" => {}
                 other => {
-                    eprintln!("usage: cargo bench --bench e2e -- [--quick] [--reps N] [--json PATH] [--only W,...] (unknown: {other})");
+                    eprintln!("usage: cargo bench --bench e2e -- [--quick] [--reps N] [--json PATH] [--only W,...] [--targets T,...] (unknown: {other})");
                     std::process::exit(2);
                 }
             }
@@ -83,6 +91,10 @@ impl Opts {
             o.reps = r;
         }
         o
+    }
+
+    fn wants_target(&self, t: &str) -> bool {
+        self.targets.as_ref().is_none_or(|l| l.iter().any(|x| x == t))
     }
 
     fn wants(&self, w: &str) -> bool {
@@ -110,53 +122,74 @@ fn memfs_options() -> MemFsOptions {
     m
 }
 
-fn mount_all() -> Vec<Target> {
+/// The fusefs targets: one per transport, named after it.
+const FUSEFS_TARGETS: [(&str, fusefs::Transport); 3] = [
+    ("threads", fusefs::Transport::Threads),
+    ("uring", fusefs::Transport::Uring),
+    ("fuse-uring", fusefs::Transport::FuseUring),
+];
+
+/// Every target, in table order: fusefs on each transport, fuser, tmpfs.
+const TARGETS: [&str; 5] = ["threads", "uring", "fuse-uring", "fuser", "tmpfs"];
+
+fn mount_all(o: &Opts) -> Vec<Target> {
     let threads = 2;
     let mut targets = Vec::new();
 
-    let dir = tempfile::Builder::new().prefix("bench-fusefs-").tempdir().unwrap();
-    let mut c = fusefs::Config::default();
-    c.threads = threads;
-    c.mount.fsname = "bench-fusefs".into();
-    let s =
-        fusefs::Session::mount(MemFs::new(memfs_options()), dir.path(), c).expect("mount fusefs");
-    targets.push(Target {
-        name: "fusefs",
-        path: dir.path().into(),
-        server: Some(Server::Fusefs(Box::new(s))),
-        _dir: dir,
-    });
+    for (name, transport) in FUSEFS_TARGETS {
+        if !o.wants_target(name) {
+            continue;
+        }
+        let dir = tempfile::Builder::new().prefix("bench-fusefs-").tempdir().unwrap();
+        let mut c = fusefs::Config::default();
+        c.threads = threads;
+        c.transport = transport;
+        c.transport_fallback = false;
+        c.mount.fsname = format!("bench-{name}");
+        let s = fusefs::Session::mount(MemFs::new(memfs_options()), dir.path(), c)
+            .unwrap_or_else(|e| panic!("mount fusefs over {name}: {e}"));
+        targets.push(Target {
+            name,
+            path: dir.path().into(),
+            server: Some(Server::Fusefs(Box::new(s))),
+            _dir: dir,
+        });
+    }
 
-    let dir = tempfile::Builder::new().prefix("bench-fuser-").tempdir().unwrap();
-    let mut fc = fuser::Config::default();
-    fc.mount_options = vec![fuser::MountOption::FSName("bench-fuser".into())];
-    fc.n_threads = Some(threads);
-    fc.clone_fd = true;
-    let fs = fuser_memfs::FuserMemFs(MemFs::new(memfs_options()));
-    let bg = fuser::spawn_mount(fs, dir.path(), &fc).expect("mount fuser");
-    wait_mounted(dir.path());
-    targets.push(Target {
-        name: "fuser",
-        path: dir.path().into(),
-        server: Some(Server::Fuser(bg)),
-        _dir: dir,
-    });
+    if o.wants_target("fuser") {
+        let dir = tempfile::Builder::new().prefix("bench-fuser-").tempdir().unwrap();
+        let mut fc = fuser::Config::default();
+        fc.mount_options = vec![fuser::MountOption::FSName("bench-fuser".into())];
+        fc.n_threads = Some(threads);
+        fc.clone_fd = true;
+        let fs = fuser_memfs::FuserMemFs(MemFs::new(memfs_options()));
+        let bg = fuser::spawn_mount(fs, dir.path(), &fc).expect("mount fuser");
+        wait_mounted(dir.path());
+        targets.push(Target {
+            name: "fuser",
+            path: dir.path().into(),
+            server: Some(Server::Fuser(bg)),
+            _dir: dir,
+        });
+    }
 
-    let dir = tempfile::Builder::new().prefix("bench-tmpfs-").tempdir().unwrap();
-    nix::mount::mount(
-        Some("tmpfs"),
-        dir.path(),
-        Some("tmpfs"),
-        nix::mount::MsFlags::empty(),
-        Some("size=8g"),
-    )
-    .expect("mount tmpfs");
-    targets.push(Target {
-        name: "tmpfs",
-        path: dir.path().into(),
-        server: Some(Server::Tmpfs),
-        _dir: dir,
-    });
+    if o.wants_target("tmpfs") {
+        let dir = tempfile::Builder::new().prefix("bench-tmpfs-").tempdir().unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            dir.path(),
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=8g"),
+        )
+        .expect("mount tmpfs");
+        targets.push(Target {
+            name: "tmpfs",
+            path: dir.path().into(),
+            server: Some(Server::Tmpfs),
+            _dir: dir,
+        });
+    }
     targets
 }
 
@@ -347,10 +380,11 @@ impl CpuMeter {
         r: &mut Results,
         f: impl FnOnce() -> (T, f64),
     ) -> T {
+        // The fusefs sessions' threads all start with "fusefs-"; the idle ones use no CPU.
         let prefix = match target {
-            "fusefs" => "fusefs-",
+            "tmpfs" => return f().0,
             "fuser" => "fuser-",
-            _ => return f().0,
+            _ => "fusefs-",
         };
         let before = server_cpu(prefix);
         let (v, ops) = f();
@@ -447,7 +481,7 @@ fn main() {
         } else {
             pin(&cpus);
         }
-        let targets = mount_all();
+        let targets = mount_all(&o);
         eprintln!(
             "{placement}: mounted {}",
             targets.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
@@ -523,17 +557,29 @@ fn main() {
                 }
             }
         }
-        let _ = fs::remove_file(targets[0].path.join("seq"));
+        for t in &targets {
+            let _ = fs::remove_file(t.path.join("seq"));
+        }
         unmount_all(targets);
     }
     pin(&cpus);
 
-    // The table.
+    // The table: a column per target, and each fusefs transport against fuser.
+    let present: Vec<&str> = TARGETS.iter().copied().filter(|t| o.wants_target(t)).collect();
     println!();
     println!(
-        "| workload | placement | unit | fusefs | fuser | tmpfs | fusefs/fuser | fusefs/tmpfs |"
+        "| workload | placement | unit | {} |",
+        present
+            .iter()
+            .map(|t| if t.starts_with("fuse") || *t == "tmpfs" {
+                t.to_string()
+            } else {
+                format!("{t} (fusefs)")
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|{}", "---|".repeat(present.len()));
     let mut json = String::from("{\n  \"results\": [\n");
     let mut first = true;
     for (w, pl, unit) in &units {
@@ -545,19 +591,24 @@ fn main() {
                 v.last().copied().unwrap_or(f64::NAN),
             )
         };
-        let (a, b, c) = (cell("fusefs"), cell("fuser"), cell("tmpfs"));
         let lower_is_better = *unit == "us";
         let ratio = |x: f64, y: f64| if lower_is_better { y / x } else { x / y };
-        let fmt = |m: (f64, f64, f64)| format!("{:.0} ({:.0}-{:.0})", m.0, m.1, m.2);
-        println!(
-            "| {w} | {pl} | {unit} | {} | {} | {} | {:.2}x | {:.2}x |",
-            fmt(a),
-            fmt(b),
-            fmt(c),
-            ratio(a.0, b.0),
-            ratio(a.0, c.0)
-        );
-        for (t, m) in [("fusefs", a), ("fuser", b), ("tmpfs", c)] {
+        let fuser = cell("fuser").0;
+        let cells: Vec<String> = present
+            .iter()
+            .map(|t| {
+                let m = cell(t);
+                let vs = if FUSEFS_TARGETS.iter().any(|(n, _)| n == t) && o.wants_target("fuser") {
+                    format!(" **{:.2}x**", ratio(m.0, fuser))
+                } else {
+                    String::new()
+                };
+                format!("{:.0} ({:.0}-{:.0}){vs}", m.0, m.1, m.2)
+            })
+            .collect();
+        println!("| {w} | {pl} | {unit} | {} |", cells.join(" | "));
+        for t in &present {
+            let m = cell(t);
             if !first {
                 json.push_str(",\n");
             }
@@ -575,10 +626,18 @@ fn main() {
         o.reps,
         started.elapsed().as_secs_f64()
     ));
-    println!("\n(median, with min-max over {} repetitions; ratios above 1 favour fusefs)", o.reps);
-    println!("\nServer CPU per operation (µs, median; user + system of the worker threads):\n");
-    println!("| workload | placement | fusefs user | fusefs sys | fuser user | fuser sys |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "\n(median, with min-max over {} repetitions; **ratios** are each fusefs transport \
+         against fuser, above 1 favouring fusefs)",
+        o.reps
+    );
+    println!("\nServer CPU per operation (µs, median; user + system of the server's threads):\n");
+    let servers: Vec<&str> = present.iter().copied().filter(|t| *t != "tmpfs").collect();
+    println!(
+        "| workload | placement | {} |",
+        servers.iter().map(|t| format!("{t} user | {t} sys")).collect::<Vec<_>>().join(" | ")
+    );
+    println!("|---|---|{}", "---|---|".repeat(servers.len()));
     let mut seen: Vec<(String, &str)> = Vec::new();
     for s in &r.0 {
         if let Some(w) = s.workload.strip_suffix(" server user CPU") {
@@ -589,14 +648,11 @@ fn main() {
             let m = |t: &str, k: &str| {
                 median(&r.values(&format!("{w} server {k} CPU"), s.placement, t))
             };
-            println!(
-                "| {w} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
-                s.placement,
-                m("fusefs", "user"),
-                m("fusefs", "sys"),
-                m("fuser", "user"),
-                m("fuser", "sys")
-            );
+            let cells: Vec<String> = servers
+                .iter()
+                .map(|t| format!("{:.2} | {:.2}", m(t, "user"), m(t, "sys")))
+                .collect();
+            println!("| {w} | {} | {} |", s.placement, cells.join(" | "));
         }
     }
     if let Some(d) = o.json.parent() {

@@ -203,7 +203,7 @@ pub struct ExampleMount {
 
 impl ExampleMount {
     /// Start example `name` on a fresh mountpoint with `args` after it, and wait for it to
-    /// say it is serving (it prints "serving" on stderr once INIT is done).
+    /// say it is serving (it prints "NAME: serving ..." on stderr once INIT is done).
     pub fn start(name: &str, args: &[&str]) -> ExampleMount {
         Self::start_with(name, &[], args)
     }
@@ -234,7 +234,7 @@ impl ExampleMount {
                 l.push_str(&line);
                 l.push('\n');
                 drop(l);
-                if line.contains("serving") {
+                if line.contains(": serving ") {
                     let _ = tx.send(());
                 }
             }
