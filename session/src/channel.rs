@@ -22,12 +22,6 @@ pub(crate) enum Sink {
         queue: Arc<crate::fuse_uring::Queue>,
         index: usize,
     },
-    /// A `uring` worker's fd: replies made on the worker's own thread are staged and written
-    /// through its ring, with the wait for the next request.
-    Staged {
-        dev: FuseDev,
-        stage: Mutex<crate::uring::Stage>,
-    },
 }
 
 /// One worker's path back to the kernel. A reply must go to the fd its request came from,
@@ -40,18 +34,9 @@ pub(crate) struct Channel {
 }
 
 impl Channel {
-    /// Send `msg` back the way its request came. With `report`, the result must say whether
-    /// the kernel took the reply (a reply that makes the kernel take a lookup reference); the
-    /// `uring` transport then writes it at once instead of staging it.
-    pub(crate) fn send(&self, msg: &OutMessage<'_>, report: bool) -> io::Result<()> {
+    pub(crate) fn send(&self, msg: &OutMessage<'_>) -> io::Result<()> {
         match &self.sink {
             Sink::Dev(dev) => dev.write(msg),
-            Sink::Staged { dev, stage } => {
-                if !report && crate::uring::stage(self, stage, msg) {
-                    return Ok(());
-                }
-                dev.write(msg)
-            }
             Sink::Ring { queue, index } => queue.answer(*index, msg),
             Sink::Memory { replies, refuse } => {
                 if refuse.swap(false, Ordering::AcqRel) {

@@ -62,7 +62,7 @@ fn reject(chan: &Arc<Channel>, h: &InHeader, e: fusefs_proto::ParseError) {
     let op = Opcode::from(h.opcode);
     log::warn!("malformed {op} request (unique {}): {e}", h.unique);
     if op.expects_reply() {
-        let _ = chan.send(&OutMessage::error(h.unique, errno::EIO), false);
+        let _ = chan.send(&OutMessage::error(h.unique, errno::EIO));
     }
 }
 

@@ -40,21 +40,7 @@ impl Sender {
             let h = msg.header();
             log::info!("<- unique {} {} error {} len {}", h.unique, self.opcode, h.error, h.len);
         }
-        // A successful entry reply makes the kernel take a lookup reference, and the
-        // filesystem must learn whether it did (see `ReplyEntry::entry`).
-        let report = msg.header().error == 0
-            && matches!(
-                self.opcode,
-                Opcode::Lookup
-                    | Opcode::Mknod
-                    | Opcode::Mkdir
-                    | Opcode::Symlink
-                    | Opcode::Link
-                    | Opcode::Create
-                    | Opcode::Tmpfile
-                    | Opcode::Readdirplus
-            );
-        let sent = self.chan.send(&msg, report);
+        let sent = self.chan.send(&msg);
         if let Err(e) = &sent {
             if e.raw_os_error() == Some(libc::ENOENT) {
                 // The kernel dropped the request (its caller was interrupted and gone).

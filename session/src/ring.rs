@@ -63,22 +63,6 @@ impl Ring {
         self.push(&sqe.into())
     }
 
-    /// Queue `write(fd, buf, len)` tagged `tag`.
-    ///
-    /// # Safety
-    /// `buf..buf+len` must stay valid and unchanged until the completion tagged `tag` has
-    /// been reaped (or the ring is dropped and the memory leaked).
-    pub(crate) unsafe fn write(
-        &mut self,
-        fd: RawFd,
-        buf: *const u8,
-        len: u32,
-        tag: u64,
-    ) -> io::Result<()> {
-        let sqe = opcode::Write::new(types::Fd(fd), buf, len).build().user_data(tag);
-        self.push(&sqe.into())
-    }
-
     /// Queue a URING_CMD on `fd`: `cmd_op`, the 80-byte command area starting with `cmd`,
     /// and `iov` (may be null with `iov_len` 0) in the entry's `addr` and `len`.
     ///

@@ -146,13 +146,7 @@ impl<F: Filesystem> Session<F> {
             _ => None,
         };
         for (i, d) in devs.into_iter().enumerate() {
-            let chan = session.channel(match transport {
-                Transport::Uring => {
-                    let stage = crate::uring::Stage::new(&session.shared.pool);
-                    Sink::Staged { dev: d, stage: std::sync::Mutex::new(stage) }
-                }
-                _ => Sink::Dev(d),
-            });
+            let chan = session.channel(Sink::Dev(d));
             let wake = match transport {
                 Transport::Threads => None,
                 _ => Some(session.waker()?),

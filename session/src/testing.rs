@@ -62,7 +62,7 @@ impl<F: Filesystem> Harness<F> {
             Sink::Memory { replies, .. } => {
                 replies.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
             }
-            Sink::Dev(_) | Sink::Ring { .. } | Sink::Staged { .. } => Vec::new(),
+            Sink::Dev(_) | Sink::Ring { .. } => Vec::new(),
         }
     }
 

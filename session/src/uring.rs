@@ -1,10 +1,8 @@
 //! The `uring` transport: per worker, an io_uring that keeps
 //! [`Config::ring_depth`](crate::Config::ring_depth) reads on the worker's cloned /dev/fuse fd
 //! in flight, each into a page-aligned buffer from the session's pool, and dispatches each
-//! completion as it arrives. Replies made on the worker's thread go back through the same
-//! ring (see [`Stage`]): the write, the re-armed read and the wait for the next completion are
-//! one `io_uring_enter`. Replies from other threads, and large ones, are written with writev
-//! on the same fd at once.
+//! completion as it arrives. Replies are written with writev on the same fd, from whichever
+//! thread answers.
 //!
 //! The fd is made non-blocking, which is what makes the reads poll-driven. Measured here
 //! (Linux 6.18, 2026-11-24): /dev/fuse has no FMODE_NOWAIT, so io_uring first asks poll
@@ -29,111 +27,14 @@ use crate::filesystem::Filesystem;
 use crate::ring::{Completion, Ring};
 use crate::threads::WorkerExit;
 use fusefs_cache::PooledBuf;
-use fusefs_proto::OutMessage;
 use nix::sys::eventfd::EventFd;
-use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The tag of the wake eventfd's read; reads on /dev/fuse are tagged with their slot.
 const WAKE: u64 = u64::MAX;
-/// The tag of a staged reply's write.
-const REPLY: u64 = u64::MAX - 1;
-
-thread_local! {
-    /// The channel of the `uring` worker running on this thread (its address), so that a
-    /// reply knows whether it may be staged for the worker's ring.
-    static SERVING: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Replies staged for the worker's ring: each is copied whole into `buf` and written with one
-/// IORING_OP_WRITE when the worker next submits, together with the re-armed read and the wait
-/// (one `io_uring_enter` per request instead of a read and a writev). Only replies made on
-/// the worker's own thread are staged, only small ones (a copy of a large READ would cost
-/// more than the syscall it saves), and only while no staged write is in flight, so the
-/// buffer is never touched while the kernel reads it.
-pub(crate) struct Stage {
-    buf: PooledBuf,
-    used: usize,
-    /// (offset, length) of each staged reply; its capacity bounds it, so it never allocates.
-    pending: Vec<(u32, u32)>,
-    /// Writes submitted and not yet completed.
-    in_flight: usize,
-}
-
-impl Stage {
-    /// Replies staged per submission at most.
-    const REPLIES: usize = 16;
-    /// The largest reply worth staging, and the buffer's size.
-    const MAX_REPLY: usize = 4096 + 64;
-    const SIZE: usize = 64 * 1024;
-
-    pub(crate) fn new(pool: &Arc<fusefs_cache::BufferPool>) -> Stage {
-        Stage {
-            buf: pool.get(Self::SIZE),
-            used: 0,
-            pending: Vec::with_capacity(Self::REPLIES),
-            in_flight: 0,
-        }
-    }
-}
-
-/// Stage `msg` if `chan` is the channel of the worker running this thread and there is room;
-/// whether it was staged (if not, the caller writes it itself).
-pub(crate) fn stage(chan: &Channel, stage: &Mutex<Stage>, msg: &OutMessage<'_>) -> bool {
-    let len = msg.len();
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *OFF.get_or_init(|| std::env::var_os("FUSEFS_NO_STAGE").is_some()) {
-        return false;
-    }
-    if len > Stage::MAX_REPLY || SERVING.with(Cell::get) != chan as *const Channel as usize {
-        return false;
-    }
-    let Ok(mut st) = stage.lock() else { return false };
-    if st.in_flight > 0 || st.pending.len() == Stage::REPLIES || st.used + len > st.buf.len() {
-        return false;
-    }
-    let start = st.used;
-    let mut at = start;
-    for part in msg.slices() {
-        st.buf[at..at + part.len()].copy_from_slice(part);
-        at += part.len();
-    }
-    st.used = at;
-    st.pending.push((start as u32, len as u32));
-    true
-}
-
-/// Queue a write for every staged reply; how many.
-fn flush(ring: &mut Ring, fd: i32, stage: &Mutex<Stage>) -> io::Result<usize> {
-    let Ok(mut st) = stage.lock() else { return Ok(0) };
-    let st = &mut *st;
-    let n = st.pending.len();
-    for (off, len) in st.pending.drain(..) {
-        let p = st.buf[off as usize..].as_mut_ptr();
-        // SAFETY: the bytes stay untouched until the write completes: nothing is staged
-        // while `in_flight` > 0, and a worker leaving with writes in flight leaks the
-        // buffer (`run_worker`).
-        unsafe { ring.write(fd, p, len, REPLY)? };
-        st.in_flight += 1;
-    }
-    Ok(n)
-}
-
-/// A staged write completed.
-fn written(stage: &Mutex<Stage>, result: i32) {
-    if result < 0 && result != -libc::ENOENT {
-        log::warn!("staged reply: {}", io::Error::from_raw_os_error(-result));
-    }
-    if let Ok(mut st) = stage.lock() {
-        st.in_flight -= 1;
-        if st.in_flight == 0 {
-            st.used = 0;
-        }
-    }
-}
 
 /// Serve requests from `chan`'s fd until the kernel lets go or the session stops.
 pub(crate) fn run_worker<F: Filesystem>(
@@ -143,15 +44,14 @@ pub(crate) fn run_worker<F: Filesystem>(
     buf_size: usize,
     wake: &EventFd,
 ) -> WorkerExit {
-    let Sink::Staged { dev, stage } = &chan.sink else {
-        return WorkerExit::Failed(io::Error::other("uring worker needs a staging channel"));
+    let Sink::Dev(dev) = &chan.sink else {
+        return WorkerExit::Failed(io::Error::other("worker needs a /dev/fuse channel"));
     };
-    SERVING.with(|s| s.set(Arc::as_ptr(chan) as usize));
     let fd = dev.as_fd().as_raw_fd();
     if let Err(e) = dev.set_nonblocking() {
         return WorkerExit::Failed(e);
     }
-    let mut ring = match Ring::new((depth + 1 + Stage::REPLIES) as u32) {
+    let mut ring = match Ring::new(depth as u32 + 1) {
         Ok(r) => r,
         Err(e) => return WorkerExit::Failed(e),
     };
@@ -173,18 +73,11 @@ pub(crate) fn run_worker<F: Filesystem>(
         }
         let mut gone = false;
         loop {
-            if let Err(e) = flush(&mut ring, fd, stage) {
-                break 'serve WorkerExit::Failed(e);
-            }
             if let Err(e) = ring.submit_and_wait() {
                 break 'serve WorkerExit::Failed(e);
             }
             let n = ring.reap(&mut done);
             for c in &done[..n] {
-                if c.tag == REPLY {
-                    written(stage, c.result);
-                    continue;
-                }
                 if c.tag == WAKE {
                     if chan.shared.stopping.load(Ordering::Relaxed) {
                         break 'serve WorkerExit::Stopped;
@@ -230,15 +123,6 @@ pub(crate) fn run_worker<F: Filesystem>(
             reads.in_flight
         );
         core::mem::forget(bufs);
-    }
-    SERVING.with(|s| s.set(0));
-    if let Ok(mut st) = stage.lock() {
-        if st.in_flight > 0 {
-            // Writes to /dev/fuse complete within the submission; this is only caution.
-            let buf = std::mem::replace(&mut st.buf, chan.shared.pool.get(0));
-            core::mem::forget(buf);
-        }
-        st.pending.clear();
     }
     if !matches!(exit, WorkerExit::Stopped) {
         // The eventfd read is still in flight (8 bytes; see `wake_sink`).
