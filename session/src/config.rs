@@ -192,8 +192,10 @@ pub struct Config {
     /// [`Transport::FuseUring`], which falls back to [`Transport::Uring`] when the kernel does
     /// not offer it (see [`Config::transport_fallback`]).
     pub transport: Transport,
-    /// Whether a `fuse-uring` mount whose kernel does not offer FUSE-over-io_uring falls back
-    /// to `uring` (logging why) instead of failing; default true.
+    /// Whether a ring transport that cannot run falls back (logging why) instead of failing
+    /// the mount: `fuse-uring` to `uring` when the kernel does not offer FUSE-over-io_uring
+    /// or refuses the rings, and either to `threads` when io_uring itself cannot be set up
+    /// (disabled by sysctl or a seccomp filter); default true.
     pub transport_fallback: bool,
     /// The ring transports' depth: reads kept in flight per `uring` worker, and entries per
     /// CPU queue for `fuse-uring` (each holds a request buffer); default 2.

@@ -111,13 +111,13 @@ impl Queue {
         let payload_size = payload_size(shared);
         let entries = (0..depth)
             .map(|_| {
-                let header = PageBuf::new(core::mem::size_of::<UringReqHeader>());
-                let payload = shared.pool.get(payload_size);
+                let mut header = PageBuf::new(core::mem::size_of::<UringReqHeader>());
+                let mut payload = shared.pool.get(payload_size);
                 Mutex::new(EntryBufs {
                     iov: [
-                        header.as_ptr() as usize,
+                        header.as_mut_ptr() as usize,
                         core::mem::size_of::<UringReqHeader>(),
-                        payload.as_ptr() as usize,
+                        payload.as_mut_ptr() as usize,
                         payload.len(),
                     ],
                     header,
@@ -159,21 +159,71 @@ impl Queue {
             if body_len > e.payload.len() {
                 log::error!("a {body_len}-byte reply does not fit the ring payload; answering EIO");
                 let err = OutMessage::error(msg.header().unique, errno::EIO);
-                write_reply(e, err.header(), &[]);
+                write_reply(e, *err.header(), &[]);
             } else {
-                write_reply(e, msg.header(), &slices[1..]);
+                write_reply(e, *msg.header(), &slices[1..]);
             }
             e.holder = Holder::Answered;
         }
-        lock(&self.ready).push(index as u32);
-        if SERVING.with(Cell::get) != self as *const Queue as usize {
-            self.wake();
-        }
+        self.ready_to_commit(index);
         Ok(())
     }
 }
 
-fn write_reply(e: &mut EntryBufs, header: &OutHeader, body: &[&[u8]]) {
+impl Queue {
+    /// Answer the request in entry `index` with READ data that `f` writes straight into the
+    /// entry's payload (at most `max` bytes), or with the errno `f` returns. The header sent.
+    pub(crate) fn fill(
+        &self,
+        index: usize,
+        unique: u64,
+        max: usize,
+        f: impl FnOnce(&mut [u8]) -> Result<usize, i32>,
+    ) -> io::Result<OutHeader> {
+        let header;
+        {
+            let mut e = lock(&self.entries[index]);
+            if e.holder != Holder::Server {
+                return Err(io::Error::other("ring entry has no request awaiting a reply"));
+            }
+            let e = &mut *e;
+            let max = max.min(e.payload.len());
+            header = match f(&mut e.payload[..max]) {
+                Ok(n) => {
+                    let n = n.min(max);
+                    let len = (core::mem::size_of::<OutHeader>() + n) as u32;
+                    write_reply(e, OutHeader { len, error: 0, unique }, &[]);
+                    set_payload_sz(e, n);
+                    OutHeader { len, error: 0, unique }
+                }
+                Err(errno) => {
+                    let h = *OutMessage::error(unique, errno).header();
+                    write_reply(e, h, &[]);
+                    h
+                }
+            };
+            e.holder = Holder::Answered;
+        }
+        self.ready_to_commit(index);
+        Ok(header)
+    }
+
+    /// Put answered entry `index` on the list to commit, waking the queue thread if this
+    /// is another thread.
+    fn ready_to_commit(&self, index: usize) {
+        lock(&self.ready).push(index as u32);
+        if SERVING.with(Cell::get) != self as *const Queue as usize {
+            self.wake();
+        }
+    }
+}
+
+fn set_payload_sz(e: &mut EntryBufs, n: usize) {
+    let h = UringReqHeader::mut_from_prefix(&mut e.header[..]).expect("aligned header page").0;
+    h.ring_ent_in_out.payload_sz = n as u32;
+}
+
+fn write_reply(e: &mut EntryBufs, header: OutHeader, body: &[&[u8]]) {
     let mut at = 0;
     for s in body {
         e.payload[at..at + s.len()].copy_from_slice(s);
@@ -192,21 +242,33 @@ fn payload_size(shared: &Shared) -> usize {
     n.map_or(1 << 20, |n| crate::Config::request_buffer_size(n.max_write, n.max_pages))
 }
 
-/// The queues the kernel expects: one per possible CPU (`/sys/devices/system/cpu/possible`,
-/// e.g. "0-3" or "0,2-5"), numbered by CPU id.
+/// The queues the kernel expects: one per possible CPU, its `num_possible_cpus()`: the
+/// number of CPUs listed in `/sys/devices/system/cpu/possible` ("0-3", "0,2-5", ...). Queue
+/// ids are CPU ids, so with gaps in that list the kernel's own numbering breaks (it refuses
+/// a REGISTER whose queue id is past the count); the mount then falls back.
 pub(crate) fn possible_cpus() -> io::Result<usize> {
     let s = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
-    let last = s
-        .trim()
-        .split([',', '-'])
-        .filter_map(|n| n.parse::<usize>().ok())
-        .max()
-        .ok_or_else(|| io::Error::other(format!("cannot parse possible CPUs {s:?}")))?;
-    Ok(last + 1)
+    let bad = || io::Error::other(format!("cannot parse possible CPUs {s:?}"));
+    let mut n = 0;
+    for range in s.trim().split(',') {
+        let (a, b) = range.split_once('-').unwrap_or((range, range));
+        let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        n += b.checked_sub(a).ok_or_else(bad)? + 1;
+    }
+    Ok(n)
 }
 
-/// What a queue thread reports once its entries are registered (or could not be).
-pub(crate) type Registered = io::Result<()>;
+/// What a queue thread reports once its entries are registered.
+pub(crate) enum Registered {
+    /// Every entry is with the kernel.
+    Ok,
+    /// The kernel refused REGISTER: it then forgets FUSE-over-io_uring for this connection
+    /// and keeps queueing requests on /dev/fuse.
+    Refused(io::Error),
+    /// Something else failed (the ring could not be set up): the connection still waits for
+    /// its rings, so the session cannot go on.
+    Failed(io::Error),
+}
 
 /// Serve `queue` on this thread until the kernel ends the connection or the session stops.
 /// `chans[i]` is entry i's reply channel. Reports on `registered` once REGISTER is through.
@@ -220,9 +282,19 @@ pub(crate) fn run_queue<F: Filesystem>(
     let shared = &chans[0].shared;
     let fd = dev.as_fd().as_raw_fd();
     let depth = queue.entries.len();
+    pin_to_cpu(queue.qid as usize);
+    let mut ring = match Ring::new(depth as u32 + 1) {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = format!("FUSE-over-io_uring queue {}: io_uring_setup: {e}", queue.qid);
+            let _ = registered.send(Registered::Failed(io::Error::new(e.kind(), msg.clone())));
+            return WorkerExit::Failed(io::Error::other(msg));
+        }
+    };
+    // Completions reaped while checking REGISTER, to serve first.
+    let mut done = [Completion::default(); 64];
+    let mut first = 0;
     let setup = (|| {
-        pin_to_cpu(queue.qid as usize);
-        let mut ring = Ring::new(depth as u32 + 1)?;
         for (i, entry) in queue.entries.iter().enumerate() {
             let e = lock(entry);
             let cmd = UringCmdReq { qid: queue.qid, ..Default::default() };
@@ -244,28 +316,22 @@ pub(crate) fn run_queue<F: Filesystem>(
         }
         arm_wake(&mut ring, queue)?;
         ring.submit()?;
-        // A refused REGISTER completes at once; a good one only when a request comes.
-        let mut done = [Completion::default(); 8];
-        let n = ring.reap(&mut done);
-        if let Some(c) = done[..n].iter().find(|c| c.result < 0) {
-            return Err(io::Error::from_raw_os_error(-c.result));
+        // A refused REGISTER completes at once; a good one only when a request comes (which
+        // may already have happened if this is the last queue to register).
+        first = ring.reap(&mut done);
+        match done[..first].iter().find(|c| c.result < 0 && c.tag != WAKE) {
+            Some(c) => Err(io::Error::from_raw_os_error(-c.result)),
+            None => Ok(()),
         }
-        debug_assert_eq!(n, 0, "no request can arrive before the ring is registered");
-        Ok(ring)
     })();
-    let mut ring = match setup {
-        Ok(r) => {
-            let _ = registered.send(Ok(()));
-            r
-        }
-        Err(e) => {
-            let msg = format!("FUSE-over-io_uring queue {}: REGISTER: {e}", queue.qid);
-            let _ = registered.send(Err(io::Error::new(e.kind(), msg.clone())));
-            // Entries registered before the failure belong to the kernel until it ends.
-            leave(queue);
-            return WorkerExit::Failed(io::Error::other(msg));
-        }
-    };
+    if let Err(e) = setup {
+        let msg = format!("FUSE-over-io_uring queue {}: REGISTER: {e}", queue.qid);
+        let _ = registered.send(Registered::Refused(io::Error::new(e.kind(), msg.clone())));
+        // Entries registered before the refusal belong to the kernel until it ends.
+        leave(queue);
+        return WorkerExit::Failed(io::Error::other(msg));
+    }
+    let _ = registered.send(Registered::Ok);
     drop(registered);
     SERVING.with(|s| s.set(Arc::as_ptr(queue) as usize));
     let mut scratch = shared.pool.get(payload_size(shared));
@@ -273,29 +339,18 @@ pub(crate) fn run_queue<F: Filesystem>(
     // no buffer of ours.
     let mut in_kernel = depth;
     let mut gone = false;
-    let mut done = [Completion::default(); 64];
-    loop {
-        match commit_ready(&mut ring, queue, fd) {
-            Ok(n) => in_kernel += n,
-            Err(e) => {
-                leave(queue);
-                return WorkerExit::Failed(e);
-            }
-        }
-        if let Err(e) = ring.submit_and_wait() {
-            leave(queue);
-            return WorkerExit::Failed(e);
-        }
-        let n = ring.reap(&mut done);
+    let mut stop = false;
+    let mut n = first;
+    let exit = loop {
         for c in &done[..n] {
             if c.tag == WAKE {
-                if shared.stopping.load(Ordering::Relaxed) {
-                    leave(queue);
-                    return WorkerExit::Stopped;
-                }
-                if let Err(e) = arm_wake(&mut ring, queue) {
-                    leave(queue);
-                    return WorkerExit::Failed(e);
+                // Requests already taken in this batch are served before leaving.
+                stop = shared.stopping.load(Ordering::Relaxed);
+                if !stop {
+                    if let Err(e) = arm_wake(&mut ring, queue) {
+                        log::error!("queue {}: cannot re-arm its wake: {e}", queue.qid);
+                        stop = true;
+                    }
                 }
                 continue;
             }
@@ -304,27 +359,47 @@ pub(crate) fn run_queue<F: Filesystem>(
             if c.result < 0 {
                 match -c.result {
                     // The connection ended (unmount, abort) or the ring is going away.
-                    libc::ENOTCONN | libc::ENODEV | libc::ECANCELED => gone = true,
-                    err => log::warn!(
+                    libc::ENOTCONN | libc::ECONNABORTED | libc::ENODEV | libc::ECANCELED => {
+                        gone = true
+                    }
+                    // Nothing else is expected; the entry is the kernel's no more, and this
+                    // CPU's requests wait for the other entries.
+                    err => log::error!(
                         "FUSE-over-io_uring queue {} entry {index} lost: {}",
                         queue.qid,
                         io::Error::from_raw_os_error(err)
                     ),
                 }
                 lock(&queue.entries[index]).holder = Holder::Server;
-                if in_kernel == 0 {
-                    // Every command is back: the kernel holds no buffer of ours.
-                    return if gone {
-                        WorkerExit::Unmounted
-                    } else {
-                        WorkerExit::Failed(io::Error::other("every ring entry was lost"))
-                    };
-                }
                 continue;
             }
             serve(fs, queue, index, &chans[index], &mut scratch);
         }
+        if gone && in_kernel == 0 {
+            // Every command is back: the kernel holds no buffer of ours.
+            break WorkerExit::Unmounted;
+        }
+        match commit_ready(&mut ring, queue, fd) {
+            Ok(k) => in_kernel += k,
+            Err(e) => break WorkerExit::Failed(e),
+        }
+        if stop {
+            // Hand the answered entries back before leaving.
+            let _ = ring.submit();
+            break WorkerExit::Stopped;
+        }
+        if let Err(e) = ring.submit_and_wait() {
+            break WorkerExit::Failed(e);
+        }
+        n = ring.reap(&mut done);
+    };
+    if !matches!(exit, WorkerExit::Unmounted) {
+        leave(queue);
     }
+    // On Unmounted the wake read is still in flight into `queue.wake_sink`: the queue
+    // outlives this ring (the entries' channels hold it), and once the ring is closed the
+    // kernel completes that read cancelled, without writing.
+    exit
 }
 
 /// Copy the request out of entry `index` and dispatch it.
@@ -358,6 +433,11 @@ fn serve<F: Filesystem>(
         (header.len as usize).saturating_sub(in_out.len() + payload_len).min(op_in.len());
     let op_in = (in_op_in > 0).then_some(&op_in[..in_op_in]);
     dispatch_parts(fs, chan, header, op_in, &scratch[..payload_len]);
+    if !fusefs_proto::Opcode::from(header.opcode).expects_reply() {
+        // The entry must still go back to the kernel (NOTIFY_REPLY, the one such request the
+        // rings carry): commit it with an empty answer, or the queue loses the entry.
+        let _ = queue.answer(index, &OutMessage::empty(header.unique));
+    }
 }
 
 /// Submit COMMIT_AND_FETCH for every answered entry; how many.

@@ -41,7 +41,7 @@ impl Ring {
             return Ok(());
         }
         // Full: hand what is queued to the kernel and try again.
-        self.uring.submit()?;
+        self.submit()?;
         // SAFETY: as above.
         unsafe { self.uring.submission().push(sqe) }
             .map_err(|_| io::Error::other("io_uring submission queue full"))

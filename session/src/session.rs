@@ -4,7 +4,7 @@ use crate::channel::{Channel, Shared, Sink};
 use crate::config::{Config, Transport};
 use crate::dev::FuseDev;
 use crate::filesystem::Filesystem;
-use crate::fuse_uring::Queue;
+use crate::fuse_uring::{Queue, Registered};
 use crate::init::{self, KernelConfig, Negotiated};
 use crate::mount::Mount;
 use crate::notifier::Notifier;
@@ -101,9 +101,15 @@ impl<F: Filesystem> Session<F> {
         }
         let exit_fd = EventFd::new()?;
         let fs = Arc::new(fs);
-        let negotiated = handshake(&*fs, &dev, &config)?;
+        // Once INIT grants OVER_IO_URING, the kernel holds every request until all queues
+        // have registered: make sure io_uring works here before asking for it.
+        let no_rings = match config.transport {
+            Transport::Threads => None,
+            _ => crate::ring::Ring::new(4).err(),
+        };
+        let negotiated = handshake(&*fs, &dev, &config, no_rings.is_none())?;
         log::debug!("INIT: {negotiated:?}");
-        let transport = choose_transport(&config, &negotiated)?;
+        let transport = choose_transport(&config, &negotiated, no_rings)?;
         let buf_size = Config::request_buffer_size(negotiated.max_write, negotiated.max_pages);
         let depth = usize::from(config.ring_depth.max(1));
         let queues = match transport {
@@ -122,10 +128,12 @@ impl<F: Filesystem> Session<F> {
         let _ = shared.negotiated.set(negotiated);
         let notifier = Notifier::new(&notify_dev);
         devs.insert(0, dev);
-        if transport == Transport::FuseUring {
-            // One /dev/fuse reader is enough for FORGET and INTERRUPT; the ring does the rest.
-            devs.truncate(1);
-        }
+        // One /dev/fuse reader is enough for FORGET and INTERRUPT; the rings do the rest. The
+        // other fds stand by in case the kernel refuses the rings.
+        let spare = match transport {
+            Transport::FuseUring => devs.split_off(1),
+            _ => Vec::new(),
+        };
         let mut session = Session {
             fs,
             mount,
@@ -146,31 +154,47 @@ impl<F: Filesystem> Session<F> {
             _ => None,
         };
         for (i, d) in devs.into_iter().enumerate() {
-            let chan = session.channel(Sink::Dev(d));
-            let wake = match transport {
-                Transport::Threads => None,
-                _ => Some(session.waker()?),
-            };
-            let fs = Arc::clone(&session.fs);
-            session.spawn(format!("fusefs-{i}"), move || match (transport, wake) {
-                (Transport::Uring, Some(w)) => {
-                    crate::uring::run_worker(&*fs, &chan, depth, buf_size, &w)
-                }
-                (_, w) => run_worker(&*fs, &chan, buf_size, w.as_deref()),
-            })?;
+            session.start_worker(i, d, transport, depth, buf_size)?;
         }
         if let Some(ring_dev) = ring_dev {
-            if let Err(e) = session.start_queues(&ring_dev, queues, depth) {
-                if !config.transport_fallback {
-                    return Err(e);
+            match session.start_queues(&ring_dev, queues, depth) {
+                Ok(()) => {}
+                Err((true, e)) if config.transport_fallback => {
+                    // The kernel turned FUSE-over-io_uring off for this connection and
+                    // queues requests on /dev/fuse: serve there as `uring` does.
+                    log::warn!("{e}; serving with uring");
+                    session.transport = Transport::Uring;
+                    for (i, d) in spare.into_iter().enumerate() {
+                        session.start_worker(i + 1, d, Transport::Uring, depth, buf_size)?;
+                    }
                 }
-                // Until every queue has registered, the kernel keeps sending requests to
-                // /dev/fuse, where the reader serves them.
-                log::warn!("{e}; serving on /dev/fuse only");
-                session.transport = Transport::Threads;
+                Err((_, e)) => return Err(e),
             }
         }
         Ok(session)
+    }
+
+    /// Start worker `i` of `transport` on `dev` (for `fuse-uring`: its /dev/fuse reader).
+    fn start_worker(
+        &mut self,
+        i: usize,
+        dev: FuseDev,
+        transport: Transport,
+        depth: usize,
+        buf_size: usize,
+    ) -> io::Result<()> {
+        let chan = self.channel(Sink::Dev(dev));
+        let wake = match transport {
+            Transport::Threads => None,
+            _ => Some(self.waker()?),
+        };
+        let fs = Arc::clone(&self.fs);
+        self.spawn(format!("fusefs-{i}"), move || match (transport, wake) {
+            (Transport::Uring, Some(w)) => {
+                crate::uring::run_worker(&*fs, &chan, depth, buf_size, &w)
+            }
+            (_, w) => run_worker(&*fs, &chan, buf_size, w.as_deref()),
+        })
     }
 
     fn channel(&mut self, sink: Sink) -> Arc<Channel> {
@@ -220,11 +244,18 @@ impl<F: Filesystem> Session<F> {
     }
 
     /// Start one FUSE-over-io_uring queue thread per possible CPU and wait until each has
-    /// registered its entries.
-    fn start_queues(&mut self, dev: &Arc<FuseDev>, queues: usize, depth: usize) -> io::Result<()> {
+    /// registered its entries. On failure, whether the kernel refused REGISTER (it then
+    /// serves the connection through /dev/fuse) and why.
+    fn start_queues(
+        &mut self,
+        dev: &Arc<FuseDev>,
+        queues: usize,
+        depth: usize,
+    ) -> Result<(), (bool, io::Error)> {
+        let fatal = |e| (false, e);
         let mut pending = Vec::with_capacity(queues);
         for qid in 0..queues {
-            let queue = Arc::new(Queue::new(qid as u16, depth, &self.shared)?);
+            let queue = Arc::new(Queue::new(qid as u16, depth, &self.shared).map_err(fatal)?);
             self.wakers.push(queue.waker());
             let chans = crate::fuse_uring::channels(&queue, &self.shared);
             self.channels.extend(chans.iter().cloned());
@@ -232,14 +263,22 @@ impl<F: Filesystem> Session<F> {
             let (fs, dev) = (Arc::clone(&self.fs), Arc::clone(dev));
             self.spawn(format!("fusefs-q{qid}"), move || {
                 crate::fuse_uring::run_queue(&*fs, &dev, &queue, &chans, tx)
-            })?;
+            })
+            .map_err(fatal)?;
             pending.push(rx);
         }
+        let mut refused = None;
         for rx in pending {
-            rx.recv().unwrap_or_else(|_| Err(io::Error::other("queue thread ended early")))?;
+            match rx.recv() {
+                Ok(Registered::Ok) => {}
+                Ok(Registered::Refused(e)) => refused = Some(e),
+                Ok(Registered::Failed(e)) => return Err(fatal(e)),
+                Err(_) => return Err(fatal(io::Error::other("a queue thread ended early"))),
+            }
         }
-        Ok(())
+        refused.map_or(Ok(()), |e| Err((true, e)))
     }
+
     /// What INIT settled.
     pub fn negotiated(&self) -> &Negotiated {
         &self.negotiated
@@ -386,12 +425,26 @@ impl<F: Filesystem> core::fmt::Debug for Session<F> {
 }
 
 /// The transport to serve with, now that INIT has said whether the kernel speaks
-/// FUSE-over-io_uring.
-fn choose_transport(config: &Config, negotiated: &Negotiated) -> io::Result<Transport> {
-    if config.transport != Transport::FuseUring
-        || negotiated.granted.contains(InitFlags::OVER_IO_URING)
-    {
-        return Ok(config.transport);
+/// FUSE-over-io_uring (and the probe before it, whether io_uring works at all here).
+fn choose_transport(
+    config: &Config,
+    negotiated: &Negotiated,
+    no_rings: Option<io::Error>,
+) -> io::Result<Transport> {
+    let asked = config.transport;
+    let fall_back = |why: &str, to: Transport| {
+        if config.transport_fallback {
+            log::warn!("transport {asked} not available: {why}; serving with {to}");
+            Ok(to)
+        } else {
+            Err(io::Error::new(io::ErrorKind::Unsupported, format!("transport {asked}: {why}")))
+        }
+    };
+    if let Some(e) = no_rings {
+        return fall_back(&format!("io_uring cannot be set up here ({e})"), Transport::Threads);
+    }
+    if asked != Transport::FuseUring || negotiated.granted.contains(InitFlags::OVER_IO_URING) {
+        return Ok(asked);
     }
     let why = if !negotiated.offer.flags.contains(InitFlags::OVER_IO_URING) {
         "the kernel does not offer FUSE-over-io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING and \
@@ -399,17 +452,17 @@ fn choose_transport(config: &Config, negotiated: &Negotiated) -> io::Result<Tran
     } else {
         "the filesystem's init() did not ask for OVER_IO_URING"
     };
-    if config.transport_fallback {
-        log::warn!("transport fuse-uring not available: {why}; serving with uring");
-        Ok(Transport::Uring)
-    } else {
-        Err(io::Error::new(io::ErrorKind::Unsupported, format!("transport fuse-uring: {why}")))
-    }
+    fall_back(why, Transport::Uring)
 }
 
 /// Read the kernel's INIT and answer it. A kernel with a newer major version is told ours
 /// and sends INIT again; one older than 7.12 is refused.
-fn handshake<F: Filesystem>(fs: &F, dev: &FuseDev, config: &Config) -> io::Result<Negotiated> {
+fn handshake<F: Filesystem>(
+    fs: &F,
+    dev: &FuseDev,
+    config: &Config,
+    want_rings: bool,
+) -> io::Result<Negotiated> {
     let mut buf = PageBuf::new(Config::request_buffer_size(config.max_write, config.max_pages));
     loop {
         let n = match dev.read(&mut buf) {
@@ -455,7 +508,7 @@ fn handshake<F: Filesystem>(fs: &F, dev: &FuseDev, config: &Config) -> io::Resul
             ));
         }
         let mut kc = KernelConfig::new(init::offer(&init), config);
-        if config.transport == Transport::FuseUring {
+        if want_rings && config.transport == Transport::FuseUring {
             kc.capabilities |= InitFlags::OVER_IO_URING;
         }
         let init_result =

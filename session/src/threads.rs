@@ -41,6 +41,13 @@ pub(crate) fn run_worker<F: Filesystem>(
     let crate::channel::Sink::Dev(dev) = &chan.sink else {
         return WorkerExit::Failed(io::Error::other("worker needs a /dev/fuse channel"));
     };
+    if wake.is_some() {
+        // A request seen by poll may be gone by the read (an INTERRUPT whose request was
+        // answered meanwhile): a blocking read would then sleep where the wake cannot reach.
+        if let Err(e) = dev.set_nonblocking() {
+            return WorkerExit::Failed(e);
+        }
+    }
     // On loan from the session's pool for the worker's whole life.
     let mut buf = chan.shared.pool.get(buf_size);
     let stopping = &chan.shared.stopping;

@@ -371,9 +371,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
             Ok(p) => p,
             Err(Errno(e)) => return reply.error(e),
         };
-        crate::serve::with_read_buf(op.size as usize, |out| {
-            answer!(self.backend.read(&path, op.offset, out), reply, |n| reply.data(&out[..n]))
-        })
+        reply.fill(|out| self.backend.read(&path, op.offset, out).map_err(|e| e.0))
     }
 
     fn write(&self, _: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {

@@ -102,9 +102,7 @@ impl Filesystem for MemFs {
     }
 
     fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
-        crate::serve::with_read_buf(op.size as usize, |out| {
-            answer!(self.read(op.ino, op.offset, out), reply, |n| reply.data(&out[..n]))
-        })
+        reply.fill(|out| self.read(op.ino, op.offset, out).map_err(|e| e.0))
     }
 
     fn write(&self, _: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
