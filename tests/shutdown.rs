@@ -45,12 +45,9 @@ fn assert_callers_fail_at_once(mut f: fs::File, path: std::path::PathBuf) {
     );
 }
 
-#[test]
-fn sigterm_with_open_files_leaves_no_hung_callers() {
-    if !can_mount("sigterm_with_open_files_leaves_no_hung_callers") {
-        return;
-    }
-    let mut m = ExampleMount::start("memfs", &["--threads", "2"]);
+/// The memfs example, with a file written and kept open on it.
+fn memfs_with_a_held_file() -> (ExampleMount, fs::File) {
+    let m = ExampleMount::start("memfs", &["--threads", "2"]);
     let mut f = fs::OpenOptions::new()
         .create(true)
         .truncate(true)
@@ -59,6 +56,15 @@ fn sigterm_with_open_files_leaves_no_hung_callers() {
         .open(m.path.join("held"))
         .unwrap();
     f.write_all(b"data").unwrap();
+    (m, f)
+}
+
+#[test]
+fn sigterm_with_open_files_leaves_no_hung_callers() {
+    if !can_mount("sigterm_with_open_files_leaves_no_hung_callers") {
+        return;
+    }
+    let (mut m, f) = memfs_with_a_held_file();
     let path = m.path.clone();
     // The mount is busy: the daemon detaches it lazily, stops its threads and exits 0.
     assert_eq!(m.signal_and_wait(Signal::SIGTERM).code(), Some(0));
@@ -71,15 +77,7 @@ fn a_killed_daemon_leaves_no_hung_callers() {
     if !can_mount("a_killed_daemon_leaves_no_hung_callers") {
         return;
     }
-    let mut m = ExampleMount::start("memfs", &["--threads", "2"]);
-    let mut f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(m.path.join("held"))
-        .unwrap();
-    f.write_all(b"data").unwrap();
+    let (mut m, f) = memfs_with_a_held_file();
     let path = m.path.clone();
     assert_eq!(m.signal_and_wait(Signal::SIGKILL).signal(), Some(libc::SIGKILL));
     // Nobody unmounted: the mount stays until someone does, and meanwhile answers ENOTCONN.
