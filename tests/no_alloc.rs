@@ -120,7 +120,16 @@ impl Filesystem for Hot {
     fn read(&self, ctx: &Context<'_>, op: op::Read, reply: ReplyData) {
         checkpoint(ctx);
         let start = (op.offset as usize).min(DATA.len());
-        reply.data(&DATA[start..])
+        // Both ways of answering READ: from the filesystem's bytes, and written in place.
+        if reply.unique() % 2 == 0 {
+            reply.data(&DATA[start..])
+        } else {
+            reply.fill(|buf| {
+                let n = buf.len().min(DATA.len() - start);
+                buf[..n].copy_from_slice(&DATA[start..start + n]);
+                Ok(n)
+            })
+        }
     }
     fn write(&self, ctx: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
         checkpoint(ctx);

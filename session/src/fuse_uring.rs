@@ -247,7 +247,11 @@ fn payload_size(shared: &Shared) -> usize {
 /// ids are CPU ids, so with gaps in that list the kernel's own numbering breaks (it refuses
 /// a REGISTER whose queue id is past the count); the mount then falls back.
 pub(crate) fn possible_cpus() -> io::Result<usize> {
-    let s = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
+    count_cpus(&std::fs::read_to_string("/sys/devices/system/cpu/possible")?)
+}
+
+/// The number of CPUs in a kernel CPU list ("0-3", "0,2-5").
+fn count_cpus(s: &str) -> io::Result<usize> {
     let bad = || io::Error::other(format!("cannot parse possible CPUs {s:?}"));
     let mut n = 0;
     for range in s.trim().split(',') {
@@ -498,4 +502,20 @@ pub(crate) fn channels(queue: &Arc<Queue>, shared: &Arc<Shared>) -> Vec<Arc<Chan
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_cpus;
+
+    #[test]
+    fn cpu_lists_are_counted() {
+        assert_eq!(count_cpus("0-1\n").unwrap(), 2);
+        assert_eq!(count_cpus("0").unwrap(), 1);
+        assert_eq!(count_cpus("0,2-5").unwrap(), 5);
+        assert_eq!(count_cpus("0-3,8-11").unwrap(), 8);
+        assert!(count_cpus("").is_err());
+        assert!(count_cpus("3-1").is_err());
+        assert!(count_cpus("x").is_err());
+    }
 }
