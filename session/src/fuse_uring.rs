@@ -70,6 +70,8 @@ enum Holder {
     Server,
     /// The reply is written and the entry waits to be committed.
     Answered,
+    /// A command on it failed for a reason other than the connection ending; unusable.
+    Lost,
 }
 
 /// One ring entry: its two buffers and what the session knows of it.
@@ -242,22 +244,29 @@ fn payload_size(shared: &Shared) -> usize {
     n.map_or(1 << 20, |n| crate::Config::request_buffer_size(n.max_write, n.max_pages))
 }
 
-/// The queues the kernel expects: one per possible CPU, its `num_possible_cpus()`: the
-/// number of CPUs listed in `/sys/devices/system/cpu/possible` ("0-3", "0,2-5", ...). Queue
-/// ids are CPU ids, so with gaps in that list the kernel's own numbering breaks (it refuses
-/// a REGISTER whose queue id is past the count); the mount then falls back.
+/// The queues the kernel expects: one per possible CPU (its `num_possible_cpus()`), listed
+/// in `/sys/devices/system/cpu/possible` ("0-3"). Queue ids are CPU ids, so the list must
+/// be 0..n without gaps: with a gap the kernel would send some CPUs' requests to another
+/// queue, and pinning would put queue threads on the wrong CPUs. Such a machine is refused
+/// before INIT (the mount falls back to `uring`).
 pub(crate) fn possible_cpus() -> io::Result<usize> {
     count_cpus(&std::fs::read_to_string("/sys/devices/system/cpu/possible")?)
 }
 
-/// The number of CPUs in a kernel CPU list ("0-3", "0,2-5").
+/// The number of CPUs in a kernel CPU list that runs 0..n without gaps ("0-3", "0,1-2").
 fn count_cpus(s: &str) -> io::Result<usize> {
-    let bad = || io::Error::other(format!("cannot parse possible CPUs {s:?}"));
+    let bad = |why: &str| io::Error::other(format!("possible CPUs {:?}: {why}", s.trim()));
     let mut n = 0;
     for range in s.trim().split(',') {
         let (a, b) = range.split_once('-').unwrap_or((range, range));
-        let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-        n += b.checked_sub(a).ok_or_else(bad)? + 1;
+        let (a, b): (usize, usize) = match (a.parse(), b.parse()) {
+            (Ok(a), Ok(b)) if a <= b => (a, b),
+            _ => return Err(bad("not a CPU list")),
+        };
+        if a != n {
+            return Err(bad("CPU ids with gaps"));
+        }
+        n = b + 1;
     }
     Ok(n)
 }
@@ -330,7 +339,16 @@ pub(crate) fn run_queue<F: Filesystem>(
     })();
     if let Err(e) = setup {
         let msg = format!("FUSE-over-io_uring queue {}: REGISTER: {e}", queue.qid);
-        let _ = registered.send(Registered::Refused(io::Error::new(e.kind(), msg.clone())));
+        let err = io::Error::new(e.kind(), msg.clone());
+        // Only a failure inside the kernel's registration (bad buffers, no memory) turns
+        // FUSE-over-io_uring off for the connection; after any other refusal (a security
+        // module denying the command, ...) the kernel still waits for the rings.
+        let refused = matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOMEM | libc::EFAULT));
+        let _ = registered.send(if refused {
+            Registered::Refused(err)
+        } else {
+            Registered::Failed(err)
+        });
         // Entries registered before the refusal belong to the kernel until it ends.
         leave(queue);
         return WorkerExit::Failed(io::Error::other(msg));
@@ -374,7 +392,9 @@ pub(crate) fn run_queue<F: Filesystem>(
                         io::Error::from_raw_os_error(err)
                     ),
                 }
-                lock(&queue.entries[index]).holder = Holder::Server;
+                let mut e = lock(&queue.entries[index]);
+                // Not answerable any more: no reply will be committed on it.
+                e.holder = if gone { Holder::Server } else { Holder::Lost };
                 continue;
             }
             serve(fs, queue, index, &chans[index], &mut scratch);
@@ -382,6 +402,9 @@ pub(crate) fn run_queue<F: Filesystem>(
         if gone && in_kernel == 0 {
             // Every command is back: the kernel holds no buffer of ours.
             break WorkerExit::Unmounted;
+        }
+        if in_kernel == 0 && queue.entries.iter().all(|e| lock(e).holder == Holder::Lost) {
+            break WorkerExit::Failed(io::Error::other("every ring entry was lost"));
         }
         match commit_ready(&mut ring, queue, fd) {
             Ok(k) => in_kernel += k,
@@ -512,8 +535,9 @@ mod tests {
     fn cpu_lists_are_counted() {
         assert_eq!(count_cpus("0-1\n").unwrap(), 2);
         assert_eq!(count_cpus("0").unwrap(), 1);
-        assert_eq!(count_cpus("0,2-5").unwrap(), 5);
-        assert_eq!(count_cpus("0-3,8-11").unwrap(), 8);
+        assert_eq!(count_cpus("0,1-2").unwrap(), 3);
+        assert!(count_cpus("0,2-5").unwrap_err().to_string().contains("gaps"));
+        assert!(count_cpus("0-3,8-11").is_err());
         assert!(count_cpus("").is_err());
         assert!(count_cpus("3-1").is_err());
         assert!(count_cpus("x").is_err());

@@ -58,16 +58,17 @@ impl Sender {
             self.sent(&header, sent);
             return;
         }
-        REPLY_BUF.with(|b| {
-            let mut buf = b.borrow_mut();
-            if buf.len() < max {
-                buf.resize(max, 0);
-            }
-            match f(&mut buf[..max]) {
-                Ok(n) => self.send(OutMessage::data(self.unique, &buf[..n.min(max)])),
-                Err(e) => self.send(OutMessage::error(self.unique, e)),
-            };
-        })
+        // Taken out while `f` runs, so that an `f` that answers another READ this way gets a
+        // buffer of its own instead of a borrow conflict.
+        let mut buf = REPLY_BUF.with(|b| b.take());
+        if buf.len() < max {
+            buf.resize(max, 0);
+        }
+        match f(&mut buf[..max]) {
+            Ok(n) => self.send(OutMessage::data(self.unique, &buf[..n.min(max)])),
+            Err(e) => self.send(OutMessage::error(self.unique, e)),
+        };
+        REPLY_BUF.with(|b| b.replace(buf));
     }
 
     /// The bookkeeping after a reply with `header` went out (or failed to): logs, the
@@ -233,6 +234,9 @@ impl ReplyData {
     /// errno to answer with instead. On the `fuse-uring` transport that buffer is the ring
     /// entry the kernel copies from, which saves copying the data a second time; elsewhere it
     /// is a per-thread buffer, written with one writev. Nothing is allocated once warm.
+    ///
+    /// The buffer is not zeroed: it holds bytes of earlier requests and replies, so report
+    /// only as many bytes as `f` wrote.
     ///
     /// ```no_run
     /// # fn read_at(_: u64, _: &mut [u8]) -> Result<usize, i32> { Ok(0) }

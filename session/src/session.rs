@@ -107,13 +107,19 @@ impl<F: Filesystem> Session<F> {
             Transport::Threads => None,
             _ => crate::ring::Ring::new(4).err(),
         };
-        let negotiated = handshake(&*fs, &dev, &config, no_rings.is_none())?;
+        let queues = match config.transport {
+            Transport::FuseUring if no_rings.is_none() => Some(crate::fuse_uring::possible_cpus()),
+            _ => None,
+        };
+        let want_rings = matches!(queues, Some(Ok(_)));
+        let negotiated = handshake(&*fs, &dev, &config, want_rings)?;
         log::debug!("INIT: {negotiated:?}");
-        let transport = choose_transport(&config, &negotiated, no_rings)?;
+        let no_queues = queues.as_ref().and_then(|q| q.as_ref().err()).map(|e| e.to_string());
+        let transport = choose_transport(&config, &negotiated, no_rings, no_queues)?;
         let buf_size = Config::request_buffer_size(negotiated.max_write, negotiated.max_pages);
         let depth = usize::from(config.ring_depth.max(1));
-        let queues = match transport {
-            Transport::FuseUring => crate::fuse_uring::possible_cpus()?,
+        let queues = match (transport, queues) {
+            (Transport::FuseUring, Some(Ok(n))) => n,
             _ => 0,
         };
         // Enough buffers that none is allocated while serving: each worker's reads (or each
@@ -430,6 +436,7 @@ fn choose_transport(
     config: &Config,
     negotiated: &Negotiated,
     no_rings: Option<io::Error>,
+    no_queues: Option<String>,
 ) -> io::Result<Transport> {
     let asked = config.transport;
     let fall_back = |why: &str, to: Transport| {
@@ -446,7 +453,9 @@ fn choose_transport(
     if asked != Transport::FuseUring || negotiated.granted.contains(InitFlags::OVER_IO_URING) {
         return Ok(asked);
     }
-    let why = if !negotiated.offer.flags.contains(InitFlags::OVER_IO_URING) {
+    let why = if let Some(why) = &no_queues {
+        why.as_str()
+    } else if !negotiated.offer.flags.contains(InitFlags::OVER_IO_URING) {
         "the kernel does not offer FUSE-over-io_uring (Linux 6.14+ with CONFIG_FUSE_IO_URING and \
          /sys/module/fuse/parameters/enable_uring set to Y before mounting)"
     } else {
@@ -523,6 +532,13 @@ fn handshake<F: Filesystem>(
                 io::Error::from_raw_os_error(e).kind(),
                 format!("the filesystem refused INIT: {}", io::Error::from_raw_os_error(e)),
             ));
+        }
+        if !(want_rings && config.transport == Transport::FuseUring)
+            && kc.capabilities.contains(InitFlags::OVER_IO_URING)
+        {
+            // Granted without queues to serve it, the kernel would hold every request.
+            log::warn!("OVER_IO_URING is only asked for by the fuse-uring transport; dropped");
+            kc.capabilities.remove(InitFlags::OVER_IO_URING);
         }
         let (out, negotiated) = init::negotiate(&kc);
         dev.write(&OutMessage::init(unique, &out))?;

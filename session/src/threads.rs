@@ -1,6 +1,8 @@
 //! The `threads` transport: N workers, each with its own /dev/fuse fd (the session's, or a
 //! FUSE_DEV_IOC_CLONE of it), a blocking read into its own page-aligned buffer, and replies
-//! written with writev on the same fd: one syscall in, one out, per request.
+//! written with writev on the same fd: one syscall in, one out, per request. The same loop,
+//! polling a non-blocking fd and a wake eventfd instead, is the `fuse-uring` transport's
+//! /dev/fuse reader.
 //!
 //! Stopping: a worker checks the session's `stopping` flag after every request. To wake
 //! workers asleep in read(2) while the kernel connection lives on (a lazily detached, busy
