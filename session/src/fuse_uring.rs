@@ -138,11 +138,6 @@ impl Queue {
         })
     }
 
-    /// Wake the queue thread (to commit late replies, or to stop).
-    pub(crate) fn wake(&self) {
-        let _ = self.wake.write(1);
-    }
-
     /// The eventfd that wakes the queue thread, for the session to stop it.
     pub(crate) fn waker(&self) -> Arc<EventFd> {
         Arc::clone(&self.wake)
@@ -150,29 +145,28 @@ impl Queue {
 
     /// Write `msg` into entry `index` and have it committed. Called by `Channel::send`.
     pub(crate) fn answer(&self, index: usize, msg: &OutMessage<'_>) -> io::Result<()> {
-        {
-            let mut e = lock(&self.entries[index]);
-            if e.holder != Holder::Server {
-                return Err(io::Error::other("ring entry has no request awaiting a reply"));
-            }
+        self.answer_with(index, |e| {
             let slices = msg.slices();
-            let body_len: usize = slices[1..].iter().map(|s| s.len()).sum();
-            let e = &mut *e;
+            let body = &slices[1..];
+            let body_len: usize = body.iter().map(|s| s.len()).sum();
             if body_len > e.payload.len() {
                 log::error!("a {body_len}-byte reply does not fit the ring payload; answering EIO");
-                let err = OutMessage::error(msg.header().unique, errno::EIO);
-                write_reply(e, *err.header(), &[]);
-            } else {
-                write_reply(e, *msg.header(), &slices[1..]);
+                return write_header(
+                    e,
+                    *OutMessage::error(msg.header().unique, errno::EIO).header(),
+                    0,
+                );
             }
-            e.holder = Holder::Answered;
-        }
-        self.ready_to_commit(index);
-        Ok(())
+            let mut at = 0;
+            for s in body {
+                e.payload[at..at + s.len()].copy_from_slice(s);
+                at += s.len();
+            }
+            write_header(e, *msg.header(), body_len)
+        })
+        .map(|_| ())
     }
-}
 
-impl Queue {
     /// Answer the request in entry `index` with READ data that `f` writes straight into the
     /// entry's payload (at most `max` bytes), or with the errno `f` returns. The header sent.
     pub(crate) fn fill(
@@ -182,59 +176,50 @@ impl Queue {
         max: usize,
         f: impl FnOnce(&mut [u8]) -> Result<usize, i32>,
     ) -> io::Result<OutHeader> {
-        let header;
-        {
+        self.answer_with(index, |e| {
+            let max = max.min(e.payload.len());
+            match f(&mut e.payload[..max]) {
+                Ok(n) => {
+                    let n = n.min(max);
+                    let len = (core::mem::size_of::<OutHeader>() + n) as u32;
+                    write_header(e, OutHeader { len, error: 0, unique }, n)
+                }
+                Err(errno) => write_header(e, *OutMessage::error(unique, errno).header(), 0),
+            }
+        })
+    }
+
+    /// Let `write` put the reply into entry `index` (which must hold a request awaiting one),
+    /// then have the entry committed, waking the queue thread if this is another thread.
+    fn answer_with(
+        &self,
+        index: usize,
+        write: impl FnOnce(&mut EntryBufs) -> OutHeader,
+    ) -> io::Result<OutHeader> {
+        let header = {
             let mut e = lock(&self.entries[index]);
             if e.holder != Holder::Server {
                 return Err(io::Error::other("ring entry has no request awaiting a reply"));
             }
-            let e = &mut *e;
-            let max = max.min(e.payload.len());
-            header = match f(&mut e.payload[..max]) {
-                Ok(n) => {
-                    let n = n.min(max);
-                    let len = (core::mem::size_of::<OutHeader>() + n) as u32;
-                    write_reply(e, OutHeader { len, error: 0, unique }, &[]);
-                    set_payload_sz(e, n);
-                    OutHeader { len, error: 0, unique }
-                }
-                Err(errno) => {
-                    let h = *OutMessage::error(unique, errno).header();
-                    write_reply(e, h, &[]);
-                    h
-                }
-            };
+            let header = write(&mut e);
             e.holder = Holder::Answered;
-        }
-        self.ready_to_commit(index);
-        Ok(header)
-    }
-
-    /// Put answered entry `index` on the list to commit, waking the queue thread if this
-    /// is another thread.
-    fn ready_to_commit(&self, index: usize) {
+            header
+        };
         lock(&self.ready).push(index as u32);
         if SERVING.with(Cell::get) != self as *const Queue as usize {
-            self.wake();
+            let _ = self.wake.write(1);
         }
+        Ok(header)
     }
 }
 
-fn set_payload_sz(e: &mut EntryBufs, n: usize) {
-    let h = UringReqHeader::mut_from_prefix(&mut e.header[..]).expect("aligned header page").0;
-    h.ring_ent_in_out.payload_sz = n as u32;
-}
-
-fn write_reply(e: &mut EntryBufs, header: OutHeader, body: &[&[u8]]) {
-    let mut at = 0;
-    for s in body {
-        e.payload[at..at + s.len()].copy_from_slice(s);
-        at += s.len();
-    }
+/// Put the reply's `fuse_out_header` and its body length into the entry's header buffer.
+fn write_header(e: &mut EntryBufs, header: OutHeader, payload_sz: usize) -> OutHeader {
     let h = UringReqHeader::mut_from_prefix(&mut e.header[..]).expect("aligned header page").0;
     let out = header.as_bytes();
     h.in_out[..out.len()].copy_from_slice(out);
-    h.ring_ent_in_out.payload_sz = at as u32;
+    h.ring_ent_in_out.payload_sz = payload_sz as u32;
+    header
 }
 
 /// The payload buffer each entry needs: the kernel's minimum is max(8192, max_write,

@@ -50,11 +50,10 @@ impl Sender {
     /// entry's payload, so the data is copied once (into the entry) instead of twice.
     fn fill(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> Result<usize, i32>) {
         if let crate::channel::Sink::Ring { queue, index } = &self.chan.sink {
-            let (queue, index) = (Arc::clone(queue), *index);
-            let answered = queue.fill(index, self.unique, max, f);
-            let sent =
-                answered.as_ref().map(|_| ()).map_err(|e| io::Error::new(e.kind(), e.to_string()));
-            let header = answered.unwrap_or(*OutMessage::error(self.unique, errno::EIO).header());
+            let (header, sent) = match queue.fill(*index, self.unique, max, f) {
+                Ok(h) => (h, Ok(())),
+                Err(e) => (*OutMessage::error(self.unique, errno::EIO).header(), Err(e)),
+            };
             self.sent(&header, sent);
             return;
         }

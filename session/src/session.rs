@@ -107,18 +107,18 @@ impl<F: Filesystem> Session<F> {
             Transport::Threads => None,
             _ => crate::ring::Ring::new(4).err(),
         };
-        let queues = match config.transport {
+        let cpus = match config.transport {
             Transport::FuseUring if no_rings.is_none() => Some(crate::fuse_uring::possible_cpus()),
             _ => None,
         };
-        let want_rings = matches!(queues, Some(Ok(_)));
+        let want_rings = matches!(cpus, Some(Ok(_)));
         let negotiated = handshake(&*fs, &dev, &config, want_rings)?;
         log::debug!("INIT: {negotiated:?}");
-        let no_queues = queues.as_ref().and_then(|q| q.as_ref().err()).map(|e| e.to_string());
+        let no_queues = cpus.as_ref().and_then(|c| c.as_ref().err()).map(|e| e.to_string());
         let transport = choose_transport(&config, &negotiated, no_rings, no_queues)?;
         let buf_size = Config::request_buffer_size(negotiated.max_write, negotiated.max_pages);
         let depth = usize::from(config.ring_depth.max(1));
-        let queues = match (transport, queues) {
+        let queues = match (transport, cpus) {
             (Transport::FuseUring, Some(Ok(n))) => n,
             _ => 0,
         };
