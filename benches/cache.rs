@@ -1,11 +1,11 @@
 //! Cache micro-benchmarks: `Lru` get (hit, miss) and insert with eviction at 10k and 1M
-//! entries, single-threaded and `ShardedLru` from 2 threads; `BufferPool` get+put against a
-//! plain allocation, per size class.
+//! entries, single-threaded and `ShardedLru` from 2 threads. (The request path's buffer pool
+//! has its own, in `session/benches/pool.rs`.)
 //!
 //! `cargo bench --bench cache -- --warm-up-time 1 --measurement-time 2`
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use fusefs::cache::{BufferPool, Lru, PageBuf, ShardedLru};
+use fusefs::cache::{Lru, ShardedLru};
 use std::time::{Duration, Instant};
 
 /// Uniformly random keys below `n`, precomputed (so the benchmark measures the cache, not
@@ -93,23 +93,5 @@ fn lru(c: &mut Criterion) {
     g.finish();
 }
 
-fn pool(c: &mut Criterion) {
-    let mut g = c.benchmark_group("pool");
-    let pool = BufferPool::new(1 << 20, 8);
-    for size in [4usize << 10, 64 << 10, 128 << 10, 1 << 20] {
-        drop(pool.get(size)); // warm: one buffer of the class in the pool
-        g.bench_function(BenchmarkId::new("get_put", size), |b| {
-            b.iter(|| drop(black_box(pool.get(size))))
-        });
-        g.bench_function(BenchmarkId::new("alloc_zeroed", size), |b| {
-            b.iter(|| drop(black_box(PageBuf::new(size))))
-        });
-        g.bench_function(BenchmarkId::new("vec", size), |b| {
-            b.iter(|| drop(black_box(vec![0u8; size])))
-        });
-    }
-    g.finish();
-}
-
-criterion_group!(benches, lru, pool);
+criterion_group!(benches, lru);
 criterion_main!(benches);

@@ -7,7 +7,7 @@
 
 mod common;
 
-use fusefs::op;
+use fusefs::{op, Errno, ROOT_ID};
 use fusefs::{
     Context, Entry, FileAttr, FileType, Filesystem, OpenFlags, ReplyAttr, ReplyData,
     ReplyDirectory, ReplyEntry, ReplyOpen, Session, TerminationSignals,
@@ -49,25 +49,26 @@ impl Hello {
 
 impl Filesystem for Hello {
     fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
-        if op.parent == 1 && op.name == HELLO_NAME {
-            reply.entry(&Entry::new(self.file, TTL));
+        if op.parent == ROOT_ID && op.name == HELLO_NAME {
+            // Nodes that live forever keep no lookup count: nothing to take back.
+            let _ = reply.entry(&Entry::new(self.file, TTL));
         } else {
-            reply.error(libc::ENOENT)
+            reply.error(Errno::ENOENT)
         }
     }
 
     fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
         match self.attr(op.ino) {
             Some(a) => reply.attr(a, TTL),
-            None => reply.error(libc::ENOENT),
+            None => reply.error(Errno::ENOENT),
         }
     }
 
     fn open(&self, _: &Context<'_>, op: op::Open, reply: ReplyOpen) {
         if op.ino != HELLO_INO {
-            reply.error(libc::EISDIR)
+            reply.error(Errno::EISDIR)
         } else if op.flags & libc::O_ACCMODE != libc::O_RDONLY {
-            reply.error(libc::EACCES)
+            reply.error(Errno::EACCES)
         } else {
             reply.opened(0, OpenFlags::empty())
         }
@@ -75,7 +76,7 @@ impl Filesystem for Hello {
 
     fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
         if op.ino != HELLO_INO {
-            return reply.error(libc::ENOENT);
+            return reply.error(Errno::ENOENT);
         }
         let start = (op.offset as usize).min(HELLO_TEXT.len());
         reply.data(&HELLO_TEXT[start..])
@@ -83,7 +84,7 @@ impl Filesystem for Hello {
 
     fn readdir(&self, _: &Context<'_>, op: op::Readdir, mut reply: ReplyDirectory) {
         if op.ino != 1 {
-            return reply.error(libc::ENOTDIR);
+            return reply.error(Errno::ENOTDIR);
         }
         let entries = [
             (1, FileType::Directory, "."),

@@ -1,24 +1,18 @@
 //! # fusefs: a FUSE library that speaks /dev/fuse itself
 //!
-//! No libfuse, no C. The layers, one crate each:
-//!
-//! - [`proto`] (`fusefs-proto`): the wire. Every 7.45 ABI struct as a zerocopy type, a parser
-//!   from request bytes to typed, borrowed requests, encoders for every reply and notification.
-//! - `fusefs-cache`: page-aligned buffers and the pool they come from (caches to come).
-//! - `fusefs-session`: mounting, INIT negotiation, the worker transport, dispatch to the
-//!   [`Filesystem`] trait, reply objects, notifications. Everything it exports is re-exported
-//!   here.
+//! No libfuse, no C. Implement [`Filesystem`] (one method per FUSE opcode, each with a
+//! default), and [`Session::mount`] serves it:
 //!
 //! ```no_run
-//! use fusefs::{Config, Context, Filesystem, ReplyAttr, Session, TerminationSignals};
-//! use fusefs::op;
+//! use fusefs::{op, Config, Context, FileAttr, FileType, Filesystem, ReplyAttr};
+//! use fusefs::{Session, TerminationSignals};
+//! use std::time::{Duration, SystemTime};
 //!
 //! struct Empty;
 //! impl Filesystem for Empty {
 //!     fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
-//!         let attr = fusefs::FileAttr::new(op.ino, fusefs::FileType::Directory, 0o755,
-//!                                          std::time::SystemTime::now());
-//!         reply.attr(&attr, std::time::Duration::from_secs(1));
+//!         let attr = FileAttr::new(op.ino, FileType::Directory, 0o755, SystemTime::now());
+//!         reply.attr(&attr, Duration::from_secs(1));
 //!     }
 //! }
 //!
@@ -28,6 +22,19 @@
 //! session.unmount()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! What is here:
+//! - serving: [`Session`], [`Config`] (with [`MountOptions`] and [`Transport`]),
+//!   [`TerminationSignals`], [`Notifier`] for invalidations, [`SessionStats`];
+//! - writing a filesystem: [`Filesystem`], the request structs in [`op`], [`Context`], one
+//!   reply type per reply shape ([`ReplyEntry`], [`ReplyData`], ...), the values they carry
+//!   ([`FileAttr`], [`Entry`], [`Statfs`], [`Errno`]), and [`testing`] to unit-test a
+//!   filesystem with typed requests and no mount;
+//! - ready-made filesystems: [`memfs::MemFs`] (in memory, POSIX) and [`cached::CachedFs`]
+//!   (any path-based [`cached::Backend`] behind caches, for slow stores);
+//! - the layers underneath, one crate each: [`proto`] (the wire codec), [`cache`] (LRU with
+//!   TTL, inode table), and `fusefs-session` (mount, INIT, transports, dispatch), whose
+//!   public items are all re-exported here.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -35,11 +42,22 @@
 mod serve;
 
 pub mod cached;
-mod errno;
 pub mod logger;
 pub mod memfs;
 
-pub use errno::Errno;
-
 pub use fusefs_cache as cache;
-pub use fusefs_session::*;
+pub use fusefs_session::proto;
+pub use fusefs_session::{op, testing};
+
+pub use fusefs_session::{Config, MountMethod, MountOptions, Transport};
+pub use fusefs_session::{KernelConfig, KernelOffer, Negotiated};
+pub use fusefs_session::{Notifier, Session, TerminationSignals};
+pub use fusefs_session::{OpStats, PoolStats, SessionStats, SAMPLE_EVERY};
+
+pub use fusefs_session::{Context, Filesystem};
+pub use fusefs_session::{Entry, FileAttr, FileType, PageBuf, Statfs, ROOT_ID};
+pub use fusefs_session::{Errno, InitFlags, OpenFlags, RenameFlags, SetattrValid, XattrFlags};
+pub use fusefs_session::{ReplyAttr, ReplyBmap, ReplyCopy, ReplyCreate, ReplyData};
+pub use fusefs_session::{ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry};
+pub use fusefs_session::{ReplyIoctl, ReplyLock, ReplyLseek, ReplyOpen, ReplyPoll};
+pub use fusefs_session::{ReplyStatfs, ReplyStatx, ReplyWrite, ReplyXattr};

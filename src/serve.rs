@@ -5,7 +5,7 @@ macro_rules! answer {
     ($r:expr, $reply:ident, |$v:ident| $ok:expr) => {
         match $r {
             Ok($v) => $ok,
-            Err($crate::Errno(e)) => $reply.error(e),
+            Err(e) => $reply.error(e),
         }
     };
 }

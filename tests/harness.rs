@@ -40,7 +40,7 @@ impl Filesystem for Everything {
         if op.name.is_empty() {
             reply.negative(Duration::from_secs(1))
         } else {
-            reply.entry(&Entry::new(a, Duration::from_secs(1)));
+            let _ = reply.entry(&Entry::new(a, Duration::from_secs(1)));
         }
     }
     fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {

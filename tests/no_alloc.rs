@@ -90,11 +90,11 @@ impl Filesystem for Hot {
     fn lookup(&self, ctx: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
         checkpoint(ctx);
         if op.name == "f" {
-            reply.entry(&Entry::new(file_attr(2), Duration::ZERO));
+            let _ = reply.entry(&Entry::new(file_attr(2), Duration::ZERO));
         } else if op.name == "new" {
-            reply.entry(&Entry::new(file_attr(3), Duration::ZERO));
+            let _ = reply.entry(&Entry::new(file_attr(3), Duration::ZERO));
         } else {
-            reply.error(libc::ENOENT)
+            reply.error(Errno::ENOENT)
         }
     }
     fn forget(&self, ctx: &Context<'_>, _: op::Forget) {
@@ -141,7 +141,7 @@ impl Filesystem for Hot {
     }
     fn create(&self, ctx: &Context<'_>, _: op::Create<'_>, reply: ReplyCreate) {
         checkpoint(ctx);
-        reply.created(&Entry::new(file_attr(3), Duration::ZERO), 2, OpenFlags::DIRECT_IO);
+        let _ = reply.created(&Entry::new(file_attr(3), Duration::ZERO), 2, OpenFlags::DIRECT_IO);
     }
     fn unlink(&self, ctx: &Context<'_>, _: op::Unlink<'_>, reply: ReplyEmpty) {
         checkpoint(ctx);
@@ -159,7 +159,7 @@ impl Filesystem for Hot {
         if op.offset == 0 {
             let _ = reply.add(&Entry::new(file_attr(2), Duration::ZERO), 1, "f");
         }
-        reply.ok();
+        let _ = reply.ok();
     }
 }
 

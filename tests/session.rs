@@ -52,7 +52,7 @@ impl Scripted {
 }
 
 impl Filesystem for Scripted {
-    fn init(&self, config: &mut KernelConfig) -> Result<(), i32> {
+    fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
         if let Some(w) = self.init_max_write {
             config.max_write = w;
         }
@@ -62,16 +62,16 @@ impl Filesystem for Scripted {
     fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
         self.lookups.fetch_add(1, SeqCst);
         match op.name.to_str() {
-            Some("eacces") => return reply.error(libc::EACCES),
+            Some("eacces") => return reply.error(Errno::EACCES),
             Some("panic") => panic!("scripted panic"),
             Some("dropped") => return drop(reply),
-            Some("bogus-errno") => return reply.error(100_000),
+            Some("bogus-errno") => return reply.error(Errno::from_raw(100_000)),
             _ => {}
         }
         let ino = self.files.lock().unwrap().get(op.name.to_str().unwrap_or("")).map(|f| f.0);
         match ino.and_then(|i| self.attr(i)) {
             Some(a) => {
-                reply.entry(&Entry::new(a, self.ttl));
+                let _ = reply.entry(&Entry::new(a, self.ttl));
             }
             None => reply.negative(Duration::ZERO),
         }
@@ -80,7 +80,7 @@ impl Filesystem for Scripted {
     fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
         match self.attr(op.ino) {
             Some(a) => reply.attr(&a, self.ttl),
-            None => reply.error(libc::ENOENT),
+            None => reply.error(Errno::ENOENT),
         }
     }
 
@@ -90,7 +90,7 @@ impl Filesystem for Scripted {
             files.iter().find(|(_, (i, _))| *i == op.ino).map(|(n, _)| n.clone())
         };
         match name.as_deref() {
-            Some("eio") => reply.error(libc::EIO),
+            Some("eio") => reply.error(Errno::EIO),
             // Answer from another thread, later.
             Some("later") => {
                 std::thread::spawn(move || reply.data(b"answered later"));
@@ -103,7 +103,7 @@ impl Filesystem for Scripted {
                 std::thread::spawn(move || {
                     for _ in 0..30_000 {
                         if reply.is_interrupted() {
-                            return reply.error(libc::EINTR);
+                            return reply.error(Errno::EINTR);
                         }
                         std::thread::sleep(Duration::from_millis(1));
                     }
@@ -126,7 +126,7 @@ impl Filesystem for Scripted {
     fn setattr(&self, _: &Context<'_>, op: op::Setattr, reply: ReplyAttr) {
         match self.attr(op.ino) {
             Some(a) => reply.attr(&a, Duration::ZERO),
-            None => reply.error(libc::ENOENT),
+            None => reply.error(Errno::ENOENT),
         }
     }
 
@@ -256,7 +256,7 @@ fn init_settings_are_negotiated_and_visible() {
         use std::os::unix::fs::OpenOptionsExt;
         let mut f =
             fs::OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(p).unwrap();
-        let buf = fusefs::cache::PageBuf::new(1 << 20);
+        let buf = fusefs::PageBuf::new(1 << 20);
         f.write_all(&buf).unwrap();
     });
     let seen = m.session().filesystem().max_write_seen.load(SeqCst);
@@ -353,7 +353,7 @@ struct Plus(AtomicU64);
 impl Filesystem for Plus {
     fn lookup(&self, _: &Context<'_>, _: op::Lookup<'_>, reply: ReplyEntry) {
         self.0.fetch_add(1, SeqCst);
-        reply.error(libc::ENOENT)
+        reply.error(Errno::ENOENT)
     }
     fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
         reply.attr(&FileAttr::new(op.ino, FileType::Directory, 0o755, SystemTime::now()), LONG)
@@ -366,7 +366,7 @@ impl Filesystem for Plus {
                 break;
             }
         }
-        reply.ok();
+        let _ = reply.ok();
     }
 }
 

@@ -1,5 +1,5 @@
 //! Transport selection against the real kernel: `fuse-uring` is negotiated when the kernel
-//! offers it, falls back to `uring` with a log line saying why when it does not, and fails
+//! offers it, falls back to `threads` with a log line saying why when it does not, and fails
 //! with a clear error when the configuration demands it.
 //!
 //! The kernel offers FUSE-over-io_uring only while /sys/module/fuse/parameters/enable_uring
@@ -81,13 +81,12 @@ fn fuse_uring_is_negotiated_or_falls_back_as_configured() {
         Err(e) => eprintln!("\n*** SKIPPED the fuse-uring half: cannot write {PARAM}: {e} ***\n"),
     }
 
-    // Not offered: the mount falls back to uring, or fails if the configuration says so.
+    // Not offered: the mount falls back to threads, or fails if the configuration says so.
     let Ok(_guard) = EnableUring::set(false) else {
         eprintln!("\n*** SKIPPED the fallback half: cannot write {PARAM} ***\n");
         return;
     };
-    let m = TestMount::with_config(Empty, fuse_uring_config(true));
-    assert_eq!(m.session().transport(), Transport::Uring);
+    let m = TestMount::serving(Empty, fuse_uring_config(true), Transport::Threads);
     assert!(!m.session().negotiated().granted.contains(InitFlags::OVER_IO_URING));
     m.unmount();
 
@@ -98,8 +97,10 @@ fn fuse_uring_is_negotiated_or_falls_back_as_configured() {
     assert!(!common::is_mounted(dir.path()), "a refused mount is unmounted");
 
     // The example says why it fell back, on stderr.
-    let m = ExampleMount::start("hello", &[]);
-    if common::transport() == Transport::FuseUring {
+    let asked = common::transport();
+    let expected = if asked == Transport::FuseUring { Transport::Threads } else { asked };
+    let m = ExampleMount::start_serving("hello", &[], &[], expected);
+    if asked == Transport::FuseUring {
         assert!(
             m.wait_for_output("transport fuse-uring not available"),
             "the fallback is logged with its reason"

@@ -49,7 +49,7 @@ fn attr(a: &fusefs::FileAttr) -> fuser::FileAttr {
 }
 
 fn err(e: fusefs::memfs::Errno) -> Errno {
-    Errno::from_i32(e.0)
+    Errno::from_i32(e.raw())
 }
 
 fn caller(req: &Request) -> Caller {
@@ -123,10 +123,7 @@ impl fuser::Filesystem for FuserMemFs {
     ) {
         let t = |t: TimeOrNow| match t {
             TimeOrNow::Now => fusefs::op::TimeOrNow::Now,
-            TimeOrNow::SpecificTime(t) => {
-                let (sec, nsec) = fusefs::split_time(t);
-                fusefs::op::TimeOrNow::Time { sec, nsec }
-            }
+            TimeOrNow::SpecificTime(t) => fusefs::op::TimeOrNow::Time(t),
         };
         let mut set = fusefs::op::SetAttr::default();
         set.mode = mode;

@@ -30,8 +30,8 @@
 
 mod fuser_memfs;
 
-use fusefs::cache::PageBuf;
 use fusefs::memfs::{MemFs, MemFsOptions};
+use fusefs::PageBuf;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};

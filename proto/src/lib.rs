@@ -19,17 +19,20 @@
 pub mod abi;
 mod cursor;
 pub mod dirent;
+mod errno;
 pub mod flags;
 pub mod notify;
 pub mod opcode;
 pub mod out;
 pub mod reply;
 pub mod request;
+pub mod time;
 
 pub use dirent::{DirentError, DirentWriter};
+pub use errno::{Errno, MAX_ERRNO};
 pub use flags::{InitFlags, OpenFlags, RenameFlags, SetattrValid, XattrFlags};
 pub use opcode::Opcode;
-pub use out::{errno, OutMessage};
+pub use out::OutMessage;
 pub use request::{Dialect, Operation, Request};
 
 /// Why a request buffer could not be parsed.

@@ -1,30 +1,13 @@
 //! Outgoing messages: replies and notifications share one shape, a `fuse_out_header`, a fixed
 //! struct held inline, and up to two borrowed byte slices (data, names), written with one
-//! writev. Constructors for each reply shape are in [`crate::reply`], for each notification in
-//! [`crate::notify`].
+//! writev. The constructors for each reply shape and each notification are in the modules
+//! `reply` and `notify`.
 
 use crate::abi::OutHeader;
 use zerocopy::{Immutable, IntoBytes};
 
 /// Room for the largest fixed reply struct (`fuse_statx_out`, 288 bytes).
 pub const MAX_FIXED: usize = 288;
-
-/// Largest errno a reply may carry; the kernel rejects `error <= -512`.
-pub const MAX_ERRNO: i32 = 511;
-
-/// errno values the protocol layer itself needs (Linux numbers).
-pub mod errno {
-    /// I/O error: the answer to anything that cannot be answered properly.
-    pub const EIO: i32 = 5;
-    /// Invalid argument.
-    pub const EINVAL: i32 = 22;
-    /// Result too large for the caller's buffer.
-    pub const ERANGE: i32 = 34;
-    /// Function not implemented.
-    pub const ENOSYS: i32 = 38;
-    /// Protocol error.
-    pub const EPROTO: i32 = 71;
-}
 
 /// A reply or notification ready to be written.
 #[derive(Clone)]

@@ -1,16 +1,15 @@
 //! Reply encoders, one per reply shape. Each returns an [`OutMessage`] for request `unique`.
 
 use crate::abi::*;
-use crate::out::{errno, OutMessage, MAX_ERRNO};
+use crate::errno::Errno;
+use crate::out::OutMessage;
 use crate::request::Dialect;
 use zerocopy::IntoBytes;
 
 impl<'a> OutMessage<'a> {
-    /// An error reply. `errno` is a positive errno value; anything outside 1..=511 (which the
-    /// kernel would reject, leaving the caller with EIO anyway) is sent as EIO.
-    pub fn error(unique: u64, errno: i32) -> OutMessage<'static> {
-        let e = if (1..=MAX_ERRNO).contains(&errno) { errno } else { errno::EIO };
-        OutMessage::build(unique, -e, &[], [&[], &[]])
+    /// An error reply.
+    pub fn error(unique: u64, errno: Errno) -> OutMessage<'static> {
+        OutMessage::build(unique, -errno.raw(), &[], [&[], &[]])
     }
 
     /// A success reply with no body (SETXATTR, UNLINK, RELEASE, FLUSH, FSYNC, ...).
@@ -133,13 +132,13 @@ pub const fn init_out_size(minor: u32) -> usize {
 
 /// Whether a GETXATTR/LISTXATTR value of `len` bytes fits a caller buffer of `size`; use to
 /// choose between [`OutMessage::xattr_size`], [`OutMessage::data`] and ERANGE.
-pub fn xattr_fits(size: u32, len: usize) -> Result<bool, i32> {
+pub fn xattr_fits(size: u32, len: usize) -> Result<bool, Errno> {
     if size == 0 {
         Ok(false)
     } else if len <= size as usize {
         Ok(true)
     } else {
-        Err(errno::ERANGE)
+        Err(Errno::ERANGE)
     }
 }
 

@@ -10,8 +10,10 @@ use crate::abi::*;
 use crate::cursor::Cursor;
 use crate::flags::*;
 use crate::opcode::Opcode;
+use crate::time::system_time;
 use crate::ParseError;
 use std::ffi::OsStr;
+use std::time::SystemTime;
 use zerocopy::FromBytes;
 
 /// What was negotiated at INIT that changes how requests are laid out.
@@ -123,17 +125,12 @@ impl<'a> Args<'a> {
     }
 }
 
-/// A time given in SETATTR: a moment, or "now" (`UTIME_NOW`).
+/// A time given in SETATTR: a moment, or "now" (`UTIME_NOW`: the filesystem's clock).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeOrNow {
-    /// Seconds and nanoseconds since the epoch.
-    Time {
-        /// Seconds.
-        sec: i64,
-        /// Nanoseconds.
-        nsec: u32,
-    },
-    /// The server's current time.
+    /// This moment (before 1970 too).
+    Time(SystemTime),
+    /// The filesystem's current time.
     Now,
 }
 
@@ -153,8 +150,8 @@ pub struct SetAttr {
     pub atime: Option<TimeOrNow>,
     /// New modification time.
     pub mtime: Option<TimeOrNow>,
-    /// New change time (seconds, nanoseconds).
-    pub ctime: Option<(i64, u32)>,
+    /// New change time.
+    pub ctime: Option<SystemTime>,
     /// The open file the change comes through (ftruncate, fchmod...).
     pub fh: Option<u64>,
     /// Lock owner, for a truncate.
@@ -171,7 +168,7 @@ impl SetAttr {
             if v.contains(now) {
                 Some(TimeOrNow::Now)
             } else if v.contains(set) {
-                Some(TimeOrNow::Time { sec: sec as i64, nsec })
+                Some(TimeOrNow::Time(system_time(sec as i64, nsec)))
             } else {
                 None
             }
@@ -183,7 +180,9 @@ impl SetAttr {
             size: v.contains(SetattrValid::SIZE).then_some(w.size),
             atime: time(SetattrValid::ATIME, SetattrValid::ATIME_NOW, w.atime, w.atimensec),
             mtime: time(SetattrValid::MTIME, SetattrValid::MTIME_NOW, w.mtime, w.mtimensec),
-            ctime: v.contains(SetattrValid::CTIME).then_some((w.ctime as i64, w.ctimensec)),
+            ctime: v
+                .contains(SetattrValid::CTIME)
+                .then(|| system_time(w.ctime as i64, w.ctimensec)),
             fh: v.contains(SetattrValid::FH).then_some(w.fh),
             lock_owner: v.contains(SetattrValid::LOCKOWNER).then_some(w.lock_owner),
             kill_suidgid: v.contains(SetattrValid::KILL_SUIDGID),
@@ -703,8 +702,10 @@ impl<'a> ForgetList<'a> {
 }
 
 /// One request, decoded: the opcode's arguments.
+///
+/// Not `#[non_exhaustive]` on purpose: the session matches it without a wildcard arm, so an
+/// opcode added to the table and not dispatched is a compile error, not a silent ENOSYS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 #[allow(missing_docs)] // each variant is named after its opcode and documented on its struct
 pub enum Operation<'a> {
     Lookup(Lookup<'a>),

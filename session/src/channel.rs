@@ -1,74 +1,115 @@
-//! Where replies go: a channel per worker fd or ring entry, and the state all workers share.
+//! The reply seam: where a reply goes, and the state every request shares.
+//!
+//! A transport implements [`ReplySink`] for whatever carries its replies (a /dev/fuse fd, a
+//! FUSE-over-io_uring ring entry, memory in `testing`). The core (dispatch, reply objects,
+//! context) holds a [`Channel`] over `dyn ReplySink` and never learns which one it is, so a
+//! transport is added without touching the core.
+//!
+//! Dynamic, not generic: reply objects are `Send` values that a filesystem keeps and answers
+//! later from another thread or an async task, and they must be one type whatever the
+//! transport, or every `Filesystem` method would carry a transport parameter. The price is
+//! one indirect call per reply (measured in DECISIONS.md: within the noise of a request).
 
-use crate::dev::FuseDev;
 use crate::init::Negotiated;
-use fusefs_cache::BufferPool;
-use fusefs_proto::OutMessage;
+use crate::interrupt::Interrupts;
+use crate::pool::BufferPool;
+use crate::stats::OpCounters;
+use fusefs_proto::abi::OutHeader;
+use fusefs_proto::{Errno, OutMessage};
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-/// The destination of replies: a /dev/fuse fd, or memory (for [`crate::testing`]).
-pub(crate) enum Sink {
-    Dev(FuseDev),
-    /// Replies kept in memory; `refuse` makes the next send fail as the kernel does for a
-    /// request it dropped (ENOENT).
-    Memory {
-        replies: Mutex<Vec<Vec<u8>>>,
-        refuse: AtomicBool,
-    },
-    /// Entry `index` of a FUSE-over-io_uring queue.
-    Ring {
-        queue: Arc<crate::fuse_uring::Queue>,
-        index: usize,
-    },
+thread_local! {
+    /// The buffer the default [`ReplySink::fill`] lends: grown to the largest READ seen on
+    /// this thread, then reused.
+    static FILL_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// One worker's path back to the kernel. A reply must go to the fd its request came from,
-/// so each reply object holds the `Arc<Channel>` of the worker that read the request.
-pub(crate) struct Channel {
-    pub(crate) sink: Sink,
-    pub(crate) shared: Arc<Shared>,
-    /// This worker's request counters.
-    pub(crate) ops: crate::stats::OpCounters,
-}
+/// What a transport provides to answer requests: one method sends a whole reply, the other
+/// lets the filesystem write READ data straight into the buffer the reply leaves from.
+///
+/// Both may be called from any thread, at any time after the request was read (a reply
+/// answered later, from a thread pool or an async task), and concurrently for different
+/// requests; each request is answered once (the reply objects guarantee it).
+pub(crate) trait ReplySink: Send + Sync + 'static {
+    /// Send `msg` as the reply to the request it names (`msg.header().unique`). An error
+    /// means the kernel did not take it: ENOENT if the request was dropped meanwhile (its
+    /// caller interrupted), anything else if the connection or the transport failed.
+    fn send(&self, msg: &OutMessage<'_>) -> io::Result<()>;
 
-impl Channel {
-    pub(crate) fn send(&self, msg: &OutMessage<'_>) -> io::Result<()> {
-        match &self.sink {
-            Sink::Dev(dev) => dev.write(msg),
-            Sink::Ring { queue, index } => queue.answer(*index, msg),
-            Sink::Memory { replies, refuse } => {
-                if refuse.swap(false, Ordering::AcqRel) {
-                    return Err(io::Error::from_raw_os_error(libc::ENOENT));
-                }
-                replies.lock().map_err(|_| io::Error::other("poisoned"))?.push(msg.to_vec());
-                Ok(())
-            }
+    /// Answer request `unique` with data that `f` writes into the reply's own buffer (at most
+    /// `max` bytes; `f` returns how many it wrote, or the errno to answer with instead).
+    /// Returns the header of what was sent, and whether the kernel took it.
+    ///
+    /// The default lends a per-thread buffer and sends it as [`send`](Self::send) would;
+    /// a transport whose reply buffer is memory the kernel reads directly (a fuse-uring ring
+    /// entry) overrides it, which saves copying the data a second time.
+    fn fill(
+        &self,
+        unique: u64,
+        max: usize,
+        f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>,
+    ) -> (OutHeader, io::Result<()>) {
+        // Taken out while `f` runs, so that an `f` that answers another READ this way gets a
+        // buffer of its own instead of a borrow conflict.
+        let mut buf = FILL_BUF.with(|b| b.take());
+        if buf.len() < max {
+            buf.resize(max, 0);
         }
+        let msg = match f(&mut buf[..max]) {
+            Ok(n) => OutMessage::data(unique, &buf[..n.min(max)]),
+            Err(e) => OutMessage::error(unique, e),
+        };
+        let sent = (*msg.header(), self.send(&msg));
+        FILL_BUF.with(|b| b.replace(buf));
+        sent
     }
 }
 
-/// State shared by every worker of a session.
+/// One path back to the kernel (a worker's fd, a ring entry), with the counters of the
+/// requests that came by it. A reply must leave the way its request came, so each reply
+/// object holds the `Arc<Channel>` its request was read from.
+///
+/// Transports make a `Channel<TheirSink>` and hand the core its `Arc<Channel>` (the same
+/// allocation, unsized to `dyn ReplySink`): they keep typed access to their sink, the core
+/// sees only the seam.
+pub(crate) struct Channel<S: ?Sized + ReplySink = dyn ReplySink> {
+    /// What every channel of the session shares.
+    pub(crate) shared: Arc<Shared>,
+    /// This channel's request counters.
+    pub(crate) ops: OpCounters,
+    /// Where replies go. Last, so that the struct can be unsized.
+    pub(crate) sink: S,
+}
+
+impl<S: ReplySink> Channel<S> {
+    pub(crate) fn new(shared: &Arc<Shared>, sink: S) -> Channel<S> {
+        Channel { shared: Arc::clone(shared), ops: OpCounters::new(), sink }
+    }
+}
+
+/// State shared by every channel of a session.
 pub(crate) struct Shared {
-    /// What INIT settled; set once, before any worker starts.
-    pub(crate) negotiated: OnceLock<Negotiated>,
+    /// What INIT settled.
+    pub(crate) negotiated: Negotiated,
     /// Uniques of interrupted requests.
     pub(crate) interrupts: Interrupts,
-    /// Buffers for directory listings and other replies built by the session.
+    /// Request buffers, directory listings and other buffers of the request path.
     pub(crate) pool: Arc<BufferPool>,
     /// Log every request and reply.
     pub(crate) debug: bool,
-    /// Set when the session shuts down; workers stop after their current request.
+    /// Set when the session shuts down; transports stop after their current request.
     pub(crate) stopping: AtomicBool,
-    /// Whether `Filesystem::destroy` has run (it runs once: on DESTROY or at session end).
+    /// Whether `Filesystem::destroy` has been called (it is called once: on DESTROY or at
+    /// the session's end, whichever comes first).
     destroyed: AtomicBool,
 }
 
 impl Shared {
-    pub(crate) fn new(pool: Arc<BufferPool>, debug: bool) -> Shared {
+    pub(crate) fn new(negotiated: Negotiated, pool: Arc<BufferPool>, debug: bool) -> Shared {
         Shared {
-            negotiated: OnceLock::new(),
+            negotiated,
             interrupts: Interrupts::new(),
             pool,
             debug,
@@ -77,102 +118,26 @@ impl Shared {
         }
     }
 
-    /// Call `fs.destroy()` unless it has been called.
-    pub(crate) fn destroy<F: crate::Filesystem>(&self, fs: &F) {
-        if !self.destroyed.swap(true, Ordering::AcqRel) {
-            fs.destroy();
-        }
+    /// True the first time only: whoever gets true calls `Filesystem::destroy`.
+    pub(crate) fn first_destroy(&self) -> bool {
+        !self.destroyed.swap(true, Ordering::AcqRel)
     }
 
     /// The largest payload a request or reply can carry on this session.
     pub(crate) fn max_payload(&self) -> usize {
-        self.negotiated.get().map_or(1 << 20, Negotiated::max_payload)
+        self.negotiated.max_payload()
     }
 
+    /// The size of a buffer that holds any request of this session.
+    pub(crate) fn request_size(&self) -> usize {
+        crate::config::Config::request_buffer_size(
+            self.negotiated.max_write,
+            self.negotiated.max_pages,
+        )
+    }
+
+    /// How requests are laid out on this session.
     pub(crate) fn dialect(&self) -> fusefs_proto::Dialect {
-        self.negotiated.get().map(Negotiated::dialect).unwrap_or_default()
-    }
-}
-
-/// The requests the kernel has interrupted and that have not been answered yet.
-///
-/// INTERRUPT is rare, so this is a short vector behind a mutex, with a counter read first so
-/// that the common case (nothing interrupted) takes no lock. The vector never grows past
-/// [`Interrupts::CAPACITY`]: the oldest unique is dropped instead (the kernel resends
-/// interrupts it still cares about), so it never allocates after creation. An INTERRUPT that
-/// raced with its reply leaves an entry nobody removes; entries older than
-/// [`Interrupts::EXPIRY`] are dropped, so replies stop taking the lock soon after.
-pub(crate) struct Interrupts {
-    /// Number of uniques in `set`. Written under the lock; read without it as a hint (a stale
-    /// read only delays noticing an interrupt, which the kernel tolerates).
-    len: AtomicUsize,
-    set: Mutex<Vec<(u64, std::time::Instant)>>,
-}
-
-impl Interrupts {
-    pub(crate) const CAPACITY: usize = 256;
-    pub(crate) const EXPIRY: std::time::Duration = std::time::Duration::from_secs(5);
-
-    fn prune(set: &mut Vec<(u64, std::time::Instant)>) {
-        let now = std::time::Instant::now();
-        set.retain(|&(_, t)| now.duration_since(t) < Self::EXPIRY);
-    }
-
-    fn new() -> Interrupts {
-        Interrupts { len: AtomicUsize::new(0), set: Mutex::new(Vec::with_capacity(Self::CAPACITY)) }
-    }
-
-    /// INTERRUPT arrived for `unique` (maybe before the request itself was read: the flag
-    /// then waits for it).
-    pub(crate) fn interrupt(&self, unique: u64) {
-        let Ok(mut set) = self.set.lock() else { return };
-        Self::prune(&mut set);
-        if set.iter().any(|&(u, _)| u == unique) {
-            return;
-        }
-        if set.len() == Self::CAPACITY {
-            set.remove(0);
-        }
-        set.push((unique, std::time::Instant::now()));
-        self.len.store(set.len(), Ordering::Release);
-    }
-
-    pub(crate) fn is_interrupted(&self, unique: u64) -> bool {
-        if self.len.load(Ordering::Acquire) == 0 {
-            return false;
-        }
-        self.set.lock().map(|s| s.iter().any(|&(u, _)| u == unique)).unwrap_or(false)
-    }
-
-    /// Request `unique` was answered: forget its flag.
-    pub(crate) fn done(&self, unique: u64) {
-        if self.len.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        if let Ok(mut set) = self.set.lock() {
-            set.retain(|&(u, _)| u != unique);
-            Self::prune(&mut set);
-            self.len.store(set.len(), Ordering::Release);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn interrupt_flags_are_bounded_and_cleared() {
-        let i = Interrupts::new();
-        assert!(!i.is_interrupted(2));
-        i.interrupt(2);
-        assert!(i.is_interrupted(2));
-        i.done(2);
-        assert!(!i.is_interrupted(2));
-        for u in 0..(Interrupts::CAPACITY as u64 + 10) {
-            i.interrupt(u * 2);
-        }
-        assert!(!i.is_interrupted(0), "oldest dropped");
-        assert!(i.is_interrupted((Interrupts::CAPACITY as u64 + 9) * 2));
+        self.negotiated.dialect()
     }
 }

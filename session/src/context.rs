@@ -1,17 +1,16 @@
 //! The request context every `Filesystem` method receives.
 
-use crate::channel::Channel;
+use crate::channel::Shared;
 use fusefs_proto::abi::InHeader;
 use fusefs_proto::request::Extensions;
 use fusefs_proto::Opcode;
-use std::sync::Arc;
 
 /// Who asked, and whether they still wait: the caller's uid, gid and pid, the request's
 /// unique id and opcode, and its interrupted flag.
 pub struct Context<'a> {
     pub(crate) header: &'a InHeader,
     pub(crate) extensions: Extensions<'a>,
-    pub(crate) chan: &'a Arc<Channel>,
+    pub(crate) shared: &'a Shared,
 }
 
 impl<'a> Context<'a> {
@@ -36,10 +35,11 @@ impl<'a> Context<'a> {
         Opcode::from(self.header.opcode)
     }
     /// Whether the kernel sent INTERRUPT for this request (the caller got a signal). A
-    /// filesystem that notices may answer EINTR at once. The reply objects have the same
-    /// method, for work finished later on another thread.
+    /// filesystem that notices may answer EINTR at once; one that does not simply answers
+    /// as usual. The reply objects have the same method, for work finished later on another
+    /// thread.
     pub fn is_interrupted(&self) -> bool {
-        self.chan.shared.interrupts.is_interrupted(self.header.unique)
+        self.shared.interrupts.is_interrupted(self.header.unique)
     }
     /// The request's extensions (supplementary groups, security contexts).
     pub fn extensions(&self) -> Extensions<'a> {

@@ -1,7 +1,6 @@
 //! The /dev/fuse file descriptor: open, clone, read a request, write a message.
 //!
-//! With `mount::own_fd`, the only places in the session with `unsafe`; each block says why it
-//! is sound.
+//! `unsafe` here: the clone ioctl and statx, each block saying why it is sound.
 #![allow(unsafe_code)]
 
 use fusefs_proto::abi::DEV_IOC_CLONE;
@@ -12,17 +11,17 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 /// Path of the FUSE device.
-pub const DEV_FUSE: &str = "/dev/fuse";
+pub(crate) const DEV_FUSE: &str = "/dev/fuse";
 
 /// An open /dev/fuse file descriptor (the session's, or a clone of it).
 #[derive(Debug)]
-pub struct FuseDev {
+pub(crate) struct FuseDev {
     fd: OwnedFd,
 }
 
 impl FuseDev {
     /// `open("/dev/fuse", O_RDWR | O_CLOEXEC)`.
-    pub fn open() -> io::Result<FuseDev> {
+    pub(crate) fn open() -> io::Result<FuseDev> {
         let f = OpenOptions::new()
             .read(true)
             .write(true)
@@ -33,14 +32,14 @@ impl FuseDev {
     }
 
     /// Wrap an fd that is known to be /dev/fuse (from fusermount3).
-    pub fn from_fd(fd: OwnedFd) -> FuseDev {
+    pub(crate) fn from_fd(fd: OwnedFd) -> FuseDev {
         FuseDev { fd }
     }
 
     /// A new fd attached to the same connection: `open("/dev/fuse")` then
     /// `ioctl(new, FUSE_DEV_IOC_CLONE, &session_fd)`. Requests read from the clone must be
     /// answered on the clone.
-    pub fn clone_dev(&self) -> io::Result<FuseDev> {
+    pub(crate) fn clone_dev(&self) -> io::Result<FuseDev> {
         let new = FuseDev::open()?;
         let session_fd: u32 = self.fd.as_raw_fd() as u32;
         // SAFETY: FUSE_DEV_IOC_CLONE reads one u32 (the session fd) through the pointer,
@@ -55,12 +54,12 @@ impl FuseDev {
     }
 
     /// `read(fd, buf)`: one whole request (the kernel never splits or joins requests).
-    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         Ok(nix::unistd::read(self.fd.as_fd(), buf)?)
     }
 
     /// `writev(fd, [header, fixed, data...])`: one whole message.
-    pub fn write(&self, msg: &OutMessage<'_>) -> io::Result<()> {
+    pub(crate) fn write(&self, msg: &OutMessage<'_>) -> io::Result<()> {
         let s = msg.slices();
         let iov = [IoSlice::new(s[0]), IoSlice::new(s[1]), IoSlice::new(s[2]), IoSlice::new(s[3])];
         let n = nix::sys::uio::writev(self.fd.as_fd(), &iov)?;
@@ -71,7 +70,7 @@ impl FuseDev {
     }
 
     /// Make reads on this fd return EAGAIN instead of blocking when no request is queued.
-    pub fn set_nonblocking(&self) -> io::Result<()> {
+    pub(crate) fn set_nonblocking(&self) -> io::Result<()> {
         use nix::fcntl::{fcntl, FcntlArg, OFlag};
         let flags = OFlag::from_bits_truncate(fcntl(self.fd.as_fd(), FcntlArg::F_GETFL)?);
         fcntl(self.fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
@@ -79,7 +78,7 @@ impl FuseDev {
     }
 
     /// The raw fd number (for the `fd=` mount option).
-    pub fn raw(&self) -> RawFd {
+    pub(crate) fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 }

@@ -1,12 +1,13 @@
-//! The protocol core: one request buffer in, one call to the filesystem out. It knows no
-//! transport: threads, io_uring and tests all hand it bytes and a [`Channel`] for the reply.
+//! The protocol core: one request in, one call to the filesystem out. It knows no
+//! transport: each transport (and `testing`) hands it a request's bytes, or fuse-uring's
+//! parts, and the [`Channel`] the reply must go back through.
 
 use crate::channel::Channel;
 use crate::context::Context;
 use crate::filesystem::Filesystem;
 use crate::reply::*;
 use fusefs_proto::abi::InHeader;
-use fusefs_proto::{errno, Opcode, Operation, OutMessage, Request};
+use fusefs_proto::{Errno, Opcode, Operation, OutMessage, Request};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use zerocopy::FromBytes;
@@ -14,7 +15,7 @@ use zerocopy::FromBytes;
 /// Handle one request read from the kernel. Never panics: a malformed request is answered
 /// EIO (if it expects an answer) and logged; a panic in the filesystem is caught, logged,
 /// and the request answered EIO by its dropped reply object.
-pub(crate) fn dispatch<F: Filesystem>(fs: &F, chan: &Arc<Channel>, buf: &[u8]) {
+pub(crate) fn dispatch<F: Filesystem + ?Sized>(fs: &F, chan: &Arc<Channel>, buf: &[u8]) {
     match Request::parse(buf, &chan.shared.dialect()) {
         Ok(req) => serve(fs, chan, &req),
         Err(e) => match InHeader::read_from_prefix(buf) {
@@ -27,7 +28,7 @@ pub(crate) fn dispatch<F: Filesystem>(fs: &F, chan: &Arc<Channel>, buf: &[u8]) {
 /// Handle one request delivered in FUSE-over-io_uring's parts: the header, the opcode's
 /// fixed struct (`op_in`, `None` if it heads the payload) and the payload (names, data,
 /// extensions).
-pub(crate) fn dispatch_parts<F: Filesystem>(
+pub(crate) fn dispatch_parts<F: Filesystem + ?Sized>(
     fs: &F,
     chan: &Arc<Channel>,
     header: InHeader,
@@ -40,7 +41,7 @@ pub(crate) fn dispatch_parts<F: Filesystem>(
     }
 }
 
-fn serve<F: Filesystem>(fs: &F, chan: &Arc<Channel>, req: &Request<'_>) {
+fn serve<F: Filesystem + ?Sized>(fs: &F, chan: &Arc<Channel>, req: &Request<'_>) {
     let h = req.header;
     if chan.shared.debug {
         log::info!(
@@ -62,26 +63,31 @@ fn reject(chan: &Arc<Channel>, h: &InHeader, e: fusefs_proto::ParseError) {
     let op = Opcode::from(h.opcode);
     log::warn!("malformed {op} request (unique {}): {e}", h.unique);
     if op.expects_reply() {
-        let _ = chan.send(&OutMessage::error(h.unique, errno::EIO));
+        let _ = chan.sink.send(&OutMessage::error(h.unique, Errno::EIO));
     }
 }
 
-fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<'_>) {
-    let ctx = Context { header: h, extensions: req.extensions, chan };
+/// Call the filesystem method for `req`. The match has no wildcard arm on purpose: an
+/// operation added to `fusefs_proto` and not dispatched here does not compile.
+fn call<F: Filesystem + ?Sized>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<'_>) {
+    let shared = &*chan.shared;
+    let ctx = Context { header: h, extensions: req.extensions, shared };
     let opcode = Opcode::from(h.opcode);
     let s = || Sender::new(chan, h.unique, opcode);
-    let pool = &chan.shared.pool;
     // A listing never needs more than the kernel's largest request; a bogus size must not
     // make us allocate gigabytes.
-    let listing = |size: u32| pool.get((size as usize).min(chan.shared.max_payload()));
+    let listing =
+        |size: u32| Listing::new(shared.pool.get((size as usize).min(shared.max_payload())));
+    // Requests that get no reply are counted here; the others when answered.
+    let unanswered = || chan.ops.record(opcode, false, None);
     match req.operation {
         Operation::Lookup(op) => fs.lookup(&ctx, op, ReplyEntry { s: s() }),
         Operation::Forget(op) => {
-            chan.ops.record(opcode, false, None);
+            unanswered();
             fs.forget(&ctx, op)
         }
         Operation::BatchForget(op) => {
-            chan.ops.record(opcode, false, None);
+            unanswered();
             fs.batch_forget(&ctx, op)
         }
         Operation::Getattr(op) => fs.getattr(&ctx, op, ReplyAttr { s: s() }),
@@ -98,7 +104,7 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
         Operation::Read(mut op) => {
             // The kernel never asks for more than its largest request; a bogus size must not
             // make a filesystem allocate gigabytes either.
-            op.size = op.size.min(chan.shared.max_payload() as u32);
+            op.size = op.size.min(shared.max_payload() as u32);
             fs.read(&ctx, op, ReplyData { s: s(), max: op.size as usize })
         }
         Operation::Write(op) => fs.write(&ctx, op, ReplyWrite { s: s() }),
@@ -112,12 +118,12 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
         Operation::Flush(op) => fs.flush(&ctx, op, ReplyEmpty { s: s() }),
         Operation::Opendir(op) => fs.opendir(&ctx, op, ReplyOpen { s: s() }),
         Operation::Readdir(op) => {
-            let buf = listing(op.size);
-            fs.readdir(&ctx, op, ReplyDirectory { s: s(), buf, len: 0, plus: false })
+            let listing = listing(op.size);
+            fs.readdir(&ctx, op, ReplyDirectory { s: s(), listing, plus: false })
         }
         Operation::Readdirplus(op) => {
-            let buf = listing(op.size);
-            fs.readdirplus(&ctx, op, ReplyDirectoryPlus { s: s(), buf, len: 0 })
+            let listing = listing(op.size);
+            fs.readdirplus(&ctx, op, ReplyDirectoryPlus { s: s(), listing })
         }
         Operation::Releasedir(op) => fs.releasedir(&ctx, op, ReplyEmpty { s: s() }),
         Operation::Fsyncdir(op) => fs.fsyncdir(&ctx, op, ReplyEmpty { s: s() }),
@@ -126,17 +132,22 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
         Operation::Access(op) => fs.access(&ctx, op, ReplyEmpty { s: s() }),
         Operation::Create(op) => fs.create(&ctx, op, ReplyCreate { s: s() }),
         Operation::Interrupt(op) => {
-            chan.ops.record(opcode, false, None);
-            chan.shared.interrupts.interrupt(op.unique)
+            unanswered();
+            shared.interrupts.interrupt(op.unique)
         }
         Operation::Bmap(op) => fs.bmap(&ctx, op, ReplyBmap { s: s() }),
         Operation::Destroy => {
-            chan.shared.destroy(fs);
+            if shared.first_destroy() {
+                fs.destroy();
+            }
             ReplyEmpty { s: s() }.ok()
         }
         Operation::Ioctl(op) => fs.ioctl(&ctx, op, ReplyIoctl { s: s() }),
         Operation::Poll(op) => fs.poll(&ctx, op, ReplyPoll { s: s() }),
-        Operation::NotifyReply(op) => fs.notify_reply(&ctx, op),
+        Operation::NotifyReply(op) => {
+            unanswered();
+            fs.notify_reply(&ctx, op)
+        }
         Operation::Fallocate(op) => fs.fallocate(&ctx, op, ReplyEmpty { s: s() }),
         Operation::Lseek(op) => fs.lseek(&ctx, op, ReplyLseek { s: s() }),
         Operation::CopyFileRange(op) => fs.copy_file_range(&ctx, op, ReplyCopy { s: s() }),
@@ -145,12 +156,11 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
         Operation::Syncfs(op) => fs.syncfs(&ctx, op, ReplyEmpty { s: s() }),
         Operation::Tmpfile(op) => fs.tmpfile(&ctx, op, ReplyCreate { s: s() }),
         Operation::Statx(op) => fs.statx(&ctx, op, ReplyStatx { s: s() }),
-        // INIT is handled before workers start; a second one, CUSE_INIT on a FUSE session and
-        // opcodes we do not know are not implemented.
+        // INIT is answered before the transport starts; a second one, CUSE_INIT on a FUSE
+        // session and opcodes this crate does not know are not implemented.
         Operation::Init(_) | Operation::CuseInit(_) | Operation::Unknown { .. } => {
-            ReplyEmpty { s: s() }.error(errno::ENOSYS)
+            ReplyEmpty { s: s() }.error(Errno::ENOSYS)
         }
-        _ => ReplyEmpty { s: s() }.error(errno::ENOSYS),
     }
 }
 

@@ -5,11 +5,11 @@ use crate::init::KernelConfig;
 use crate::reply::*;
 use crate::types::Statfs;
 use fusefs_proto::request as op;
-use fusefs_proto::OpenFlags;
+use fusefs_proto::{Errno, OpenFlags};
 
-const ENOSYS: i32 = libc::ENOSYS;
+const ENOSYS: Errno = Errno::ENOSYS;
 
-/// A filesystem served by a [`Session`](crate::Session).
+/// A filesystem served by a [`Session`](crate::Session): one method per FUSE opcode.
 ///
 /// Every method has a default: ENOSYS for most, which the kernel remembers for FLUSH,
 /// FSYNC(DIR), SETXATTR and friends, LSEEK, COPY_FILE_RANGE, FALLOCATE, ACCESS... and stops
@@ -17,31 +17,48 @@ const ENOSYS: i32 = libc::ENOSYS;
 /// answers libfuse's placeholder figures, so a filesystem needs only `lookup`, `getattr`,
 /// `readdir` and `read` to be browsable.
 ///
-/// Methods take `&self` and are called from several worker threads at once. Arguments are
-/// the opcode's typed struct (names `&OsStr`, data `&[u8]` borrowed from the request buffer:
-/// copy what you keep past the call). The reply object may be answered later from any thread.
+/// Methods take `&self` and are called from several threads at once. Arguments are the
+/// opcode's typed struct (names `&OsStr`, data `&[u8]` borrowed from the request buffer:
+/// copy what you keep past the call). The reply object may be answered later from any
+/// thread; until then the request stays in flight. Each request is answered exactly once:
+/// answering consumes the reply, and a reply dropped unanswered answers EIO.
 ///
 /// # Lookup counts
 /// Each entry the kernel receives (from `lookup`, `mknod`, `mkdir`, `symlink`, `link`,
 /// `create`, `tmpfile`, and `readdirplus` entries with a non-zero node id) adds one to that
-/// node's lookup count. `forget` and `batch_forget` take counts back; a node may be freed once
-/// its count is 0 and it is unlinked. Node ids must not be reused while the kernel may still
-/// hold them. A reply the kernel refuses (the request was dropped because its caller was
-/// interrupted) takes no reference: `ReplyEntry::entry`, `ReplyCreate::created` and
-/// `ReplyDirectoryPlus::ok` return false then, and the count must be taken back.
+/// node's lookup count. `forget` and `batch_forget` take counts back; a node may be freed
+/// once its count is 0 and it is unlinked. Node ids must not be reused while the kernel may
+/// still hold them (a `generation` makes `nodeid:generation` unique if they are). A reply the
+/// kernel refuses (the request was dropped because its caller was interrupted) takes no
+/// reference: `ReplyEntry::entry`, `ReplyCreate::created` and `ReplyDirectoryPlus::ok`
+/// return false then, and the count must be taken back. At unmount the kernel forgets
+/// everything without sending FORGET: `destroy` is the place to free what is left.
+///
+/// # Open files
+/// Every successful OPEN (and CREATE) is followed by exactly one RELEASE for its handle, and
+/// every OPENDIR by one RELEASEDIR, even when the process holding it dies; FLUSH comes on
+/// each close(2) of a descriptor, so possibly several times, and possibly never for a file
+/// the kernel releases on its own. Handles are the filesystem's: any u64.
+///
+/// # Data
+/// A READ answered with fewer bytes than asked means end of file, unless the file was opened
+/// with `OpenFlags::DIRECT_IO` (the short count then reaches the caller as is). A WRITE is
+/// answered with the number of bytes written.
 #[allow(unused_variables)]
 pub trait Filesystem: Send + Sync + 'static {
-    /// INIT: adjust what to ask the kernel for. An error fails the mount.
-    fn init(&self, config: &mut KernelConfig) -> Result<(), i32> {
+    /// INIT: see what the kernel offers (`config.offer`) and adjust what to ask for. Called
+    /// once, before any other method. An error fails the mount.
+    fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
         Ok(())
     }
-    /// The session is ending (DESTROY, unmount, or the end of the session): called once.
+    /// The session is ending (DESTROY, unmount, or the end of the session): called once, after
+    /// which no method is called except for replies still being answered elsewhere.
     fn destroy(&self) {}
     /// Look up `op.name` in directory `op.parent`.
     fn lookup(&self, ctx: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
         reply.error(ENOSYS)
     }
-    /// The kernel dropped `op.nlookup` references to `op.ino`.
+    /// The kernel dropped `op.nlookup` references to `op.ino` (no reply).
     fn forget(&self, ctx: &Context<'_>, op: op::Forget) {}
     /// Several FORGETs at once; by default calls [`forget`](Self::forget) for each.
     fn batch_forget(&self, ctx: &Context<'_>, op: op::BatchForget<'_>) {
@@ -93,11 +110,12 @@ pub trait Filesystem: Send + Sync + 'static {
     fn open(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
         reply.opened(0, OpenFlags::empty())
     }
-    /// Read data.
+    /// Read up to `op.size` bytes at `op.offset`. Fewer means end of file unless the file was
+    /// opened with direct I/O; [`ReplyData::fill`] writes straight into the reply.
     fn read(&self, ctx: &Context<'_>, op: op::Read, reply: ReplyData) {
         reply.error(ENOSYS)
     }
-    /// Write data.
+    /// Write `op.data` at `op.offset`; answer how many bytes were written.
     fn write(&self, ctx: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
         reply.error(ENOSYS)
     }
@@ -105,7 +123,8 @@ pub trait Filesystem: Send + Sync + 'static {
     fn statfs(&self, ctx: &Context<'_>, op: op::Statfs, reply: ReplyStatfs) {
         reply.statfs(&Statfs::default())
     }
-    /// Release an open file (last close). Default: success.
+    /// Release an open file: once per successful OPEN or CREATE, when its last descriptor
+    /// is closed (or its process died). Default: success.
     fn release(&self, ctx: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
         reply.ok()
     }
@@ -129,7 +148,8 @@ pub trait Filesystem: Send + Sync + 'static {
     fn removexattr(&self, ctx: &Context<'_>, op: op::Removexattr<'_>, reply: ReplyEmpty) {
         reply.error(ENOSYS)
     }
-    /// A file descriptor was closed.
+    /// A file descriptor was closed (once per close(2); report write-back errors here so
+    /// close(2) sees them).
     fn flush(&self, ctx: &Context<'_>, op: op::Flush, reply: ReplyEmpty) {
         reply.error(ENOSYS)
     }

@@ -1,9 +1,15 @@
-//! INIT: what the kernel offers, what the filesystem asks for, what was agreed.
+//! INIT: what the kernel offers, what the filesystem asks for, what was agreed, and the
+//! handshake that reads the kernel's INIT and answers it.
 
 use crate::config::Config;
-use fusefs_proto::abi::{self, InitOut};
+use crate::dev::FuseDev;
+use crate::page::PageBuf;
+use fusefs_proto::abi::{
+    self, InitOut, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_KERNEL_MINOR_VERSION,
+};
 use fusefs_proto::request::Init;
-use fusefs_proto::InitFlags;
+use fusefs_proto::{Dialect, Errno, InitFlags, Operation, OutMessage, Request};
+use std::io;
 
 /// What the kernel offered in INIT.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +173,94 @@ pub(crate) fn negotiate(kc: &KernelConfig) -> (InitOut, Negotiated) {
         request_timeout,
     };
     (out, negotiated)
+}
+
+/// Read the kernel's INIT from `dev` and answer it: the offer goes through `config`, then
+/// `adjust` (the filesystem's `init`), and what both sides support is granted. A kernel with
+/// a newer major version is told ours and sends INIT again; one older than 7.12 is refused.
+///
+/// `rings` says whether the transport can serve FUSE-over-io_uring: only then is
+/// OVER_IO_URING asked for (granted without queues to serve it, the kernel would hold every
+/// request), and it is dropped, with a warning, if `adjust` asks for it otherwise.
+pub(crate) fn handshake(
+    dev: &FuseDev,
+    config: &Config,
+    rings: bool,
+    adjust: impl FnOnce(&mut KernelConfig) -> Result<(), Errno>,
+) -> io::Result<Negotiated> {
+    let mut buf = PageBuf::new(Config::request_buffer_size(config.max_write, config.max_pages));
+    let mut adjust = Some(adjust);
+    loop {
+        let n = match dev.read(&mut buf) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::ENOENT)) =>
+            {
+                continue
+            }
+            Err(e) => return Err(io::Error::new(e.kind(), format!("reading INIT: {e}"))),
+        };
+        let req = Request::parse(&buf[..n], &Dialect::default()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("malformed INIT from the kernel: {e}"),
+            )
+        })?;
+        let unique = req.header.unique;
+        let Operation::Init(init) = req.operation else {
+            let _ = dev.write(&OutMessage::error(unique, Errno::EIO));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("expected INIT first, got {}", req.opcode()),
+            ));
+        };
+        if init.major > KERNEL_VERSION {
+            let out = InitOut {
+                major: KERNEL_VERSION,
+                minor: KERNEL_MINOR_VERSION,
+                ..Default::default()
+            };
+            dev.write(&OutMessage::init(unique, &out))?;
+            continue;
+        }
+        if init.major < KERNEL_VERSION || init.minor < MIN_KERNEL_MINOR_VERSION {
+            let _ = dev.write(&OutMessage::error(unique, Errno::EPROTO));
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "the kernel speaks FUSE {}.{}; fusefs needs {KERNEL_VERSION}.{MIN_KERNEL_MINOR_VERSION} or later",
+                    init.major, init.minor
+                ),
+            ));
+        }
+        let mut kc = KernelConfig::new(offer(&init), config);
+        if rings {
+            kc.capabilities |= InitFlags::OVER_IO_URING;
+        }
+        // Taken once: the only retry (a newer major) `continue`s above.
+        let Some(adjust) = adjust.take() else {
+            return Err(io::Error::other("the kernel sent INIT twice"));
+        };
+        let adjusted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| adjust(&mut kc)))
+            .unwrap_or_else(|_| {
+                log::error!("the filesystem panicked in init()");
+                Err(Errno::EIO)
+            });
+        if let Err(e) = adjusted {
+            let _ = dev.write(&OutMessage::error(unique, e));
+            return Err(io::Error::new(
+                io::Error::from(e).kind(),
+                format!("the filesystem refused INIT: {e}"),
+            ));
+        }
+        if !rings && kc.capabilities.contains(InitFlags::OVER_IO_URING) {
+            log::warn!("OVER_IO_URING is only asked for by the fuse-uring transport; dropped");
+            kc.capabilities.remove(InitFlags::OVER_IO_URING);
+        }
+        let (out, negotiated) = negotiate(&kc);
+        dev.write(&OutMessage::init(unique, &out))?;
+        return Ok(negotiated);
+    }
 }
 
 #[cfg(test)]

@@ -4,24 +4,27 @@
 //! kernel's INIT from a [`Config`] that the filesystem may adjust in
 //! [`Filesystem::init`], and serves it with one of three [`Transport`]s:
 //!
-//! - `fuse-uring` (default): the kernel's FUSE-over-io_uring, one queue per possible CPU,
-//!   each served by a thread pinned to its CPU (module `fuse_uring`);
+//! - `fuse-uring` (default where the kernel offers it): the kernel's FUSE-over-io_uring, one
+//!   queue per possible CPU, each served by a thread pinned to its CPU;
 //! - `uring`: per worker, an io_uring keeping several reads on a cloned /dev/fuse fd in
-//!   flight (module `uring`);
-//! - `threads`: per worker, a blocking read and a writev on a cloned fd (module `threads`).
+//!   flight;
+//! - `threads`: per worker, a blocking read and a writev on a cloned fd; what `fuse-uring`
+//!   falls back to on a kernel that does not offer it.
 //!
 //! A request travels: the transport puts it in a pooled, page-aligned buffer ->
-//! `fusefs_proto` parses it in place -> the dispatcher (`dispatch`, which knows no transport)
-//! calls the [`Filesystem`] method with the typed arguments and a reply object -> the reply
-//! (now, or later from any thread) goes back the way the request came: writev on the same fd,
-//! or into the same ring entry for COMMIT_AND_FETCH. Nothing on that path allocates.
+//! `fusefs_proto` parses it in place -> the dispatcher calls the [`Filesystem`] method with
+//! the typed arguments and a reply object -> the reply (now, or later from any thread) goes
+//! back through the reply seam the transport implements: writev on the same fd, or into the
+//! same ring entry for COMMIT_AND_FETCH. Nothing on that path allocates.
 //!
-//! `unsafe` is confined to `dev` (ioctl, statx), `mount` (taking ownership of a received fd),
-//! `ring` (io_uring submissions) and the two ring transports' submissions that hand the
-//! kernel buffer addresses; each block states why it is sound.
+//! The core (dispatch, replies, context, the `Filesystem` trait) names no transport; the
+//! transports live in `transport/`, behind the seam (`channel::ReplySink`). `unsafe` is
+//! confined to `dev` (the clone ioctl, statx), `mount` (taking ownership of a received fd)
+//! and the transports' io_uring submissions (`transport/ring`, `uring`, `fuse_uring`), each
+//! block stating why it is sound.
 //!
 //! [`Notifier`] sends invalidations and the other notifications; [`testing::Harness`] drives
-//! a filesystem with request bytes and no mount at all.
+//! a filesystem with typed requests and no mount at all.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -29,33 +32,39 @@
 mod channel;
 mod config;
 mod context;
-pub mod dev;
+mod dev;
 mod dispatch;
 mod filesystem;
-mod fuse_uring;
 mod init;
-pub mod mount;
+mod interrupt;
+mod mount;
 mod notifier;
+mod page;
+pub mod pool;
 mod reply;
-mod ring;
 mod session;
 mod signals;
 mod stats;
 pub mod testing;
-mod threads;
+mod transport;
 mod types;
-mod uring;
 
 pub use config::{Config, MountMethod, MountOptions, Transport};
 pub use context::Context;
 pub use filesystem::Filesystem;
 pub use fusefs_proto as proto;
 pub use fusefs_proto::request as op;
-pub use fusefs_proto::{InitFlags, OpenFlags, RenameFlags, SetattrValid, XattrFlags};
+pub use fusefs_proto::{Errno, InitFlags, OpenFlags, RenameFlags, SetattrValid, XattrFlags};
 pub use init::{KernelConfig, KernelOffer, Negotiated};
 pub use notifier::Notifier;
-pub use reply::*;
+pub use page::PageBuf;
+pub use pool::PoolStats;
+pub use reply::{
+    ReplyAttr, ReplyBmap, ReplyCopy, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLock, ReplyLseek, ReplyOpen, ReplyPoll, ReplyStatfs,
+    ReplyStatx, ReplyWrite, ReplyXattr,
+};
 pub use session::Session;
 pub use signals::TerminationSignals;
 pub use stats::{OpStats, SessionStats, SAMPLE_EVERY};
-pub use types::{split_time, time_from, Entry, FileAttr, FileType, Statfs};
+pub use types::{Entry, FileAttr, FileType, Statfs, ROOT_ID};

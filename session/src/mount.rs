@@ -13,7 +13,7 @@ use std::process::Command;
 /// A mounted FUSE filesystem: the path, how it was mounted, and the kernel connection id.
 /// [`Mount::unmount`] undoes it; the session calls that when dropped.
 #[derive(Debug)]
-pub struct Mount {
+pub(crate) struct Mount {
     mountpoint: PathBuf,
     via_fusermount: bool,
     conn_id: Option<u32>,
@@ -42,7 +42,7 @@ fn check_mountpoint(path: &Path) -> io::Result<(PathBuf, u32)> {
 
 impl Mount {
     /// Mount a FUSE filesystem at `mountpoint` and return the /dev/fuse fd that serves it.
-    pub fn new(mountpoint: &Path, opts: &MountOptions) -> io::Result<(FuseDev, Mount)> {
+    pub(crate) fn new(mountpoint: &Path, opts: &MountOptions) -> io::Result<(FuseDev, Mount)> {
         let (mountpoint, rootmode) = check_mountpoint(mountpoint)?;
         let use_syscall = match opts.method {
             MountMethod::Syscall => true,
@@ -70,12 +70,12 @@ impl Mount {
     }
 
     /// The absolute mountpoint.
-    pub fn mountpoint(&self) -> &Path {
+    pub(crate) fn mountpoint(&self) -> &Path {
         &self.mountpoint
     }
 
     /// The kernel's connection number (`/sys/fs/fuse/connections/N`), when it could be found.
-    pub fn connection_id(&self) -> Option<u32> {
+    pub(crate) fn connection_id(&self) -> Option<u32> {
         self.conn_id
     }
 
@@ -83,7 +83,7 @@ impl Mount {
     /// the returned fd (`O_PATH`, taken on the mountpoint just before detaching) still reaches
     /// the filesystem, for waking its workers. Unmounting twice, or a mount already gone, is
     /// not an error.
-    pub fn unmount(&mut self) -> io::Result<Option<OwnedFd>> {
+    pub(crate) fn unmount(&mut self) -> io::Result<Option<OwnedFd>> {
         if !self.mounted {
             return Ok(None);
         }
@@ -125,7 +125,7 @@ impl Mount {
 
     /// Abort the kernel connection (`echo 1 > /sys/fs/fuse/connections/N/abort`): every
     /// waiting caller gets ENOTCONN and the server's reads get ENODEV.
-    pub fn abort(&self) -> io::Result<()> {
+    pub(crate) fn abort(&self) -> io::Result<()> {
         let id = self.conn_id.ok_or_else(|| io::Error::other("connection id unknown"))?;
         let path = format!("/sys/fs/fuse/connections/{id}/abort");
         std::fs::write(&path, "1").map_err(|e| {
@@ -303,7 +303,7 @@ fn connection_id(mountpoint: &Path) -> Option<u32> {
 }
 
 /// Whether `mountpoint` still has the FUSE mount `conn_id` (or any FUSE mount if unknown).
-pub fn is_mounted(mountpoint: &Path, conn_id: Option<u32>) -> bool {
+pub(crate) fn is_mounted(mountpoint: &Path, conn_id: Option<u32>) -> bool {
     let now = connection_id(mountpoint);
     now.is_some() && (conn_id.is_none() || now == conn_id)
 }

@@ -1,26 +1,21 @@
 //! Reply objects: one type per reply shape. Answering consumes the object, so a request is
 //! answered once; an object dropped unanswered answers EIO (and logs it), so the caller never
 //! hangs. Every reply object is `Send`: a filesystem may keep it and answer from another
-//! thread when a slow backend is done.
+//! thread or an async task when a slow backend is done. Replies go out through the request's
+//! [`Channel`], the seam behind which the transport sits.
 
 use crate::channel::Channel;
+use crate::pool::PooledBuf;
 use crate::types::{Entry, FileAttr, FileType, Statfs};
-use fusefs_cache::PooledBuf;
 use fusefs_proto::abi::{self, AttrOut, OpenOut, StatxOut};
 use fusefs_proto::dirent::DirentError;
 use fusefs_proto::request::Lock;
-use fusefs_proto::{errno, DirentWriter, Opcode, OpenFlags, OutMessage};
+use fusefs_proto::{DirentWriter, Errno, Opcode, OpenFlags, OutMessage};
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 use std::time::Duration;
-
-thread_local! {
-    /// The buffer [`ReplyData::fill`] hands out on the transports that write replies with
-    /// writev: grown to the largest READ seen, then reused.
-    static REPLY_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
 
 /// The part every reply object shares: where to send, and under which unique.
 pub(crate) struct Sender {
@@ -41,33 +36,19 @@ impl Sender {
     /// Send `msg`; whether the kernel took it (false: the request was dropped meanwhile, its
     /// caller interrupted, or the write failed).
     fn send(&mut self, msg: OutMessage<'_>) -> bool {
-        let sent = self.chan.send(&msg);
+        let sent = self.chan.sink.send(&msg);
         self.sent(msg.header(), sent)
     }
 
     /// Let `f` write READ data into the buffer the reply goes out from, at most `max` bytes;
-    /// `f` returns how many it wrote, or an errno. On `fuse-uring` that buffer is the ring
-    /// entry's payload, so the data is copied once (into the entry) instead of twice.
-    fn fill(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> Result<usize, i32>) {
-        if let crate::channel::Sink::Ring { queue, index } = &self.chan.sink {
-            let (header, sent) = match queue.fill(*index, self.unique, max, f) {
-                Ok(h) => (h, Ok(())),
-                Err(e) => (*OutMessage::error(self.unique, errno::EIO).header(), Err(e)),
-            };
-            self.sent(&header, sent);
-            return;
-        }
-        // Taken out while `f` runs, so that an `f` that answers another READ this way gets a
-        // buffer of its own instead of a borrow conflict.
-        let mut buf = REPLY_BUF.with(|b| b.take());
-        if buf.len() < max {
-            buf.resize(max, 0);
-        }
-        match f(&mut buf[..max]) {
-            Ok(n) => self.send(OutMessage::data(self.unique, &buf[..n.min(max)])),
-            Err(e) => self.send(OutMessage::error(self.unique, e)),
-        };
-        REPLY_BUF.with(|b| b.replace(buf));
+    /// `f` returns how many it wrote, or an errno.
+    fn fill(&mut self, max: usize, f: impl FnOnce(&mut [u8]) -> Result<usize, Errno>) {
+        // The seam takes a `FnMut` (a trait object cannot take `FnOnce` by value); the sink
+        // calls it once.
+        let mut f = Some(f);
+        let mut once = |buf: &mut [u8]| f.take().map_or(Err(Errno::EIO), |f| f(buf));
+        let (header, sent) = self.chan.sink.fill(self.unique, max, &mut once);
+        self.sent(&header, sent);
     }
 
     /// The bookkeeping after a reply with `header` went out (or failed to): logs, the
@@ -92,7 +73,7 @@ impl Sender {
         sent.is_ok()
     }
 
-    fn error(&mut self, errno: i32) {
+    fn error(&mut self, errno: Errno) {
         self.send(OutMessage::error(self.unique, errno));
     }
 }
@@ -105,7 +86,7 @@ impl Drop for Sender {
                 self.opcode,
                 self.unique
             );
-            self.error(errno::EIO);
+            self.error(Errno::EIO);
         }
     }
 }
@@ -113,9 +94,8 @@ impl Drop for Sender {
 macro_rules! common_methods {
     ($($name:ident),* $(,)?) => {$(
         impl $name {
-            /// Answer with an error (a positive errno such as `libc::ENOENT`; values
-            /// outside 1..=511 are sent as EIO).
-            pub fn error(mut self, errno: i32) {
+            /// Answer with an error (`Errno::ENOENT`, ...).
+            pub fn error(mut self, errno: Errno) {
                 self.s.error(errno)
             }
             /// The request's unique id.
@@ -177,13 +157,16 @@ pub struct ReplyEntry {
 
 impl ReplyEntry {
     /// The entry. If this returns true the kernel holds one more lookup reference to
-    /// `entry.nodeid`; false means it never got the reply (the request was interrupted and
-    /// dropped), so a filesystem that counted the lookup must take it back.
+    /// `entry.nodeid` (taken back later by FORGET); false means it never got the reply (the
+    /// request was interrupted and dropped), so a filesystem that counted the lookup must
+    /// take it back itself.
+    #[must_use = "false means the kernel took no lookup reference: take the count back"]
     pub fn entry(mut self, entry: &Entry) -> bool {
         self.s.send(OutMessage::entry(self.s.unique, &entry.to_wire()))
     }
 
     /// "No such entry", cached by the kernel for `ttl` (a LOOKUP answer; no reference taken).
+    /// A zero `ttl` is the same as `error(Errno::ENOENT)`.
     pub fn negative(mut self, ttl: Duration) {
         let e = abi::EntryOut {
             entry_valid: ttl.as_secs(),
@@ -201,7 +184,7 @@ pub struct ReplyAttr {
 }
 
 impl ReplyAttr {
-    /// The attributes, cacheable for `ttl`.
+    /// The attributes, which the kernel may cache for `ttl` (zero: ask again every time).
     pub fn attr(mut self, attr: &FileAttr, ttl: Duration) {
         let out = AttrOut {
             attr_valid: ttl.as_secs(),
@@ -221,8 +204,12 @@ pub struct ReplyData {
 }
 
 impl ReplyData {
-    /// The data; anything past the size the request asked for is not sent. Fewer bytes than
-    /// asked for mean end of file (unless the file is opened with direct I/O).
+    /// The data; anything past the size the request asked for is not sent.
+    ///
+    /// For READ, fewer bytes than asked for mean end of file: the kernel zero-fills the rest
+    /// of the page and may shrink its idea of the file's size. Only a file opened with
+    /// `OpenFlags::DIRECT_IO` may answer short without meaning EOF (the short count then goes
+    /// to the caller as is).
     pub fn data(mut self, data: &[u8]) {
         let data = &data[..data.len().min(self.max)];
         self.s.send(OutMessage::data(self.s.unique, data));
@@ -238,12 +225,13 @@ impl ReplyData {
     /// only as many bytes as `f` wrote.
     ///
     /// ```no_run
-    /// # fn read_at(_: u64, _: &mut [u8]) -> Result<usize, i32> { Ok(0) }
+    /// # use fusefs_session::Errno;
+    /// # fn read_at(_: u64, _: &mut [u8]) -> Result<usize, Errno> { Ok(0) }
     /// # fn f(reply: fusefs_session::ReplyData, offset: u64) {
     /// reply.fill(|buf| read_at(offset, buf));
     /// # }
     /// ```
-    pub fn fill(mut self, f: impl FnOnce(&mut [u8]) -> Result<usize, i32>) {
+    pub fn fill(mut self, f: impl FnOnce(&mut [u8]) -> Result<usize, Errno>) {
         let max = self.max;
         self.s.fill(max, f)
     }
@@ -263,7 +251,9 @@ pub struct ReplyOpen {
 }
 
 impl ReplyOpen {
-    /// Opened, with handle `fh` (passed back in READ, WRITE, RELEASE...) and `FOPEN_*` flags.
+    /// Opened, with handle `fh` (passed back in READ, WRITE, FLUSH, RELEASE... of this open)
+    /// and `FOPEN_*` flags. Every successful OPEN is followed by exactly one RELEASE for `fh`
+    /// (OPENDIR: one RELEASEDIR), also when the caller is killed; that is where to free it.
     pub fn opened(mut self, fh: u64, flags: OpenFlags) {
         let out = OpenOut { fh, open_flags: flags.bits(), backing_id: 0 };
         self.s.send(OutMessage::open(self.s.unique, &out));
@@ -285,8 +275,10 @@ pub struct ReplyCreate {
 }
 
 impl ReplyCreate {
-    /// Created and opened. As [`ReplyEntry::entry`], false means the kernel never got the
-    /// reply and took no lookup reference.
+    /// Created and opened. As [`ReplyEntry::entry`], true means the kernel took one lookup
+    /// reference to `entry.nodeid`; false means it never got the reply, took no reference,
+    /// and will send no RELEASE for `fh`.
+    #[must_use = "false means the kernel took no lookup reference: take the count back"]
     pub fn created(mut self, entry: &Entry, fh: u64, flags: OpenFlags) -> bool {
         let open = OpenOut { fh, open_flags: flags.bits(), backing_id: 0 };
         self.s.send(OutMessage::create(self.s.unique, &entry.to_wire(), &open))
@@ -300,7 +292,8 @@ pub struct ReplyWrite {
 }
 
 impl ReplyWrite {
-    /// `size` bytes were written.
+    /// `size` bytes were written. Fewer than the request carried is a short write, which the
+    /// caller sees as such (no error); more is refused by the kernel.
     pub fn written(mut self, size: u32) {
         self.s.send(OutMessage::write(self.s.unique, size));
     }
@@ -451,13 +444,15 @@ impl ReplyStatx {
     }
 }
 
-/// Reply to READDIR: add entries until [`add`](Self::add) says the buffer is full, then
+/// Reply to READDIR: add entries until [`add`](Self::add) says the reply is full, then
 /// [`ok`](Self::ok). An empty reply means the end of the directory.
+///
+/// Offsets are the filesystem's cookies: READDIR's `offset` is 0 at the start and then the
+/// cookie of the last entry the kernel received, so the next listing continues *after* it.
 #[must_use = "an unanswered reply answers EIO when dropped"]
 pub struct ReplyDirectory {
     pub(crate) s: Sender,
-    pub(crate) buf: PooledBuf,
-    pub(crate) len: usize,
+    pub(crate) listing: Listing,
     /// Encode as READDIRPLUS records without attributes (node id 0): the kernel lists the
     /// names and looks each up later. Used when a filesystem has no `readdirplus`.
     pub(crate) plus: bool,
@@ -466,47 +461,46 @@ pub struct ReplyDirectory {
 impl ReplyDirectory {
     /// Add an entry. `offset` is the cookie the kernel sends back to continue *after* this
     /// entry; it must be non-zero and stable while the directory is listed. Returns `true`
-    /// when the entry did not fit: stop and send what is there.
+    /// when the entry did not fit: stop and send what is there. Once full the reply stays
+    /// full: every later `add` returns `true` and adds nothing, even for a shorter name, so
+    /// an entry that did not fit is never skipped by the next listing.
     ///
     /// A name the kernel would reject (empty, over 1024 bytes, holding '/') is skipped with a
     /// warning, since it would fail the whole listing.
     pub fn add(&mut self, ino: u64, offset: u64, kind: FileType, name: impl AsRef<OsStr>) -> bool {
         let name = name.as_ref().as_bytes();
-        let mut w = DirentWriter::resume(&mut self.buf, self.len);
-        let r = if self.plus {
-            push_without_attributes(&mut w, ino, offset, kind, name)
-        } else {
-            w.push(ino, offset, kind.dirent_type(), name)
-        };
-        self.len = w.len();
-        full_or_skip(r, name)
+        let plus = self.plus;
+        self.listing.push(name, |w| {
+            if plus {
+                push_without_attributes(w, ino, offset, kind, name)
+            } else {
+                w.push(ino, offset, kind.dirent_type(), name)
+            }
+        })
     }
 
     /// Send the entries added.
     pub fn ok(mut self) {
-        let msg = OutMessage::data(self.s.unique, &self.buf[..self.len]);
+        let msg = OutMessage::data(self.s.unique, self.listing.bytes());
         self.s.send(msg);
     }
 }
 
-/// Reply to READDIRPLUS: entries with their attributes. Each entry added with a non-zero
-/// node id takes a lookup reference, as LOOKUP does.
+/// Reply to READDIRPLUS: entries with their attributes. Each entry the kernel receives with
+/// a non-zero node id takes a lookup reference, as LOOKUP does (see [`ok`](Self::ok)).
 #[must_use = "an unanswered reply answers EIO when dropped"]
 pub struct ReplyDirectoryPlus {
     pub(crate) s: Sender,
-    pub(crate) buf: PooledBuf,
-    pub(crate) len: usize,
+    pub(crate) listing: Listing,
 }
 
 impl ReplyDirectoryPlus {
     /// Add an entry with attributes; see [`ReplyDirectory::add`] for `offset` and the result.
-    /// If `true` comes back the entry was not sent and the kernel took no reference.
+    /// If `true` comes back the entry was not added (and takes no reference).
     pub fn add(&mut self, entry: &Entry, offset: u64, name: impl AsRef<OsStr>) -> bool {
         let name = name.as_ref().as_bytes();
-        let mut w = DirentWriter::resume(&mut self.buf, self.len);
-        let r = w.push_plus(&entry.to_wire(), offset, entry.attr.kind.dirent_type(), name);
-        self.len = w.len();
-        full_or_skip(r, name)
+        let kind = entry.attr.kind.dirent_type();
+        self.listing.push(name, |w| w.push_plus(&entry.to_wire(), offset, kind, name))
     }
 
     /// Add an entry without attributes (node id 0): the kernel takes no reference and looks
@@ -519,16 +513,14 @@ impl ReplyDirectoryPlus {
         name: impl AsRef<OsStr>,
     ) -> bool {
         let name = name.as_ref().as_bytes();
-        let mut w = DirentWriter::resume(&mut self.buf, self.len);
-        let r = push_without_attributes(&mut w, ino, offset, kind, name);
-        self.len = w.len();
-        full_or_skip(r, name)
+        self.listing.push(name, |w| push_without_attributes(w, ino, offset, kind, name))
     }
 
-    /// Send the entries added. False means the kernel never got them, so it took no lookup
-    /// references for the entries with node ids.
+    /// Send the entries added. True means the kernel took one lookup reference for each
+    /// entry added with a non-zero node id; false means it never got them and took none.
+    #[must_use = "false means the kernel took no lookup references: take the counts back"]
     pub fn ok(mut self) -> bool {
-        let msg = OutMessage::data(self.s.unique, &self.buf[..self.len]);
+        let msg = OutMessage::data(self.s.unique, self.listing.bytes());
         self.s.send(msg)
     }
 
@@ -536,7 +528,54 @@ impl ReplyDirectoryPlus {
     /// kernel takes no references and looks names up when it needs them). This is what the
     /// default [`Filesystem::readdirplus`](crate::Filesystem::readdirplus) does.
     pub fn without_attributes(self) -> ReplyDirectory {
-        ReplyDirectory { s: self.s, buf: self.buf, len: self.len, plus: true }
+        ReplyDirectory { s: self.s, listing: self.listing, plus: true }
+    }
+}
+
+/// The records of a READDIR(PLUS) reply being built, in a pooled buffer of the size the
+/// kernel asked for.
+pub(crate) struct Listing {
+    buf: PooledBuf,
+    len: usize,
+    /// An entry did not fit: nothing more is added.
+    full: bool,
+}
+
+impl Listing {
+    pub(crate) fn new(buf: PooledBuf) -> Listing {
+        Listing { buf, len: 0, full: false }
+    }
+
+    /// Append one record with `push`; whether the listing is full (this record not added).
+    fn push(
+        &mut self,
+        name: &[u8],
+        push: impl FnOnce(&mut DirentWriter<'_>) -> Result<(), DirentError>,
+    ) -> bool {
+        if self.full {
+            return true;
+        }
+        let mut w = DirentWriter::resume(&mut self.buf, self.len);
+        let r = push(&mut w);
+        self.len = w.len();
+        match r {
+            Ok(()) => false,
+            Err(DirentError::Full) => {
+                self.full = true;
+                true
+            }
+            Err(DirentError::BadName) => {
+                log::warn!(
+                    "directory entry {:?} skipped: the kernel rejects such names",
+                    String::from_utf8_lossy(name)
+                );
+                false
+            }
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
@@ -552,18 +591,4 @@ fn push_without_attributes(
     let mut e = abi::EntryOut::default();
     e.attr.ino = ino;
     w.push_plus(&e, offset, kind.dirent_type(), name)
-}
-
-fn full_or_skip(r: Result<(), DirentError>, name: &[u8]) -> bool {
-    match r {
-        Ok(()) => false,
-        Err(DirentError::Full) => true,
-        Err(DirentError::BadName) => {
-            log::warn!(
-                "directory entry {:?} skipped: the kernel rejects such names",
-                String::from_utf8_lossy(name)
-            );
-            false
-        }
-    }
 }

@@ -23,6 +23,7 @@ pub(crate) fn sample() -> bool {
     })
 }
 
+use crate::pool::PoolStats;
 use fusefs_proto::Opcode;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -105,20 +106,31 @@ impl OpStats {
 pub struct SessionStats {
     /// Per opcode, only those seen.
     pub ops: Vec<OpStats>,
-    /// The reply-buffer pool.
-    pub pool: fusefs_cache::PoolStats,
+    /// The request path's buffer pool.
+    pub pool: PoolStats,
 }
 
-pub(crate) fn empty_totals() -> Vec<OpStats> {
-    (0..SLOTS)
-        .map(|i| OpStats {
-            opcode: Opcode::from(i as u32),
-            count: 0,
-            errors: 0,
-            timed: 0,
-            timed_total: Duration::ZERO,
-        })
-        .collect()
+impl SessionStats {
+    /// The totals of `counters`, keeping only the opcodes seen.
+    pub(crate) fn sum<'a>(
+        counters: impl Iterator<Item = &'a OpCounters>,
+        pool: PoolStats,
+    ) -> SessionStats {
+        let mut ops: Vec<OpStats> = (0..SLOTS)
+            .map(|i| OpStats {
+                opcode: Opcode::from(i as u32),
+                count: 0,
+                errors: 0,
+                timed: 0,
+                timed_total: Duration::ZERO,
+            })
+            .collect();
+        for c in counters {
+            c.add_to(&mut ops);
+        }
+        ops.retain(|o| o.count > 0);
+        SessionStats { ops, pool }
+    }
 }
 
 impl core::fmt::Display for SessionStats {

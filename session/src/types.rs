@@ -1,7 +1,12 @@
 //! The values a filesystem answers with: attributes, entries, statfs figures.
 
 use fusefs_proto::abi;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use fusefs_proto::time::split_time;
+use std::time::{Duration, SystemTime};
+
+/// The node id of the filesystem's root directory (FUSE_ROOT_ID): the kernel looks every
+/// path up from it, and never sends FORGET for it.
+pub const ROOT_ID: u64 = abi::ROOT_ID;
 
 /// The type of a file, as in the top bits of `st_mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -139,31 +144,36 @@ impl FileAttr {
             flags: self.flags,
         }
     }
-}
 
-/// Seconds (negative before 1970) and nanoseconds of a time.
-pub fn split_time(t: SystemTime) -> (i64, u32) {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
-        Err(e) => {
-            let d = e.duration();
-            let (s, n) = (d.as_secs() as i64, d.subsec_nanos());
-            if n == 0 {
-                (-s, 0)
-            } else {
-                (-s - 1, 1_000_000_000 - n)
-            }
+    /// The same attributes as STATX answers them (`STATX_BASIC_STATS`, and `STATX_BTIME`
+    /// when `birth` is given), for [`ReplyStatx::statx`](crate::ReplyStatx::statx).
+    pub fn to_statx(&self, birth: Option<SystemTime>) -> abi::Statx {
+        let t = |t| {
+            let (sec, nsec) = split_time(t);
+            abi::SxTime { tv_sec: sec, tv_nsec: nsec, reserved: 0 }
+        };
+        let mut mask = libc::STATX_BASIC_STATS;
+        if birth.is_some() {
+            mask |= libc::STATX_BTIME;
         }
-    }
-}
-
-/// The time for seconds and nanoseconds since the epoch (as SETATTR carries it).
-pub fn time_from(sec: i64, nsec: u32) -> SystemTime {
-    let nsec = nsec.min(999_999_999);
-    if sec >= 0 {
-        UNIX_EPOCH + Duration::new(sec as u64, nsec)
-    } else {
-        UNIX_EPOCH - Duration::from_secs(sec.unsigned_abs()) + Duration::from_nanos(nsec.into())
+        abi::Statx {
+            mask,
+            blksize: self.blksize,
+            nlink: self.nlink,
+            uid: self.uid,
+            gid: self.gid,
+            mode: self.mode() as u16,
+            ino: self.ino,
+            size: self.size,
+            blocks: self.blocks,
+            atime: t(self.atime),
+            btime: birth.map(t).unwrap_or_default(),
+            ctime: t(self.ctime),
+            mtime: t(self.mtime),
+            rdev_major: libc::major(u64::from(self.rdev)),
+            rdev_minor: libc::minor(u64::from(self.rdev)),
+            ..Default::default()
+        }
     }
 }
 
@@ -264,10 +274,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_before_and_after_epoch_round_trip() {
-        for (s, n) in [(0i64, 0u32), (1_700_000_000, 123), (-1, 500_000_000), (-10, 0)] {
-            assert_eq!(split_time(time_from(s, n)), (s, n));
-        }
+    fn statx_carries_the_attributes() {
+        let t = |s| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        let mut a = FileAttr::new(5, FileType::CharDevice, 0o620, t(10));
+        a.rdev = libc::makedev(4, 7) as u32;
+        a.mtime = t(20);
+        let sx = a.to_statx(Some(t(1)));
+        assert_eq!((sx.ino, sx.mode as u32), (5, libc::S_IFCHR | 0o620));
+        assert_eq!((sx.rdev_major, sx.rdev_minor), (4, 7));
+        assert_eq!((sx.mtime.tv_sec, sx.btime.tv_sec), (20, 1));
+        assert_eq!(sx.mask & libc::STATX_BTIME, libc::STATX_BTIME);
+        assert_eq!(a.to_statx(None).mask & libc::STATX_BTIME, 0);
     }
 
     #[test]

@@ -51,11 +51,11 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// An extended attribute's value (optional: ENOTSUP by default).
     fn getxattr(&self, _path: &Path, _name: &std::ffi::OsStr) -> BackendResult<Vec<u8>> {
-        Err(Errno(libc::ENOTSUP))
+        Err(Errno::ENOTSUP)
     }
     /// The extended attribute names (optional).
     fn listxattr(&self, _path: &Path) -> BackendResult<Vec<OsString>> {
-        Err(Errno(libc::ENOTSUP))
+        Err(Errno::ENOTSUP)
     }
     /// Set an extended attribute (optional).
     fn setxattr(
@@ -65,10 +65,10 @@ pub trait Backend: Send + Sync + 'static {
         _value: &[u8],
         _flags: i32,
     ) -> BackendResult<()> {
-        Err(Errno(libc::ENOTSUP))
+        Err(Errno::ENOTSUP)
     }
     /// Remove an extended attribute (optional).
     fn removexattr(&self, _path: &Path, _name: &std::ffi::OsStr) -> BackendResult<()> {
-        Err(Errno(libc::ENOTSUP))
+        Err(Errno::ENOTSUP)
     }
 }

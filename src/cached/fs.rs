@@ -118,7 +118,7 @@ impl<B: Backend> CachedFs<B> {
     }
 
     fn path(&self, id: u64) -> R<PathBuf> {
-        self.table.path(id).ok_or(Errno(libc::ESTALE))
+        self.table.path(id).ok_or(Errno::ESTALE)
     }
 
     /// Attributes of node `id` at `path`: cached, or asked for and cached (unless an
@@ -179,10 +179,10 @@ impl<B: Backend> CachedFs<B> {
     fn child(&self, parent: u64, name: &OsStr) -> R<PathBuf> {
         let b = name.as_bytes();
         if b.len() > 255 {
-            return Err(Errno(libc::ENAMETOOLONG));
+            return Err(Errno::ENAMETOOLONG);
         }
         if b.is_empty() || b == b"." || b == b".." || b.contains(&b'/') || b.contains(&0) {
-            return Err(Errno(libc::EINVAL));
+            return Err(Errno::EINVAL);
         }
         Ok(self.path(parent)?.join(name))
     }
@@ -239,7 +239,7 @@ impl<B: Backend> CachedFs<B> {
 }
 
 impl<B: Backend> Filesystem for CachedFs<B> {
-    fn init(&self, config: &mut KernelConfig) -> Result<(), i32> {
+    fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
         config.max_readahead = self.cfg.max_readahead;
         config.max_write = self.cfg.max_write;
         Ok(())
@@ -251,7 +251,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
             Err(Errno::ENOENT) if !self.cfg.negative_timeout.is_zero() => {
                 reply.negative(self.cfg.negative_timeout)
             }
-            Err(Errno(e)) => reply.error(e),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -303,7 +303,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
 
     fn mknod(&self, _: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
         if FileType::from_mode(op.mode) != Some(FileType::RegularFile) {
-            return reply.error(libc::EPERM); // path stores hold files, directories and links
+            return reply.error(Errno::EPERM); // path stores hold files, directories and links
         }
         let r = self.child(op.parent, op.name).and_then(|p| {
             let a = self.changing(op.parent, || self.backend.create(&p, op.mode))?;
@@ -345,7 +345,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
 
     fn rename(&self, _: &Context<'_>, op: op::Rename<'_>, reply: ReplyEmpty) {
         if !op.flags.is_empty() {
-            return reply.error(libc::EINVAL); // a path store renames plainly
+            return reply.error(Errno::EINVAL); // a path store renames plainly
         }
         let r = (|| {
             let from = self.child(op.parent, op.name)?;
@@ -369,9 +369,9 @@ impl<B: Backend> Filesystem for CachedFs<B> {
     fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
         let path = match self.path(op.ino) {
             Ok(p) => p,
-            Err(Errno(e)) => return reply.error(e),
+            Err(e) => return reply.error(e),
         };
-        reply.fill(|out| self.backend.read(&path, op.offset, out).map_err(|e| e.0))
+        reply.fill(|out| self.backend.read(&path, op.offset, out))
     }
 
     fn write(&self, _: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
@@ -384,7 +384,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
     }
 
     fn flush(&self, _: &Context<'_>, _: op::Flush, reply: ReplyEmpty) {
-        reply.error(libc::ENOSYS)
+        reply.error(Errno::ENOSYS)
     }
 
     fn fsync(&self, _: &Context<'_>, _: op::Fsync, reply: ReplyEmpty) {
@@ -414,7 +414,7 @@ impl<B: Backend> Filesystem for CachedFs<B> {
         });
         let (path, list) = match r {
             Ok(v) => v,
-            Err(Errno(e)) => return reply.error(e),
+            Err(e) => return reply.error(e),
         };
         let dots = [(op.ino, "."), (ROOT, "..")];
         for (i, (ino, name)) in dots.iter().enumerate().skip(op.offset as usize) {

@@ -3,7 +3,8 @@
 use super::backend::{Backend, BackendResult, DirEntry};
 use crate::Errno;
 use fusefs_session::op::{SetAttr, TimeOrNow};
-use fusefs_session::{time_from, FileAttr, FileType, Statfs};
+use fusefs_session::proto::time::{split_time, system_time};
+use fusefs_session::{FileAttr, FileType, Statfs};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -17,11 +18,11 @@ pub struct LocalBackend {
 }
 
 fn errno(e: io::Error) -> Errno {
-    Errno(e.raw_os_error().unwrap_or(libc::EIO))
+    Errno::from(e)
 }
 
 fn attr(m: &fs::Metadata) -> FileAttr {
-    let t = |s: i64, n: i64| time_from(s, n as u32);
+    let t = |s: i64, n: i64| system_time(s, n as u32);
     let kind = FileType::from_mode(m.mode()).unwrap_or(FileType::RegularFile);
     FileAttr {
         ino: m.ino(),
@@ -161,7 +162,7 @@ impl Backend for LocalBackend {
                 Mode::from_bits_truncate(mode & 0o7777),
                 FchmodatFlags::NoFollowSymlink,
             )
-            .map_err(|e| Errno(e as i32))?;
+            .map_err(|e| Errno::from_raw(e as i32))?;
         }
         if set.uid.is_some() || set.gid.is_some() {
             std::os::unix::fs::lchown(&p, set.uid, set.gid).map_err(errno)?;
@@ -175,7 +176,10 @@ impl Backend for LocalBackend {
             let ts = |t: Option<TimeOrNow>| match t {
                 None => TimeSpec::UTIME_OMIT,
                 Some(TimeOrNow::Now) => TimeSpec::UTIME_NOW,
-                Some(TimeOrNow::Time { sec, nsec }) => TimeSpec::new(sec, i64::from(nsec)),
+                Some(TimeOrNow::Time(t)) => {
+                    let (sec, nsec) = split_time(t);
+                    TimeSpec::new(sec, i64::from(nsec))
+                }
             };
             utimensat(
                 nix::fcntl::AT_FDCWD,
@@ -184,13 +188,13 @@ impl Backend for LocalBackend {
                 &ts(set.mtime),
                 UtimensatFlags::NoFollowSymlink,
             )
-            .map_err(|e| Errno(e as i32))?;
+            .map_err(|e| Errno::from_raw(e as i32))?;
         }
         self.stat_full(&p)
     }
 
     fn statfs(&self) -> BackendResult<Statfs> {
-        let s = nix::sys::statvfs::statvfs(&self.root).map_err(|e| Errno(e as i32))?;
+        let s = nix::sys::statvfs::statvfs(&self.root).map_err(|e| Errno::from_raw(e as i32))?;
         Ok(Statfs {
             blocks: s.blocks(),
             bfree: s.blocks_free(),

@@ -3,7 +3,6 @@
 
 use super::{Caller, Errno, MemFs};
 use fusefs_session::op;
-use fusefs_session::proto::abi;
 use fusefs_session::*;
 use std::os::unix::ffi::OsStrExt;
 
@@ -44,7 +43,7 @@ impl Filesystem for MemFs {
         match self.lookup(op.parent, op.name) {
             Ok(a) => self.give(reply, a),
             Err(Errno::ENOENT) => reply.negative(self.opts.entry_ttl),
-            Err(Errno(e)) => reply.error(e),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -102,7 +101,7 @@ impl Filesystem for MemFs {
     }
 
     fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
-        reply.fill(|out| self.read(op.ino, op.offset, out).map_err(|e| e.0))
+        reply.fill(|out| self.read(op.ino, op.offset, out))
     }
 
     fn write(&self, _: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
@@ -124,7 +123,7 @@ impl Filesystem for MemFs {
 
     fn flush(&self, _: &Context<'_>, _: op::Flush, reply: ReplyEmpty) {
         // ENOSYS once makes the kernel stop sending FLUSH: one request less per close.
-        reply.error(libc::ENOSYS)
+        reply.error(Errno::ENOSYS)
     }
 
     fn setxattr(&self, _: &Context<'_>, op: op::Setxattr<'_>, reply: ReplyEmpty) {
@@ -138,7 +137,7 @@ impl Filesystem for MemFs {
                 r.value(v)
             }
         });
-        if let (Err(Errno(e)), Some(reply)) = (r, reply) {
+        if let (Err(e), Some(reply)) = (r, reply) {
             reply.error(e)
         }
     }
@@ -202,32 +201,6 @@ impl Filesystem for MemFs {
 
     fn statx(&self, _: &Context<'_>, op: op::StatxReq, reply: ReplyStatx) {
         answer!(self.statx(op.ino), reply, |v| reply
-            .statx(&to_statx(&v.0, v.1), self.opts.attr_ttl))
-    }
-}
-
-fn to_statx(a: &FileAttr, btime: std::time::SystemTime) -> abi::Statx {
-    let t = |t| {
-        let (sec, nsec) = split_time(t);
-        abi::SxTime { tv_sec: sec, tv_nsec: nsec, reserved: 0 }
-    };
-    let w = a.to_wire();
-    abi::Statx {
-        mask: libc::STATX_BASIC_STATS | libc::STATX_BTIME,
-        blksize: w.blksize,
-        nlink: w.nlink,
-        uid: w.uid,
-        gid: w.gid,
-        mode: w.mode as u16,
-        ino: w.ino,
-        size: w.size,
-        blocks: w.blocks,
-        atime: t(a.atime),
-        btime: t(btime),
-        ctime: t(a.ctime),
-        mtime: t(a.mtime),
-        rdev_major: libc::major(u64::from(w.rdev)),
-        rdev_minor: libc::minor(u64::from(w.rdev)),
-        ..Default::default()
+            .statx(&v.0.to_statx(Some(v.1)), self.opts.attr_ttl))
     }
 }

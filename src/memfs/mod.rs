@@ -21,14 +21,14 @@ mod fuse;
 use data::{Data, PAGE};
 use dir::Dir;
 use fusefs_session::op::{SetAttr, TimeOrNow};
-use fusefs_session::{time_from, FileAttr, FileType, RenameFlags, Statfs, XattrFlags};
+use fusefs_session::{FileAttr, FileType, RenameFlags, Statfs, XattrFlags};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-pub use crate::errno::Errno;
+pub use fusefs_session::Errno;
 
 /// A MemFs result.
 pub type Result<T> = std::result::Result<T, Errno>;
@@ -300,7 +300,7 @@ impl MemFs {
         }
         let time = |t: TimeOrNow| match t {
             TimeOrNow::Now => now,
-            TimeOrNow::Time { sec, nsec } => time_from(sec, nsec),
+            TimeOrNow::Time(t) => t,
         };
         if let Some(t) = set.atime {
             n.attr.atime = time(t);
@@ -311,10 +311,7 @@ impl MemFs {
         if set.kill_suidgid {
             clear_setid_bits(&mut n.attr);
         }
-        n.attr.ctime = match set.ctime {
-            Some((sec, nsec)) => time_from(sec, nsec),
-            None => now,
-        };
+        n.attr.ctime = set.ctime.unwrap_or(now);
         Ok(n.attr)
     }
 

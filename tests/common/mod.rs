@@ -49,13 +49,17 @@ pub fn fuse_uring_enabled() -> bool {
 }
 
 /// The transport a mount that asked for `t` must be served by: `fuse-uring` falls back to
-/// `uring` where the kernel does not offer it (said loudly, since it is then not tested).
+/// `threads` where the kernel does not offer it (said loudly, since fuse-uring is then not
+/// tested; a failure if `FUSEFS_REQUIRE_FUSE_URING` is set).
 pub fn served_by(t: Transport) -> Transport {
     if t == Transport::FuseUring && !fuse_uring_enabled() {
+        if std::env::var_os("FUSEFS_REQUIRE_FUSE_URING").is_some() {
+            panic!("fuse-uring is not offered (enable_uring is N) but FUSEFS_REQUIRE_FUSE_URING is set");
+        }
         eprintln!(
-            "\n*** fuse-uring is not offered (enable_uring is N): this mount falls back to uring ***\n"
+            "\n*** fuse-uring is not offered (enable_uring is N): this mount falls back to threads ***\n"
         );
-        return Transport::Uring;
+        return Transport::Threads;
     }
     t
 }
@@ -120,12 +124,17 @@ impl<F: Filesystem> TestMount<F> {
     }
 
     pub fn with_config(fs: F, config: Config) -> TestMount<F> {
+        let expected = served_by(config.transport);
+        Self::serving(fs, config, expected)
+    }
+
+    /// Mount with `config`, which must end up served by `expected`.
+    pub fn serving(fs: F, config: Config, expected: Transport) -> TestMount<F> {
         let dir = tempfile::Builder::new().prefix("fusefs-test-").tempdir().unwrap();
         let path = dir.path().to_path_buf();
-        let asked = config.transport;
         let session = Session::mount(fs, &path, config).expect("mount");
         assert!(is_mounted(&path), "mounted at {}", path.display());
-        assert_eq!(session.transport(), served_by(asked), "the transport serving the mount");
+        assert_eq!(session.transport(), expected, "the transport serving the mount");
         TestMount { session: Some(session), path, _dir: dir }
     }
 
@@ -210,6 +219,16 @@ impl ExampleMount {
 
     /// Like `start`, with positional arguments before the mountpoint.
     pub fn start_with(name: &str, before: &[&str], args: &[&str]) -> ExampleMount {
+        Self::start_serving(name, before, args, served_by(transport()))
+    }
+
+    /// Like `start_with`, for an example that must end up served by `expected`.
+    pub fn start_serving(
+        name: &str,
+        before: &[&str],
+        args: &[&str],
+        expected: Transport,
+    ) -> ExampleMount {
         let dir = tempfile::Builder::new().prefix("fusefs-example-").tempdir().unwrap();
         let path = dir.path().to_path_buf();
         let transport = transport();
@@ -245,7 +264,7 @@ impl ExampleMount {
             panic!("example {name} did not start serving within {LIMIT:?}");
         }
         assert!(is_mounted(&m.path), "example {name} says serving but nothing is mounted");
-        let over = format!("over {}", served_by(transport));
+        let over = format!("over {expected}");
         assert!(m.log.lock().unwrap().contains(&over), "example {name} serves {over}");
         m
     }

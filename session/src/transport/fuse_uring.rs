@@ -2,7 +2,7 @@
 //!
 //! The kernel keeps one queue per possible CPU and puts a request on the queue of the CPU
 //! its caller runs on. Each queue here is served by one thread pinned to that CPU, with its
-//! own io_uring and [`Config::ring_depth`](crate::Config::ring_depth) ring entries. An entry
+//! own io_uring and `Config::ring_depth` ring entries. An entry
 //! is a pair of buffers registered with the kernel: a 288-byte header (`fuse_in_header` or
 //! `fuse_out_header`, the opcode's fixed struct, and `fuse_uring_ent_in_out`) and a payload
 //! from the session's pool as large as the largest request. The life of an entry:
@@ -20,7 +20,7 @@
 //!    with the wait for the next completion: one syscall per request.
 //!
 //! The kernel still sends FORGET, BATCH_FORGET and INTERRUPT on /dev/fuse, and takes
-//! notifications there, so the session keeps a `threads` worker on it.
+//! notifications there, so the session keeps a polling /dev/fuse reader on it.
 //!
 //! Shutdown: on unmount or abort the kernel completes every command with ENOTCONN; the
 //! thread then frees its buffers. When the session must stop while the connection lives on
@@ -32,18 +32,19 @@
 //! the rules that make them sound are in `ring.rs` and at each call.
 #![allow(unsafe_code)]
 
-use crate::channel::{Channel, Shared, Sink};
+use super::ring::{Completion, Ring};
+use super::workers::{ReadError, WorkerExit, Workers};
+use crate::channel::{Channel, ReplySink, Shared};
 use crate::dev::FuseDev;
 use crate::dispatch::dispatch_parts;
 use crate::filesystem::Filesystem;
-use crate::ring::{Completion, Ring};
-use crate::threads::WorkerExit;
-use fusefs_cache::{PageBuf, PooledBuf};
+use crate::page::PageBuf;
+use crate::pool::PooledBuf;
 use fusefs_proto::abi::{
     InHeader, OutHeader, UringCmdReq, UringReqHeader, URING_CMD_COMMIT_AND_FETCH,
     URING_CMD_REGISTER,
 };
-use fusefs_proto::{errno, OutMessage};
+use fusefs_proto::{Errno, OutMessage};
 use nix::sys::eventfd::EventFd;
 use std::cell::Cell;
 use std::io;
@@ -109,8 +110,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Queue {
     /// A queue with `depth` entries whose payload buffers come from the session's pool.
-    pub(crate) fn new(qid: u16, depth: usize, shared: &Shared) -> io::Result<Queue> {
-        let payload_size = payload_size(shared);
+    fn new(qid: u16, depth: usize, shared: &Shared) -> io::Result<Queue> {
+        let payload_size = shared.request_size();
         let entries = (0..depth)
             .map(|_| {
                 let mut header = PageBuf::new(core::mem::size_of::<UringReqHeader>());
@@ -138,13 +139,8 @@ impl Queue {
         })
     }
 
-    /// The eventfd that wakes the queue thread, for the session to stop it.
-    pub(crate) fn waker(&self) -> Arc<EventFd> {
-        Arc::clone(&self.wake)
-    }
-
-    /// Write `msg` into entry `index` and have it committed. Called by `Channel::send`.
-    pub(crate) fn answer(&self, index: usize, msg: &OutMessage<'_>) -> io::Result<()> {
+    /// Write `msg` into entry `index` and have it committed.
+    fn answer(&self, index: usize, msg: &OutMessage<'_>) -> io::Result<()> {
         self.answer_with(index, |e| {
             let slices = msg.slices();
             let body = &slices[1..];
@@ -153,7 +149,7 @@ impl Queue {
                 log::error!("a {body_len}-byte reply does not fit the ring payload; answering EIO");
                 return write_header(
                     e,
-                    *OutMessage::error(msg.header().unique, errno::EIO).header(),
+                    *OutMessage::error(msg.header().unique, Errno::EIO).header(),
                     0,
                 );
             }
@@ -169,12 +165,12 @@ impl Queue {
 
     /// Answer the request in entry `index` with READ data that `f` writes straight into the
     /// entry's payload (at most `max` bytes), or with the errno `f` returns. The header sent.
-    pub(crate) fn fill(
+    fn fill(
         &self,
         index: usize,
         unique: u64,
         max: usize,
-        f: impl FnOnce(&mut [u8]) -> Result<usize, i32>,
+        f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>,
     ) -> io::Result<OutHeader> {
         self.answer_with(index, |e| {
             let max = max.min(e.payload.len());
@@ -222,19 +218,12 @@ fn write_header(e: &mut EntryBufs, header: OutHeader, payload_sz: usize) -> OutH
     header
 }
 
-/// The payload buffer each entry needs: the kernel's minimum is max(8192, max_write,
-/// max_pages pages); the session's request buffer size is at least that.
-fn payload_size(shared: &Shared) -> usize {
-    let n = shared.negotiated.get().copied();
-    n.map_or(1 << 20, |n| crate::Config::request_buffer_size(n.max_write, n.max_pages))
-}
-
 /// The queues the kernel expects: one per possible CPU (its `num_possible_cpus()`), listed
 /// in `/sys/devices/system/cpu/possible` ("0-3"). Queue ids are CPU ids, so the list must
 /// be 0..n without gaps: with a gap the kernel would send some CPUs' requests to another
 /// queue, and pinning would put queue threads on the wrong CPUs. Such a machine is refused
 /// before INIT (the mount falls back to `uring`).
-pub(crate) fn possible_cpus() -> io::Result<usize> {
+pub(super) fn possible_cpus() -> io::Result<usize> {
     count_cpus(&std::fs::read_to_string("/sys/devices/system/cpu/possible")?)
 }
 
@@ -257,7 +246,7 @@ fn count_cpus(s: &str) -> io::Result<usize> {
 }
 
 /// What a queue thread reports once its entries are registered.
-pub(crate) enum Registered {
+enum Registered {
     /// Every entry is with the kernel.
     Ok,
     /// The kernel refused REGISTER: it then forgets FUSE-over-io_uring for this connection
@@ -270,7 +259,7 @@ pub(crate) enum Registered {
 
 /// Serve `queue` on this thread until the kernel ends the connection or the session stops.
 /// `chans[i]` is entry i's reply channel. Reports on `registered` once REGISTER is through.
-pub(crate) fn run_queue<F: Filesystem>(
+fn run_queue<F: Filesystem>(
     fs: &F,
     dev: &FuseDev,
     queue: &Arc<Queue>,
@@ -341,7 +330,7 @@ pub(crate) fn run_queue<F: Filesystem>(
     let _ = registered.send(Registered::Ok);
     drop(registered);
     SERVING.with(|s| s.set(Arc::as_ptr(queue) as usize));
-    let mut scratch = shared.pool.get(payload_size(shared));
+    let mut scratch = shared.pool.get(shared.request_size());
     // Commands in flight; once the connection is gone and none is left, the kernel holds
     // no buffer of ours.
     let mut in_kernel = depth;
@@ -364,17 +353,15 @@ pub(crate) fn run_queue<F: Filesystem>(
             let index = c.tag as usize;
             in_kernel -= 1;
             if c.result < 0 {
-                match -c.result {
+                match ReadError::from_errno(-c.result) {
                     // The connection ended (unmount, abort) or the ring is going away.
-                    libc::ENOTCONN | libc::ECONNABORTED | libc::ENODEV | libc::ECANCELED => {
-                        gone = true
-                    }
+                    ReadError::Gone => gone = true,
                     // Nothing else is expected; the entry is the kernel's no more, and this
                     // CPU's requests wait for the other entries.
-                    err => log::error!(
+                    _ => log::error!(
                         "FUSE-over-io_uring queue {} entry {index} lost: {}",
                         queue.qid,
-                        io::Error::from_raw_os_error(err)
+                        io::Error::from_raw_os_error(-c.result)
                     ),
                 }
                 let mut e = lock(&queue.entries[index]);
@@ -499,17 +486,73 @@ fn pin_to_cpu(cpu: usize) {
     }
 }
 
-/// The reply channel of every entry of `queue`.
-pub(crate) fn channels(queue: &Arc<Queue>, shared: &Arc<Shared>) -> Vec<Arc<Channel>> {
-    (0..queue.entries.len())
-        .map(|index| {
-            Arc::new(Channel {
-                sink: Sink::Ring { queue: Arc::clone(queue), index },
-                shared: Arc::clone(shared),
-                ops: crate::stats::OpCounters::new(),
+/// One ring entry as the reply seam: a reply is written into the entry's buffers and the
+/// entry committed by its queue thread.
+struct RingEntry {
+    queue: Arc<Queue>,
+    index: usize,
+}
+
+impl ReplySink for RingEntry {
+    fn send(&self, msg: &OutMessage<'_>) -> io::Result<()> {
+        self.queue.answer(self.index, msg)
+    }
+
+    /// READ data goes straight into the entry's payload, which the kernel copies to the
+    /// caller: one copy instead of two.
+    fn fill(
+        &self,
+        unique: u64,
+        max: usize,
+        f: &mut dyn FnMut(&mut [u8]) -> Result<usize, Errno>,
+    ) -> (OutHeader, io::Result<()>) {
+        match self.queue.fill(self.index, unique, max, f) {
+            Ok(header) => (header, Ok(())),
+            Err(e) => (*OutMessage::error(unique, Errno::EIO).header(), Err(e)),
+        }
+    }
+}
+
+/// Start one queue thread per possible CPU (`queues` of them, `depth` entries each) on
+/// `dev`, and wait until each has registered its entries. On failure, whether the kernel
+/// refused REGISTER (it then serves the connection through /dev/fuse) and why.
+pub(super) fn start<F: Filesystem>(
+    workers: &mut Workers,
+    fs: &Arc<F>,
+    dev: &Arc<FuseDev>,
+    shared: &Arc<Shared>,
+    queues: usize,
+    depth: usize,
+) -> Result<(), (bool, io::Error)> {
+    let fatal = |e| (false, e);
+    let mut pending = Vec::with_capacity(queues);
+    for qid in 0..queues {
+        let queue = Arc::new(Queue::new(qid as u16, depth, shared).map_err(fatal)?);
+        workers.add_waker(Arc::clone(&queue.wake));
+        let chans: Vec<Arc<Channel>> = (0..depth)
+            .map(|index| {
+                let entry = RingEntry { queue: Arc::clone(&queue), index };
+                Arc::new(Channel::new(shared, entry)) as Arc<Channel>
             })
-        })
-        .collect()
+            .collect();
+        workers.channels.extend(chans.iter().cloned());
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (fs, dev) = (Arc::clone(fs), Arc::clone(dev));
+        workers
+            .spawn(format!("fusefs-q{qid}"), move || run_queue(&*fs, &dev, &queue, &chans, tx))
+            .map_err(fatal)?;
+        pending.push(rx);
+    }
+    let mut refused = None;
+    for rx in pending {
+        match rx.recv() {
+            Ok(Registered::Ok) => {}
+            Ok(Registered::Refused(e)) => refused = Some(e),
+            Ok(Registered::Failed(e)) => return Err(fatal(e)),
+            Err(_) => return Err(fatal(io::Error::other("a queue thread ended early"))),
+        }
+    }
+    refused.map_or(Ok(()), |e| Err((true, e)))
 }
 
 #[cfg(test)]

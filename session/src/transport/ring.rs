@@ -1,8 +1,8 @@
 //! One io_uring, as the two ring transports use it: reads on /dev/fuse or an eventfd, and
-//! FUSE's URING_CMD commands. This module and `dev.rs` hold the session's `unsafe`: every
-//! submission hands the kernel a buffer address, and the kernel writes there until the
-//! matching completion arrives. The callers keep those buffers alive and untouched until
-//! then; each `unsafe fn` below states it, and each call site says why it holds.
+//! FUSE's URING_CMD commands. Every submission hands the kernel a buffer address, and the
+//! kernel writes there until the matching completion arrives, so the submitting functions
+//! are `unsafe fn`: each states what its callers must keep alive and untouched until then,
+//! and each call site (in `uring` and `fuse_uring`) says why it holds.
 #![allow(unsafe_code)]
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};

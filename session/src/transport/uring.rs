@@ -1,5 +1,5 @@
 //! The `uring` transport: per worker, an io_uring that keeps
-//! [`Config::ring_depth`](crate::Config::ring_depth) reads on the worker's cloned /dev/fuse fd
+//! `Config::ring_depth` reads on the worker's cloned /dev/fuse fd
 //! in flight, each into a page-aligned buffer from the session's pool, and dispatches each
 //! completion as it arrives. Replies are written with writev on the same fd, from whichever
 //! thread answers. Writing them through the ring instead (staged, then submitted with the
@@ -26,12 +26,13 @@
 //! busy mount detached lazily) leaks their buffers instead of freeing them under the kernel.
 #![allow(unsafe_code)]
 
-use crate::channel::{Channel, Sink};
+use super::ring::{Completion, Ring};
+use super::workers::{ReadError, WorkerExit, Workers};
+use crate::channel::{Channel, Shared};
+use crate::dev::FuseDev;
 use crate::dispatch::dispatch;
 use crate::filesystem::Filesystem;
-use crate::ring::{Completion, Ring};
-use crate::threads::WorkerExit;
-use fusefs_cache::PooledBuf;
+use crate::pool::PooledBuf;
 use nix::sys::eventfd::EventFd;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -41,17 +42,32 @@ use std::sync::Arc;
 /// The tag of the wake eventfd's read; reads on /dev/fuse are tagged with their slot.
 const WAKE: u64 = u64::MAX;
 
-/// Serve requests from `chan`'s fd until the kernel lets go or the session stops.
-pub(crate) fn run_worker<F: Filesystem>(
-    fs: &F,
-    chan: &Arc<Channel>,
+/// Start worker `i` on `dev` with `depth` reads in flight.
+pub(super) fn start<F: Filesystem>(
+    workers: &mut Workers,
+    i: usize,
+    fs: &Arc<F>,
+    dev: FuseDev,
+    shared: &Arc<Shared>,
     depth: usize,
-    buf_size: usize,
+) -> io::Result<()> {
+    let chan = Arc::new(Channel::new(shared, dev));
+    workers.channels.push(Arc::clone(&chan) as Arc<Channel>);
+    let wake = workers.waker()?;
+    let fs = Arc::clone(fs);
+    workers.spawn(format!("fusefs-{i}"), move || run(&*fs, &chan, depth, &wake))
+}
+
+/// Serve requests from `chan`'s fd until the kernel lets go or the session stops.
+fn run<F: Filesystem>(
+    fs: &F,
+    chan: &Arc<Channel<FuseDev>>,
+    depth: usize,
     wake: &EventFd,
 ) -> WorkerExit {
-    let Sink::Dev(dev) = &chan.sink else {
-        return WorkerExit::Failed(io::Error::other("worker needs a /dev/fuse channel"));
-    };
+    let dev = &chan.sink;
+    let core: Arc<Channel> = Arc::clone(chan) as Arc<Channel>;
+    let buf_size = chan.shared.request_size();
     let fd = dev.as_fd().as_raw_fd();
     if let Err(e) = dev.set_nonblocking() {
         return WorkerExit::Failed(e);
@@ -95,21 +111,19 @@ pub(crate) fn run_worker<F: Filesystem>(
                 let slot = c.tag as usize;
                 reads.in_flight -= 1;
                 if c.result < 0 {
-                    match -c.result {
-                        // The request was interrupted and dropped, or a signal: read again.
-                        libc::ENOENT | libc::EINTR | libc::EAGAIN => {}
-                        // Unmounted, or aborted (with ABORT_ERROR negotiated).
-                        libc::ENODEV | libc::ECONNABORTED => {
+                    match ReadError::from_errno(-c.result) {
+                        ReadError::Retry => {}
+                        ReadError::Gone => {
                             gone = true;
                             if reads.in_flight == 0 {
                                 break 'serve WorkerExit::Unmounted;
                             }
                             continue;
                         }
-                        err => break 'serve WorkerExit::Failed(io::Error::from_raw_os_error(err)),
+                        ReadError::Failed(e) => break 'serve WorkerExit::Failed(e),
                     }
                 } else if !gone {
-                    dispatch(fs, chan, &reads.bufs[slot][..c.result as usize]);
+                    dispatch(fs, &core, &reads.bufs[slot][..c.result as usize]);
                 }
                 if gone {
                     if reads.in_flight == 0 {

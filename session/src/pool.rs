@@ -1,6 +1,6 @@
 //! A bounded pool of page-aligned buffers by size class.
 
-use crate::page::PageBuf;
+pub use crate::page::{PageBuf, PAGE_SIZE};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -50,7 +50,7 @@ impl BufferPool {
     /// keeping at most `max_per_class` idle buffers of each.
     pub fn new(request_size: usize, max_per_class: usize) -> Arc<BufferPool> {
         let mut sizes: Vec<usize> = SIZE_CLASSES.to_vec();
-        let rounded = request_size.div_ceil(crate::PAGE_SIZE) * crate::PAGE_SIZE;
+        let rounded = request_size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
         if !sizes.contains(&rounded) {
             sizes.push(rounded);
         }
