@@ -44,36 +44,25 @@ fn allocs_per_op(mut f: impl FnMut()) -> f64 {
     (ALLOCS.load(Relaxed) - before) as f64 / N as f64
 }
 use fusefs::proto::abi::{self, EntryOut};
+use fusefs::proto::build::RequestBuilder;
 use fusefs::proto::{Dialect, DirentWriter, OutMessage, Request};
 
-fn request(opcode: u32, body: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(40 + body.len());
-    v.extend_from_slice(&((40 + body.len()) as u32).to_le_bytes());
-    v.extend_from_slice(&opcode.to_le_bytes());
-    v.extend_from_slice(&2u64.to_le_bytes());
-    v.extend_from_slice(&1u64.to_le_bytes());
-    v.extend_from_slice(&[0; 16]);
-    v.extend_from_slice(body);
-    v
-}
-
-fn rw_in(size: u32) -> Vec<u8> {
-    let mut v = vec![0u8; 40];
-    v[16..20].copy_from_slice(&size.to_le_bytes());
-    v
+/// The requests parsed, as the kernel sends them.
+fn requests() -> [(&'static str, Vec<u8>); 5] {
+    let mut b = RequestBuilder::new();
+    [
+        ("lookup", b.lookup(1, "some-file-name.txt")),
+        ("getattr", b.getattr(2, None)),
+        ("read", b.read(2, 0, 0, 4096)),
+        ("write_4k", b.write(2, 0, 0, &[7; 4096])),
+        ("write_1m", b.write(2, 0, 0, &vec![7; 1 << 20])),
+    ]
 }
 
 fn parse(c: &mut Criterion) {
     let d = Dialect::default();
     let mut g = c.benchmark_group("parse");
-    let cases = [
-        ("lookup", request(1, b"some-file-name.txt\0")),
-        ("getattr", request(3, &[0; 16])),
-        ("read", request(15, &rw_in(4096))),
-        ("write_4k", request(16, &[rw_in(4096), vec![7; 4096]].concat())),
-        ("write_1m", request(16, &[rw_in(1 << 20), vec![7; 1 << 20]].concat())),
-    ];
-    for (name, buf) in &cases {
+    for (name, buf) in &requests() {
         g.bench_function(*name, |b| {
             b.iter(|| black_box(Request::parse(black_box(buf), &d)).is_ok())
         });
@@ -115,34 +104,28 @@ fn encode(c: &mut Criterion) {
 fn allocations() {
     let d = Dialect::default();
     let mut report = Vec::new();
-    let cases = [
-        ("parse/lookup", request(1, b"some-file-name.txt\0")),
-        ("parse/getattr", request(3, &[0; 16])),
-        ("parse/read", request(15, &rw_in(4096))),
-        ("parse/write_4k", request(16, &[rw_in(4096), vec![7; 4096]].concat())),
-        ("parse/write_1m", request(16, &[rw_in(1 << 20), vec![7; 1 << 20]].concat())),
-    ];
-    for (name, buf) in &cases {
-        report.push((*name, allocs_per_op(|| drop(black_box(Request::parse(black_box(buf), &d))))));
+    for (name, buf) in &requests() {
+        let parsed = allocs_per_op(|| drop(black_box(Request::parse(black_box(buf), &d))));
+        report.push((format!("parse/{name}"), parsed));
     }
     let entry = EntryOut { nodeid: 2, ..Default::default() };
     let attr = abi::AttrOut::default();
     let mut out = vec![0u8; 4096];
     report.push((
-        "encode/entry",
+        "encode/entry".into(),
         allocs_per_op(|| {
             black_box(OutMessage::entry(2, &entry).write_to(&mut out));
         }),
     ));
     report.push((
-        "encode/attr",
+        "encode/attr".into(),
         allocs_per_op(|| {
             black_box(OutMessage::attr(2, &attr).write_to(&mut out));
         }),
     ));
     let mut page = vec![0u8; 4096];
     report.push((
-        "encode/readdirplus_page",
+        "encode/readdirplus_page".into(),
         allocs_per_op(|| {
             let mut w = DirentWriter::new(&mut page);
             while w.push_plus(&entry, 1, 8, b"file-000000.dat").is_ok() {}

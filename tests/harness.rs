@@ -4,27 +4,11 @@
 //! request that wants an answer must get exactly one.
 
 use fusefs::op;
-use fusefs::testing::Harness;
+use fusefs::testing::{Harness, RequestBuilder};
 use fusefs::*;
 use std::time::{Duration, SystemTime};
 
-fn header(len: usize, opcode: u32, unique: u64, nodeid: u64) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&(len as u32).to_le_bytes());
-    v.extend_from_slice(&opcode.to_le_bytes());
-    v.extend_from_slice(&unique.to_le_bytes());
-    v.extend_from_slice(&nodeid.to_le_bytes());
-    v.extend_from_slice(&[0; 16]); // uid, gid, pid, total_extlen, padding
-    v
-}
-
-fn request(opcode: u32, unique: u64, body: &[u8]) -> Vec<u8> {
-    let mut v = header(40 + body.len(), opcode, unique, 1);
-    v.extend_from_slice(body);
-    v
-}
-
-/// (len, error, unique) of a reply.
+/// (len, error, unique) of a raw reply.
 fn parse_reply(r: &[u8]) -> (u32, i32, u64) {
     let len = u32::from_le_bytes(r[0..4].try_into().unwrap());
     let err = i32::from_le_bytes(r[4..8].try_into().unwrap());
@@ -74,70 +58,98 @@ impl Filesystem for Everything {
 #[test]
 fn unknown_opcode_gets_enosys() {
     let h = Harness::new(Everything);
+    let mut rq = h.builder();
     for opcode in [7u32, 54, 4095, 9999, u32::MAX] {
-        let r = h.request(&request(opcode, 42, b"body"));
+        let r = h.request(&rq.raw(opcode, 1, b"body"));
         assert_eq!(r.len(), 1, "opcode {opcode}: exactly one reply");
-        assert_eq!(parse_reply(&r[0]), (16, -libc::ENOSYS, 42));
+        assert_eq!(parse_reply(&r[0]), (16, -libc::ENOSYS, rq.last_unique()));
     }
 }
 
 #[test]
 fn malformed_requests_get_eio_and_no_reply_ops_get_none() {
     let h = Harness::new(Everything);
+    let mut rq = h.builder();
     // LOOKUP without the name's NUL.
-    let r = h.request(&request(1, 8, b"abc"));
-    assert_eq!(parse_reply(&r[0]), (16, -libc::EIO, 8));
+    let r = h.call(&rq.raw(1, 1, b"abc"));
+    assert_eq!(r.body().unwrap_err(), Errno::EIO);
     // Header length disagreeing with the buffer.
-    let mut b = request(3, 10, &[0; 16]);
+    let mut b = rq.getattr(1, None);
     b[0] = 200;
-    assert_eq!(parse_reply(&h.request(&b)[0]), (16, -libc::EIO, 10));
+    assert_eq!(h.call(&b).body().unwrap_err(), Errno::EIO);
     // Too short even for a header: nothing to answer.
     assert!(h.request(&[1, 2, 3]).is_empty());
     // FORGET, BATCH_FORGET and INTERRUPT: no reply, also when malformed.
-    assert!(h.request(&request(2, 12, &1u64.to_le_bytes())).is_empty());
-    assert!(h.request(&request(2, 14, &[1])).is_empty());
-    assert!(h.request(&request(42, 16, &[0; 8])).is_empty());
-    assert!(h.request(&request(36, 19, &12u64.to_le_bytes())).is_empty());
+    assert!(h.request(&rq.forget(1, 1)).is_empty());
+    assert!(h.request(&rq.raw(2, 1, &[1])).is_empty());
+    assert!(h.request(&rq.raw(42, 1, &[0; 8])).is_empty());
+    assert!(h.request(&rq.interrupt(12)).is_empty());
     // A second INIT after the session started: ENOSYS.
-    let init = [7u32.to_le_bytes(), 45u32.to_le_bytes(), [0; 4], [0; 4]].concat();
-    assert_eq!(parse_reply(&h.request(&request(26, 20, &init))[0]).1, -libc::ENOSYS);
+    let init = rq.init(7, 45, 0, InitFlags::empty());
+    assert_eq!(h.call(&init).body().unwrap_err(), Errno::ENOSYS);
 }
 
 #[test]
 fn dropped_reply_answers_eio() {
     let h = Harness::new(Everything);
-    let mut b = header(56, 3, 30, 9);
-    b.extend_from_slice(&[0; 16]);
-    assert_eq!(parse_reply(&h.request(&b)[0]), (16, -libc::EIO, 30));
+    let r = h.call(&h.builder().getattr(9, None));
+    assert_eq!(parse_reply(r.bytes()), (16, -libc::EIO, r.unique()));
 }
 
 #[test]
 fn xattr_value_answers_size_data_or_erange() {
     let h = Harness::new(Everything);
-    let ask = |size: u32| {
-        let mut body = size.to_le_bytes().to_vec();
-        body.extend_from_slice(&[0; 4]);
-        body.extend_from_slice(b"user.x\0");
-        h.request(&request(22, 40, &body)).remove(0)
-    };
+    let mut rq = h.builder();
+    let mut ask = |size: u32| h.call(&rq.getxattr(1, "user.x", size));
     let r = ask(0);
-    assert_eq!(parse_reply(&r), (24, 0, 40));
-    assert_eq!(&r[16..20], &5u32.to_le_bytes());
-    assert_eq!(&ask(64)[16..], b"value");
-    assert_eq!(parse_reply(&ask(3)).1, -libc::ERANGE);
+    assert_eq!(r.bytes().len(), 24);
+    assert_eq!(&r.data().unwrap()[..4], &5u32.to_le_bytes(), "size only: the value's size");
+    assert_eq!(ask(64).data().unwrap(), b"value");
+    assert_eq!(ask(3).data().unwrap_err(), Errno::ERANGE);
 }
 
 #[test]
 fn read_replies_never_exceed_the_requested_size() {
     let h = Harness::new(Everything);
-    let mut body = Vec::new();
-    for v in [0u64, 0] {
-        body.extend_from_slice(&v.to_le_bytes());
+    let r = h.call(&h.builder().read(2, 0, 0, 10));
+    assert_eq!(r.data().unwrap().len(), 10, "100 bytes offered, 10 asked for, 10 sent");
+}
+
+#[test]
+fn typed_requests_and_replies() {
+    let h = Harness::new(Everything);
+    let mut rq = h.builder();
+    let e = h.call(&rq.lookup(ROOT_ID, "f")).entry().unwrap();
+    assert_eq!((e.nodeid, e.attr.mode), (2, libc::S_IFREG | 0o644));
+    assert_eq!(h.call(&rq.lookup(ROOT_ID, "")).entry().unwrap().nodeid, 0, "negative entry");
+    let a = h.call(&rq.getattr(ROOT_ID, None)).attr().unwrap();
+    assert_eq!(a.attr.mode & libc::S_IFMT, libc::S_IFDIR);
+    assert_eq!(h.call(&rq.write(2, 0, 0, b"four")).written().unwrap(), 4);
+    let listing = h.call(&rq.readdir(ROOT_ID, 0, 0, 200)).entries(false).unwrap();
+    assert_eq!(listing[0].name, "n0");
+    assert_eq!((listing[1].ino, listing[1].offset), (3, 2));
+    // Continuing after the last cookie received starts with the next entry.
+    let next = h.call(&rq.readdir(ROOT_ID, 0, listing.last().unwrap().offset, 200));
+    let next = next.entries(false).unwrap();
+    assert_eq!(next[0].offset, listing.last().unwrap().offset + 1);
+}
+
+#[test]
+fn a_full_listing_stays_full() {
+    struct Shrinking;
+    impl Filesystem for Shrinking {
+        fn readdir(&self, _: &Context<'_>, _: op::Readdir, mut reply: ReplyDirectory) {
+            // A long name that does not fit, then a short one that would.
+            assert!(!reply.add(2, 1, FileType::RegularFile, "a".repeat(40)));
+            assert!(reply.add(3, 2, FileType::RegularFile, "b".repeat(40)), "full");
+            assert!(reply.add(4, 3, FileType::RegularFile, "c"), "still full, though it fits");
+            reply.ok()
+        }
     }
-    body.extend_from_slice(&10u32.to_le_bytes());
-    body.extend_from_slice(&[0; 20]);
-    let r = h.request(&request(15, 50, &body)).remove(0);
-    assert_eq!(parse_reply(&r), (26, 0, 50), "100 bytes offered, 10 asked for, 10 sent");
+    let h = Harness::new(Shrinking);
+    let r = h.call(&h.builder().readdir(ROOT_ID, 0, 0, 100)); // room for 64 + 32 bytes
+    let names: Vec<_> = r.entries(false).unwrap().into_iter().map(|e| e.offset).collect();
+    assert_eq!(names, [1], "nothing added after the first entry that did not fit");
 }
 
 struct Rng(u64);
@@ -155,13 +167,14 @@ fn fuzzed_requests_get_exactly_one_well_formed_reply() {
     let seed = 0xf00d_u64;
     eprintln!("dispatch fuzz seed {seed}");
     let h = Harness::new(Everything);
+    let mut rq = RequestBuilder::new();
     let mut rng = Rng(seed);
-    for i in 0..30_000u64 {
+    for _ in 0..30_000u64 {
         let opcode = (rng.next() % 56) as u32;
         let body_len = (rng.next() % 120) as usize;
         let body: Vec<u8> = (0..body_len).map(|_| (rng.next() % 4) as u8 * 40).collect();
-        let unique = i * 2 + 2;
-        let mut b = request(opcode, unique, &body);
+        let mut b = rq.raw(opcode, 1, &body);
+        let unique = rq.last_unique();
         if rng.next() % 8 == 0 {
             let l = (rng.next() % 200) as u32;
             b[..4].copy_from_slice(&l.to_le_bytes());
@@ -191,8 +204,9 @@ fn destroy_is_answered_and_calls_the_filesystem_once() {
         }
     }
     let h = Harness::new(Counted(AtomicUsize::new(0)));
-    assert_eq!(parse_reply(&h.request(&request(38, 60, &[]))[0]), (16, 0, 60));
-    assert_eq!(parse_reply(&h.request(&request(38, 62, &[]))[0]), (16, 0, 62));
+    let mut rq = h.builder();
+    assert_eq!(h.call(&rq.destroy()).body(), Ok(&[][..]));
+    assert_eq!(h.call(&rq.destroy()).body(), Ok(&[][..]));
     assert_eq!(h.filesystem().0.load(Ordering::SeqCst), 1);
 }
 
@@ -206,10 +220,7 @@ fn read_sizes_are_capped_at_the_negotiated_payload() {
         }
     }
     let h = Harness::new(Sizes(std::sync::atomic::AtomicU32::new(0)));
-    let mut body = vec![0u8; 16];
-    body.extend_from_slice(&u32::MAX.to_le_bytes());
-    body.extend_from_slice(&[0; 20]);
-    assert_eq!(parse_reply(&h.request(&request(15, 70, &body))[0]), (16, 0, 70));
+    assert_eq!(h.call(&h.builder().read(2, 0, 0, u32::MAX)).data(), Ok(&[][..]));
     let seen = h.filesystem().0.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(seen, 1 << 20, "a 4 GiB READ reaches the filesystem as the 1 MiB maximum");
 }
@@ -224,18 +235,16 @@ fn memfs_takes_back_lookups_the_kernel_never_received() {
     let f = fs.create(1, OsStr::new("f"), 0o100644, 0, root).unwrap();
     fs.forget(f.ino, 1); // the kernel forgot the CREATE's reference
                          // A LOOKUP whose reply the kernel refuses (its caller was interrupted meanwhile).
+    let mut rq = h.builder();
     h.refuse_next_reply();
-    assert!(h.request(&request(1, 80, b"f\0")).is_empty());
+    assert!(h.request(&rq.lookup(ROOT_ID, "f")).is_empty());
     fs.unlink(1, OsStr::new("f")).unwrap();
     assert_eq!(fs.stats().nodes, 1, "no lookup left behind: the unlinked node is freed");
     // The same for a READDIRPLUS that carried an entry.
     let g = fs.create(1, OsStr::new("g"), 0o100644, 0, root).unwrap();
     fs.forget(g.ino, 1);
     h.refuse_next_reply();
-    let mut body = vec![0u8; 16];
-    body.extend_from_slice(&4096u32.to_le_bytes());
-    body.extend_from_slice(&[0; 20]);
-    assert!(h.request(&request(44, 82, &body)).is_empty());
+    assert!(h.request(&rq.readdirplus(ROOT_ID, 0, 0, 4096)).is_empty());
     fs.unlink(1, OsStr::new("g")).unwrap();
     assert_eq!(fs.stats().nodes, 1);
 }

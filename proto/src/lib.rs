@@ -7,6 +7,9 @@
 //! - [`Opcode`], [`flags`]: opcode numbers and the flag sets.
 //! - [`Request::parse`]: a request buffer to a borrowed [`Request`] whose [`Operation`] has one
 //!   typed variant per opcode. Malformed input is a [`ParseError`], never a panic.
+//! - [`build::RequestBuilder`]: the inverse, typed arguments to request bytes, for tests,
+//!   fuzzing and benchmarks.
+//! - [`Errno`]: the error a reply carries; [`time`]: times on the wire.
 //! - [`OutMessage`]: a reply or notification as a header, an inline fixed struct and borrowed
 //!   data, ready for one writev; constructors per reply shape ([`reply`]) and per
 //!   notification ([`notify`]); [`DirentWriter`] packs READDIR(PLUS) records.
@@ -17,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod build;
 mod cursor;
 pub mod dirent;
 mod errno;

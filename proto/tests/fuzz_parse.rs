@@ -3,9 +3,8 @@
 //! the buffer it came from. The seed is fixed and printed; FUSEFS_FUZZ_SEED and
 //! FUSEFS_FUZZ_ITERS override it and the count.
 
-mod common;
-use common::{request, B};
-use fusefs_proto::{Dialect, Operation, Request};
+use fusefs_proto::build::RequestBuilder;
+use fusefs_proto::{Dialect, InitFlags, Opcode, Operation, Request, XattrFlags};
 
 struct Rng(u64);
 impl Rng {
@@ -21,54 +20,29 @@ impl Rng {
     }
 }
 
-/// One valid request per argument shape, as seeds for mutation.
+/// Seeds for mutation: one request per opcode in the table's layout (a zeroed fixed struct
+/// and its names), and built requests whose data, counts and extensions are not zero.
 fn corpus() -> Vec<Vec<u8>> {
-    let fixed = |n: usize| B::default().zeros(n);
-    let mut c = vec![
-        request(1, B::default().name("name"), &[]),
-        request(6, B::default().name("a").name("b"), &[]),
-        request(12, B::default().u64(1).name("a").name("b"), &[]),
-        request(
-            16,
-            B::default().u64(1).u64(0).u32(4).u32(0).u64(0).u32(0).u32(0).bytes(b"data"),
-            &[],
-        ),
-        request(21, B::default().u32(2).u32(0).name("user.x").bytes(b"va"), &[]),
-        request(39, B::default().u64(1).u32(0).u32(1).u64(0).u32(2).u32(0).bytes(b"io"), &[]),
-        request(42, B::default().u32(2).u32(0).u64(1).u64(1).u64(2).u64(2), &[]),
-        request(49, B::default().u32(1).u64(0).u64(1), &[]),
-        request(26, B::default().u32(7).u32(45).u32(0).u32(0).u32(0).zeros(44), &[]),
-        request(
-            35,
-            B::default().u32(0).u32(0o644).u32(0).u32(0).name("f"),
-            &B::default().u32(16).u32(32).u32(1).u32(7).0,
-        ),
-    ];
-    // Every other known opcode with a zeroed fixed struct of a plausible size.
-    for (op, size) in [
-        (2, 8),
-        (3, 16),
-        (4, 88),
-        (14, 8),
-        (15, 40),
-        (18, 24),
-        (20, 16),
-        (25, 24),
-        (31, 48),
-        (34, 8),
-        (36, 8),
-        (37, 16),
-        (40, 24),
-        (43, 32),
-        (46, 24),
-        (47, 56),
-        (48, 40),
-        (50, 8),
-        (52, 24),
-        (53, 56),
-    ] {
-        c.push(request(op, fixed(size), &[]));
-    }
+    let mut b = RequestBuilder::new().caller(1000, 100, 42);
+    let mut c: Vec<Vec<u8>> = Opcode::ALL
+        .iter()
+        .map(|op| {
+            let mut args = vec![0u8; op.fixed_size()];
+            for _ in 0..op.names() {
+                args.extend_from_slice(b"name\0");
+            }
+            b.raw(op.number(), 1, &args)
+        })
+        .collect();
+    c.push(b.write(1, 0, 0, b"data"));
+    c.push(b.setxattr(1, "user.x", b"va", XattrFlags::empty()));
+    c.push(b.ioctl(1, 0, 1, 0, b"io", 2));
+    c.push(b.batch_forget(&[(1, 1), (2, 2)]));
+    c.push(b.removemapping(1, &[(0, 1)]));
+    c.push(b.init(7, 45, 0, InitFlags::empty()));
+    c.push(b.notify_reply(1, 4, 0, b"stored"));
+    let mut g = RequestBuilder::new().groups(&[7]);
+    c.push(g.create(1, "f", 0o644, 0, 0));
     c
 }
 

@@ -2,17 +2,40 @@
 //!
 //! The protocol core does not know its transport, so a test can drive a `Filesystem` with
 //! requests built by [`RequestBuilder`] (or hand-made, or fuzzed bytes), as the kernel would,
-//! and check the exact replies.
+//! and check the replies, decoded by [`Reply`].
+//!
+//! ```
+//! use fusefs_session::testing::Harness;
+//! use fusefs_session::{op, Context, Errno, Filesystem, ReplyEntry, ROOT_ID};
+//!
+//! struct Nothing;
+//! impl Filesystem for Nothing {
+//!     fn lookup(&self, _: &Context<'_>, _: op::Lookup<'_>, reply: ReplyEntry) {
+//!         reply.error(Errno::ENOENT)
+//!     }
+//! }
+//!
+//! let h = Harness::new(Nothing);
+//! let mut rq = h.builder();
+//! let reply = h.call(&rq.lookup(ROOT_ID, "missing"));
+//! assert_eq!(reply.entry().unwrap_err(), Errno::ENOENT);
+//! ```
 
 use crate::channel::{Channel, ReplySink, Shared};
 use crate::config::Config;
 use crate::dispatch::dispatch;
 use crate::filesystem::Filesystem;
+use crate::init::Negotiated;
 use crate::init::{self, KernelConfig, KernelOffer};
 use crate::pool::BufferPool;
-use fusefs_proto::abi::KERNEL_MINOR_VERSION;
-use fusefs_proto::{InitFlags, OutMessage};
+use fusefs_proto::abi::{self, KERNEL_MINOR_VERSION};
+use fusefs_proto::{Errno, InitFlags, OutMessage};
+use std::ffi::OsString;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
+use zerocopy::FromBytes;
+
+pub use fusefs_proto::build::RequestBuilder;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -65,6 +88,27 @@ impl<F: Filesystem> Harness<F> {
         Harness { fs: Arc::new(fs), memory, chan }
     }
 
+    /// A request builder in the layout this harness negotiated.
+    pub fn builder(&self) -> RequestBuilder {
+        RequestBuilder::new().dialect(self.negotiated().dialect())
+    }
+
+    /// What the pretend INIT settled.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.memory.shared.negotiated
+    }
+
+    /// Handle one request and return its reply. Panics if the filesystem has not answered
+    /// by the time its method returns (use [`request`](Self::request) for requests answered
+    /// later, or that take no answer).
+    pub fn call(&self, bytes: &[u8]) -> Reply {
+        let unique =
+            bytes.get(8..16).map_or(0, |u| u64::from_le_bytes(u.try_into().unwrap_or([0; 8])));
+        let replies = self.request(bytes);
+        let found = replies.into_iter().find(|r| Reply::unique_of(r) == unique);
+        Reply { bytes: found.unwrap_or_else(|| panic!("request {unique} was not answered")) }
+    }
+
     /// Handle one request and return the replies sent so far (including any that other
     /// threads sent for earlier requests).
     pub fn request(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
@@ -86,5 +130,139 @@ impl<F: Filesystem> Harness<F> {
     /// The filesystem.
     pub fn filesystem(&self) -> &F {
         &self.fs
+    }
+}
+
+/// A reply as the kernel would read it, decoded by shape. Each accessor gives the error the
+/// reply carries, if any, as `Err`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Reply {
+    bytes: Vec<u8>,
+}
+
+/// One READDIR or READDIRPLUS record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The inode number (`d_ino`).
+    pub ino: u64,
+    /// The cookie to continue after this entry.
+    pub offset: u64,
+    /// The `DT_*` type.
+    pub typ: u32,
+    /// The name.
+    pub name: OsString,
+    /// READDIRPLUS: the entry, as LOOKUP would answer it (node id 0: names only).
+    pub entry: Option<abi::EntryOut>,
+}
+
+impl Reply {
+    fn unique_of(bytes: &[u8]) -> u64 {
+        abi::OutHeader::read_from_prefix(bytes).map_or(0, |(h, _)| h.unique)
+    }
+
+    fn header(&self) -> abi::OutHeader {
+        abi::OutHeader::read_from_prefix(&self.bytes).map(|(h, _)| h).unwrap_or_default()
+    }
+
+    /// The whole reply: `fuse_out_header` and body.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The unique id of the request it answers.
+    pub fn unique(&self) -> u64 {
+        self.header().unique
+    }
+
+    /// The body after the header, or the error the reply carries.
+    pub fn body(&self) -> Result<&[u8], Errno> {
+        match self.header().error {
+            0 => Ok(self.bytes.get(core::mem::size_of::<abi::OutHeader>()..).unwrap_or(&[])),
+            e => Err(Errno::from_raw(-e)),
+        }
+    }
+
+    fn fixed<T: FromBytes>(&self) -> Result<T, Errno> {
+        let body = self.body()?;
+        T::read_from_prefix(body).map(|(t, _)| t).map_err(|_| Errno::EPROTO)
+    }
+
+    /// LOOKUP, MKNOD, MKDIR, SYMLINK, LINK: the entry (node id 0: a negative entry).
+    pub fn entry(&self) -> Result<abi::EntryOut, Errno> {
+        self.fixed()
+    }
+
+    /// GETATTR, SETATTR: the attributes and their TTL.
+    pub fn attr(&self) -> Result<abi::AttrOut, Errno> {
+        self.fixed()
+    }
+
+    /// OPEN, OPENDIR: the handle and `FOPEN_*` flags.
+    pub fn open(&self) -> Result<abi::OpenOut, Errno> {
+        self.fixed()
+    }
+
+    /// CREATE, TMPFILE: the entry and the open file.
+    pub fn created(&self) -> Result<(abi::EntryOut, abi::OpenOut), Errno> {
+        let body = self.body()?;
+        let (entry, rest) = abi::EntryOut::read_from_prefix(body).map_err(|_| Errno::EPROTO)?;
+        let (open, _) = abi::OpenOut::read_from_prefix(rest).map_err(|_| Errno::EPROTO)?;
+        Ok((entry, open))
+    }
+
+    /// WRITE, COPY_FILE_RANGE: the byte count.
+    pub fn written(&self) -> Result<u32, Errno> {
+        self.fixed::<abi::WriteOut>().map(|w| w.size)
+    }
+
+    /// READ, READLINK, GETXATTR/LISTXATTR with a buffer: the bytes.
+    pub fn data(&self) -> Result<&[u8], Errno> {
+        self.body()
+    }
+
+    /// STATFS.
+    pub fn statfs(&self) -> Result<abi::Kstatfs, Errno> {
+        self.fixed::<abi::StatfsOut>().map(|s| s.st)
+    }
+
+    /// STATX.
+    pub fn statx(&self) -> Result<abi::StatxOut, Errno> {
+        self.fixed()
+    }
+
+    /// READDIR (`plus` false) or READDIRPLUS (`plus` true): the records. A record cut short
+    /// is a protocol error.
+    pub fn entries(&self, plus: bool) -> Result<Vec<DirEntry>, Errno> {
+        let mut rest = self.body()?;
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            let (entry, after) = if plus {
+                let (p, after) =
+                    abi::Direntplus::read_from_prefix(rest).map_err(|_| Errno::EPROTO)?;
+                (Some(p.entry_out), (p.dirent, after))
+            } else {
+                (None, abi::Dirent::read_from_prefix(rest).map_err(|_| Errno::EPROTO)?)
+            };
+            let (d, after) = after;
+            let namelen = d.namelen as usize;
+            let name = after.get(..namelen).ok_or(Errno::EPROTO)?;
+            let record = (rest.len() - after.len() + namelen).next_multiple_of(8);
+            out.push(DirEntry {
+                ino: d.ino,
+                offset: d.off,
+                typ: d.typ,
+                name: std::ffi::OsStr::from_bytes(name).to_owned(),
+                entry,
+            });
+            rest = rest.get(record..).unwrap_or(&[]);
+        }
+        Ok(out)
+    }
+}
+
+impl core::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let h = self.header();
+        write!(f, "Reply {{ unique: {}, error: {}, len: {} }}", h.unique, h.error, h.len)
     }
 }
