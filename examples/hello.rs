@@ -2,7 +2,7 @@
 //! attribute timeouts and no special open flags, like libfuse's and fuser's hello, so the
 //! three can be compared.
 //!
-//! `cargo run --release --example hello -- MOUNTPOINT [--threads N] [--debug]`
+//! `cargo run --release --example hello -- MOUNTPOINT [OPTIONS]` (`--help` lists them).
 //! Serves until unmounted or until SIGINT / SIGTERM, then unmounts and exits 0.
 
 mod common;
@@ -100,17 +100,25 @@ impl Filesystem for Hello {
     }
 }
 
+/// Mount a read-only filesystem holding hello.txt.
+#[derive(clap::Parser)]
+#[command(name = "hello")]
+struct Args {
+    #[command(flatten)]
+    common: common::Common,
+}
+
 fn main() {
-    let args = common::parse("hello", &[], "");
-    if let Err(e) = run(args) {
+    let args = <Args as clap::Parser>::parse();
+    args.common.init_logger();
+    if let Err(e) = run(&args.common) {
         eprintln!("hello: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(args: common::Args) -> std::io::Result<()> {
-    let mut config = args.config;
-    config.mount.fsname = "hello".into();
+fn run(args: &common::Common) -> std::io::Result<()> {
+    let config = args.config(|c| c.mount.fsname = "hello".into());
     let signals = TerminationSignals::block()?;
     let session = Session::mount(Hello::new(), &args.mountpoint, config)?;
     eprintln!(

@@ -1,7 +1,7 @@
 //! Mount an empty in-memory POSIX filesystem (`fusefs::memfs::MemFs`).
 //!
-//! `cargo run --release --example memfs -- MOUNTPOINT [--threads N] [--allow-other]
-//!  [--size BYTES[K|M|G]] [--ttl SECONDS] [--debug] [-o OPTIONS]`
+//! `cargo run --release --example memfs -- MOUNTPOINT [--size BYTES[K|M|G]] [--ttl SECONDS]
+//!  [OPTIONS]` (`--help` lists them).
 //!
 //! Mounted with `default_permissions` (the kernel checks permissions) and, by default, 1 s
 //! entry and attribute timeouts. Serves until unmounted or SIGINT / SIGTERM, then unmounts
@@ -14,47 +14,58 @@ use fusefs::{Session, TerminationSignals};
 use std::process::exit;
 use std::time::Duration;
 
-fn parse_size(s: &str) -> Option<u64> {
-    let (num, mult) = match s.char_indices().last()? {
-        (i, 'K' | 'k') => (&s[..i], 1 << 10),
-        (i, 'M' | 'm') => (&s[..i], 1 << 20),
-        (i, 'G' | 'g') => (&s[..i], 1 << 30),
+/// Mount an in-memory POSIX filesystem (tmpfs semantics).
+#[derive(clap::Parser)]
+#[command(name = "memfs")]
+struct Args {
+    #[command(flatten)]
+    common: common::Common,
+
+    /// Cap on the file data held, e.g. 512M; past it writes fail with ENOSPC [default: half
+    /// of memory, as tmpfs].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    size: Option<u64>,
+
+    /// Entry and attribute timeouts, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_seconds)]
+    ttl: f64,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
         _ => (s, 1),
     };
-    num.parse::<u64>().ok()?.checked_mul(mult)
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| "not a size (e.g. 512M)".to_string())
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err("not a number of seconds".into()),
+    }
 }
 
 fn main() {
-    let usage = " [--size BYTES[K|M|G]] [--ttl SECONDS]";
-    let args = common::parse("memfs", &[], usage);
+    let args = <Args as clap::Parser>::parse();
+    args.common.init_logger();
     let mut opts = MemFsOptions::default();
-    for (key, v) in common::options("memfs", &args.rest) {
-        match key.as_str() {
-            "--size" => {
-                opts.size_limit = Some(parse_size(&v).unwrap_or_else(|| {
-                    eprintln!("memfs: --size {v}: not a size (e.g. 512M)");
-                    exit(2)
-                }));
-            }
-            "--ttl" => {
-                let secs: f64 = v.parse().unwrap_or_else(|_| {
-                    eprintln!("memfs: --ttl {v}: not a number of seconds");
-                    exit(2)
-                });
-                opts.entry_ttl = Duration::from_secs_f64(secs);
-                opts.attr_ttl = opts.entry_ttl;
-            }
-            other => {
-                eprintln!("memfs: unknown argument {other}\nusage: memfs MOUNTPOINT{usage}");
-                exit(2)
-            }
-        }
+    if args.size.is_some() {
+        opts.size_limit = args.size;
     }
-    let mut config = args.config;
-    config.mount.fsname = "memfs".into();
-    config.mount.subtype = Some("memfs".into());
-    config.mount.default_permissions = true;
-    if let Err(e) = run(&args.mountpoint, opts, config) {
+    opts.entry_ttl = Duration::from_secs_f64(args.ttl);
+    opts.attr_ttl = opts.entry_ttl;
+    let config = args.common.config(|c| {
+        c.mount.fsname = "memfs".into();
+        c.mount.subtype = Some("memfs".into());
+        c.mount.default_permissions = true;
+    });
+    if let Err(e) = run(&args.common.mountpoint, opts, config) {
         eprintln!("memfs: {e}");
         exit(1);
     }

@@ -2,7 +2,8 @@
 //! to see what the caches save. Prints the cache statistics at exit and on SIGUSR1.
 //!
 //! `cargo run --release --example slowfs -- SOURCE_DIR MOUNTPOINT --latency-ms 5
-//!  [--preset remote|local|read-heavy|write-heavy|random-access|none] [--threads N] [--debug]`
+//!  [--preset remote|local|read-heavy|write-heavy|random-access|none] [OPTIONS]`
+//! (`--help` lists them).
 
 mod common;
 
@@ -12,36 +13,50 @@ use nix::sys::signal::Signal;
 use std::process::exit;
 use std::time::Duration;
 
-fn main() {
-    let usage = " --latency-ms MS [--preset NAME]";
-    let args = common::parse("slowfs", &["SOURCE_DIR"], usage);
-    let source = args.rest.first().cloned().unwrap_or_default();
-    let (mut latency, mut preset) = (Duration::ZERO, CacheConfig::local());
-    for (key, v) in common::options("slowfs", &args.rest[1..]) {
-        match key.as_str() {
-            "--latency-ms" => {
-                latency = Duration::from_secs_f64(
-                    v.parse::<f64>().unwrap_or_else(|_| {
-                        eprintln!("slowfs: --latency-ms {v}: not a number");
-                        exit(2)
-                    }) / 1000.0,
-                );
-            }
-            "--preset" => {
-                preset = CacheConfig::preset(&v).unwrap_or_else(|| {
-                    eprintln!("slowfs: unknown preset {v} (remote, local, read-heavy, write-heavy, random-access, none)");
-                    exit(2)
-                });
-            }
-            other => {
-                eprintln!(
-                    "slowfs: unknown argument {other}\nusage: slowfs SOURCE_DIR MOUNTPOINT{usage}"
-                );
-                exit(2)
-            }
-        }
+/// Mount a local directory through CachedFs, with latency added to every backend call.
+#[derive(clap::Parser)]
+#[command(name = "slowfs")]
+struct Args {
+    /// The directory to serve.
+    source: String,
+
+    #[command(flatten)]
+    common: common::Common,
+
+    /// Latency added to every backend call, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = parse_ms)]
+    latency_ms: f64,
+
+    /// Cache preset: remote, local, read-heavy, write-heavy, random-access or none.
+    #[arg(long, value_name = "NAME", default_value = "local", value_parser = parse_preset)]
+    preset: CacheConfig,
+}
+
+fn parse_ms(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err("not a number of milliseconds".into()),
     }
-    if let Err(e) = run(&source, &args.mountpoint, latency, preset, args.config) {
+}
+
+fn parse_preset(s: &str) -> Result<CacheConfig, String> {
+    CacheConfig::preset(s).ok_or_else(|| {
+        "unknown preset (remote, local, read-heavy, write-heavy, random-access, none)".into()
+    })
+}
+
+fn main() {
+    let args = <Args as clap::Parser>::parse();
+    args.common.init_logger();
+    let latency = Duration::from_secs_f64(args.latency_ms / 1000.0);
+    let preset = args.preset;
+    let source = args.source.clone();
+    let config = args.common.config(|c| {
+        preset.apply(c);
+        c.mount.fsname = format!("slowfs:{source}");
+        c.mount.subtype = Some("slowfs".into());
+    });
+    if let Err(e) = run(&args.source, &args.common.mountpoint, latency, preset, config) {
         eprintln!("slowfs: {e}");
         exit(1);
     }
@@ -52,12 +67,9 @@ fn run(
     mnt: &std::path::Path,
     latency: Duration,
     preset: CacheConfig,
-    mut config: fusefs::Config,
+    config: fusefs::Config,
 ) -> std::io::Result<()> {
     let backend = Slow::new(LocalBackend::new(source)?, latency);
-    preset.apply(&mut config);
-    config.mount.fsname = format!("slowfs:{source}");
-    config.mount.subtype = Some("slowfs".into());
     let signals = TerminationSignals::block_with(&[Signal::SIGUSR1])?;
     let session = Session::mount(CachedFs::new(backend, preset), mnt, config)?;
     session.filesystem().set_notifier(session.notifier());

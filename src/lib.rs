@@ -42,7 +42,6 @@
 mod serve;
 
 pub mod cached;
-pub mod logger;
 pub mod memfs;
 
 pub use fusefs_cache as cache;

@@ -40,6 +40,30 @@ use std::time::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
 
+/// The end-to-end benchmark: the same MemFs under each fusefs transport, fuser and tmpfs.
+#[derive(clap::Parser)]
+#[command(name = "e2e")]
+struct Args {
+    /// About 2 minutes: 3 repetitions, a 256 MiB file, 2,000 files, 1 s timed runs.
+    #[arg(long)]
+    quick: bool,
+    /// Repetitions [default: 5, or 3 with --quick].
+    #[arg(long, value_name = "N")]
+    reps: Option<usize>,
+    /// Where to write the results as JSON.
+    #[arg(long, value_name = "PATH", default_value = "target/e2e-bench.json")]
+    json: PathBuf,
+    /// Only the workloads whose names start with these (comma-separated).
+    #[arg(long, value_name = "W,...", value_delimiter = ',')]
+    only: Option<Vec<String>>,
+    /// Only these targets: threads, uring, fuse-uring, fuser, tmpfs (comma-separated).
+    #[arg(long, value_name = "T,...", value_delimiter = ',')]
+    targets: Option<Vec<String>>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
 struct Opts {
     quick: bool,
     reps: usize,
@@ -53,41 +77,24 @@ struct Opts {
 
 impl Opts {
     fn parse() -> Opts {
+        let a = <Args as clap::Parser>::parse();
         let mut o = Opts {
-            quick: false,
+            quick: a.quick,
             reps: 5,
-            json: PathBuf::from("target/e2e-bench.json"),
-            only: None,
-            targets: None,
+            json: a.json,
+            only: a.only,
+            targets: a.targets,
             file_size: 1 << 30,
             meta_files: 10_000,
             secs: 3.0,
         };
-        let mut reps = None;
-        let mut it = std::env::args().skip(1);
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--quick" => o.quick = true,
-                "--reps" => reps = it.next().and_then(|v| v.parse().ok()),
-                "--json" => o.json = PathBuf::from(it.next().expect("--json PATH")),
-                "--only" => o.only = it.next().map(|v| v.split(',').map(String::from).collect()),
-                "--targets" => {
-                    o.targets = it.next().map(|v| v.split(',').map(String::from).collect())
-                }
-                "--bench" => {}
-                other => {
-                    eprintln!("usage: cargo bench --bench e2e -- [--quick] [--reps N] [--json PATH] [--only W,...] [--targets T,...] (unknown: {other})");
-                    std::process::exit(2);
-                }
-            }
-        }
         if o.quick {
             o.reps = 3;
             o.file_size = 256 * MIB;
             o.meta_files = 2_000;
             o.secs = 1.0;
         }
-        if let Some(r) = reps {
+        if let Some(r) = a.reps {
             o.reps = r;
         }
         o
@@ -580,8 +587,7 @@ fn main() {
             .join(" | ")
     );
     println!("|---|---|---|{}", "---|".repeat(present.len()));
-    let mut json = String::from("{\n  \"results\": [\n");
-    let mut first = true;
+    let mut results = Vec::new();
     for (w, pl, unit) in &units {
         let cell = |t: &str| {
             let v = r.values(w, pl, t);
@@ -609,23 +615,18 @@ fn main() {
         println!("| {w} | {pl} | {unit} | {} |", cells.join(" | "));
         for t in &present {
             let m = cell(t);
-            if !first {
-                json.push_str(",\n");
-            }
-            first = false;
-            let all: Vec<String> = r.values(w, pl, t).iter().map(|v| format!("{v:.3}")).collect();
-            json.push_str(&format!(
-                "    {{\"workload\": \"{w}\", \"placement\": \"{pl}\", \"target\": \"{t}\", \"unit\": \"{unit}\", \"median\": {:.3}, \"min\": {:.3}, \"max\": {:.3}, \"samples\": [{}]}}",
-                m.0, m.1, m.2, all.join(", ")
-            ));
+            results.push(serde_json::json!({
+                "workload": w, "placement": pl, "target": t, "unit": unit,
+                "median": m.0, "min": m.1, "max": m.2, "samples": r.values(w, pl, t),
+            }));
         }
     }
-    json.push_str(&format!(
-        "\n  ],\n  \"mode\": \"{}\",\n  \"reps\": {},\n  \"seconds\": {:.1}\n}}\n",
-        if o.quick { "quick" } else { "full" },
-        o.reps,
-        started.elapsed().as_secs_f64()
-    ));
+    let json = serde_json::json!({
+        "results": results,
+        "mode": if o.quick { "quick" } else { "full" },
+        "reps": o.reps,
+        "seconds": started.elapsed().as_secs_f64(),
+    });
     println!(
         "\n(median, with min-max over {} repetitions; **ratios** are each fusefs transport \
          against fuser, above 1 favouring fusefs)",
@@ -658,6 +659,7 @@ fn main() {
     if let Some(d) = o.json.parent() {
         let _ = fs::create_dir_all(d);
     }
+    let json = serde_json::to_string_pretty(&json).expect("results are plain numbers and names");
     fs::write(&o.json, json).expect("write JSON");
     eprintln!("wrote {} in {:.0} s", o.json.display(), started.elapsed().as_secs_f64());
 }

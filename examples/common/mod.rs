@@ -1,110 +1,89 @@
-//! Command-line handling shared by the examples: `MOUNTPOINT [--transport T] [--threads N]
-//! [--ring-depth N] [--debug] [--allow-other] [-o OPTIONS]`, plus whatever each example adds.
+//! What every example takes on its command line (clap, flattened into each example's own
+//! arguments), and the logger: `RUST_LOG` filters as env_logger does; without it, warnings
+//! and errors are shown, and with `--debug` every request and reply too.
 
 #![allow(dead_code)]
 
-use fusefs::Config;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use fusefs::{Config, MountOptions, Transport};
 use std::path::PathBuf;
-use std::process::exit;
 
-/// Parsed common arguments, and the ones left for the example.
-pub struct Args {
+/// The arguments every example shares.
+#[derive(clap::Args, Debug)]
+pub struct Common {
+    /// Where to mount (an existing directory).
     pub mountpoint: PathBuf,
-    pub config: Config,
-    pub rest: Vec<String>,
+
+    /// How requests travel between the kernel and the filesystem [default: fuse-uring,
+    /// falling back to threads where the kernel does not offer it].
+    #[arg(long, value_name = "T", value_parser = transport())]
+    pub transport: Option<Transport>,
+
+    /// Worker threads of the threads and uring transports [default: one per CPU].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
+    /// Reads in flight per uring worker; entries per fuse-uring queue [default: 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub ring_depth: Option<u16>,
+
+    /// Log every request and reply (at info level).
+    #[arg(short, long)]
+    pub debug: bool,
+
+    /// Let other users access the mount (non-root mounts need `user_allow_other` in
+    /// /etc/fuse.conf).
+    #[arg(long)]
+    pub allow_other: bool,
+
+    /// Mount options, as `mount -o` takes them (comma-separated; may repeat). They win over
+    /// the example's own defaults.
+    #[arg(short = 'o', value_name = "OPT[,OPT...]", value_parser = mount_options())]
+    pub options: Vec<String>,
 }
 
-/// Parse the common arguments; `positional` names the positional arguments expected before
-/// the mountpoint (e.g. `["SOURCE_DIR"]`), which are returned first in `rest`.
-pub fn parse(name: &str, positional: &[&str], extra_usage: &str) -> Args {
-    let usage = format!(
-        "usage: {name} {}MOUNTPOINT [--transport threads|uring|fuse-uring] [--threads N] [--ring-depth N] [--debug] [--allow-other] [-o OPT[,OPT...]]{extra_usage}",
-        positional.iter().map(|p| format!("{p} ")).collect::<String>()
-    );
-    let mut config = Config::default();
-    let mut pos = Vec::new();
-    let mut rest = Vec::new();
-    let mut it = std::env::args().skip(1);
-    let fail = |msg: String| -> ! {
-        eprintln!("{name}: {msg}\n{usage}");
-        exit(2)
-    };
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-h" | "--help" => {
-                println!("{usage}");
-                exit(0)
-            }
-            "--threads" => {
-                let v = it.next().unwrap_or_else(|| fail("--threads needs a number".into()));
-                config.threads = match v.parse() {
-                    Ok(n) if n > 0 => n,
-                    _ => fail(format!("--threads {v}: not a positive number")),
-                };
-            }
-            "--transport" => {
-                let v = it.next().unwrap_or_else(|| fail("--transport needs a name".into()));
-                config.transport = v.parse().unwrap_or_else(|e| fail(e));
-            }
-            "--ring-depth" => {
-                let v = it.next().unwrap_or_else(|| fail("--ring-depth needs a number".into()));
-                config.ring_depth = match v.parse() {
-                    Ok(n) if n > 0 => n,
-                    _ => fail(format!("--ring-depth {v}: not a number from 1 to 65535")),
-                };
-            }
-            "--debug" | "-d" => config.debug = true,
-            "--allow-other" => config.mount.allow_other = true,
-            "-o" => {
-                let v = it.next().unwrap_or_else(|| fail("-o needs options".into()));
-                if let Err(e) = config.mount.parse(&v) {
-                    fail(e)
-                }
-            }
-            s if s.starts_with("--") => rest.push(a),
-            _ if !rest.is_empty()
-                && rest.last().is_some_and(|r| r.starts_with("--") && !r.contains('=')) =>
-            {
-                rest.push(a)
-            }
-            _ => pos.push(a),
+fn transport() -> impl TypedValueParser<Value = Transport> {
+    PossibleValuesParser::new(Transport::ALL.map(Transport::name))
+        .try_map(|s| s.parse::<Transport>())
+}
+
+/// Checks `-o` values when parsing, so a bad option is a usage error that names it.
+fn mount_options() -> impl TypedValueParser<Value = String> {
+    clap::builder::StringValueParser::new().try_map(|s| {
+        MountOptions::default().parse(&s)?;
+        Ok::<_, String>(s)
+    })
+}
+
+impl Common {
+    /// The configuration: `defaults` (the example's own choices) applied to
+    /// `Config::default()` first, then what the command line says, which wins.
+    pub fn config(&self, defaults: impl FnOnce(&mut Config)) -> Config {
+        let mut config = Config::default();
+        defaults(&mut config);
+        if let Some(t) = self.transport {
+            config.transport = t;
         }
+        if let Some(n) = self.threads {
+            config.threads = n.into();
+        }
+        if let Some(d) = self.ring_depth {
+            config.ring_depth = d;
+        }
+        config.debug = self.debug;
+        config.mount.allow_other |= self.allow_other;
+        for o in &self.options {
+            // Checked while parsing the command line.
+            let _ = config.mount.parse(o);
+        }
+        config
     }
-    if pos.len() != positional.len() + 1 {
-        fail(format!(
-            "expected {} positional argument(s), got {}",
-            positional.len() + 1,
-            pos.len()
-        ));
-    }
-    let mountpoint = PathBuf::from(pos.pop().unwrap());
-    fusefs::logger::init(if config.debug {
-        log::LevelFilter::Info
-    } else {
-        log::LevelFilter::Warn
-    });
-    let mut out = pos;
-    out.extend(rest);
-    Args { mountpoint, config, rest: out }
-}
 
-/// The example's own options from `rest`, as (key, value) pairs: `--key value` or
-/// `--key=value`. A key without a value is an error naming it.
-pub fn options(name: &str, rest: &[String]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        let (key, value) = match a.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => match it.next() {
-                Some(v) => (a.clone(), v.clone()),
-                None => {
-                    eprintln!("{name}: {a} needs a value");
-                    exit(2)
-                }
-            },
-        };
-        out.push((key, value));
+    /// Start logging to stderr: `RUST_LOG` if set, else warnings (info with `--debug`).
+    pub fn init_logger(&self) {
+        let level = if self.debug { "info" } else { "warn" };
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+            .format_timestamp(None)
+            .init();
     }
-    out
 }
