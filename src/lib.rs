@@ -60,3 +60,8 @@ pub use fusefs_session::{ReplyAttr, ReplyBmap, ReplyCopy, ReplyCreate, ReplyData
 pub use fusefs_session::{ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry};
 pub use fusefs_session::{ReplyIoctl, ReplyLock, ReplyLseek, ReplyOpen, ReplyPoll};
 pub use fusefs_session::{ReplyStatfs, ReplyStatx, ReplyWrite, ReplyXattr};
+
+/// The README's examples, compiled (and the ones that need no mount, run) as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
