@@ -99,6 +99,19 @@ impl BufferPool {
         PooledBuf { buf: Some(buf), len, class, pool: Arc::clone(self) }
     }
 
+    /// Put `n` idle buffers in the class that serves `len` bytes now (as many as the class
+    /// keeps), so that the first `n` concurrent users of that size find one instead of
+    /// allocating on their request path.
+    pub fn prefill(&self, len: usize, n: usize) {
+        let Some(i) = self.classes.iter().position(|c| c.size >= len) else { return };
+        let class = &self.classes[i];
+        let Ok(mut free) = class.free.lock() else { return };
+        while free.bufs.len() < n.min(self.max_per_class) {
+            free.bufs.push(PageBuf::new(class.size));
+            self.allocations.fetch_add(1, Relaxed);
+        }
+    }
+
     /// The counters.
     pub fn stats(&self) -> PoolStats {
         let mut s = PoolStats {
@@ -188,5 +201,10 @@ mod tests {
         drop(big);
         let s = pool.stats();
         assert_eq!((s.gets, s.reuses, s.allocations), (6, 1, 5));
+        pool.prefill(60 << 10, 5);
+        assert_eq!(pool.stats().allocations, 7, "two more, up to the class's bound of 2");
+        let (a, b) = (pool.get(40 << 10), pool.get(64 << 10));
+        assert_eq!(pool.stats().reuses, 3, "both served from the prefilled class");
+        drop((a, b));
     }
 }

@@ -17,6 +17,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Listing sizes the kernel commonly asks for (a page; glibc's 32 KiB getdents buffer).
+const LISTING_SIZES: [usize; 2] = [4096, 32 << 10];
+
 /// A filesystem mounted and being served (see [`Transport`] for the threads each transport
 /// runs).
 ///
@@ -57,6 +60,13 @@ impl<F: Filesystem> Session<F> {
         // buffers, plus listings in flight.
         let request_size = Config::request_buffer_size(negotiated.max_write, negotiated.max_pages);
         let pool = BufferPool::new(request_size, chosen.request_buffers() + config.threads + 2);
+        // Directory listings take buffers of the size the kernel asks for: a page, or the
+        // caller's getdents buffer (32 KiB for glibc). One of each per dispatching thread from
+        // the start, or a listing that finds the others' still on their way back (the reply
+        // is sent before its buffer returns) would allocate on the request path.
+        for size in LISTING_SIZES {
+            pool.prefill(size, chosen.dispatching_threads());
+        }
         let shared = Arc::new(Shared::new(negotiated, pool, config.debug));
         let mut session = Session {
             fs,

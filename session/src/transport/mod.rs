@@ -154,6 +154,14 @@ pub(crate) struct Chosen {
 }
 
 impl Chosen {
+    /// How many threads dispatch requests (and so may each hold a listing buffer at once).
+    pub(crate) fn dispatching_threads(&self) -> usize {
+        match self.transport {
+            Transport::Threads | Transport::Uring => self.threads,
+            Transport::FuseUring => self.queues + 1,
+        }
+    }
+
     /// The request-sized buffers it keeps on loan while serving: each worker's reads, or
     /// each queue's entries and its copy-out buffer plus the /dev/fuse reader's.
     pub(crate) fn request_buffers(&self) -> usize {
