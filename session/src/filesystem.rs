@@ -54,11 +54,13 @@ pub trait Filesystem: Send + Sync + 'static {
     /// The session is ending (DESTROY, unmount, or the end of the session): called once, after
     /// which no method is called except for replies still being answered elsewhere.
     fn destroy(&self) {}
-    /// Look up `op.name` in directory `op.parent`.
+    /// Look up `op.name` in directory `op.parent`. An entry the kernel takes adds one to the
+    /// node's lookup count; [`ReplyEntry::negative`] caches "no such name" without one.
     fn lookup(&self, ctx: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
         reply.error(ENOSYS)
     }
-    /// The kernel dropped `op.nlookup` references to `op.ino` (no reply).
+    /// The kernel dropped `op.nlookup` references to `op.ino` (no reply). Once a node's count
+    /// is 0 the kernel will not name it again until a new lookup returns it.
     fn forget(&self, ctx: &Context<'_>, op: op::Forget) {}
     /// Several FORGETs at once; by default calls [`forget`](Self::forget) for each.
     fn batch_forget(&self, ctx: &Context<'_>, op: op::BatchForget<'_>) {
@@ -66,11 +68,13 @@ pub trait Filesystem: Send + Sync + 'static {
             self.forget(ctx, op::Forget::new(ino, nlookup));
         }
     }
-    /// Attributes of `op.ino`.
+    /// Attributes of `op.ino` (through open file `op.fh` if set), cached by the kernel for the
+    /// TTL given.
     fn getattr(&self, ctx: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
         reply.error(ENOSYS)
     }
-    /// Change attributes (chmod, chown, truncate, utimes).
+    /// Change the attributes `op.attr` names (chmod, chown, truncate, utimes); answer with
+    /// all the attributes as they are afterwards.
     fn setattr(&self, ctx: &Context<'_>, op: op::Setattr, reply: ReplyAttr) {
         reply.error(ENOSYS)
     }
@@ -78,19 +82,21 @@ pub trait Filesystem: Send + Sync + 'static {
     fn readlink(&self, ctx: &Context<'_>, op: op::Readlink, reply: ReplyData) {
         reply.error(ENOSYS)
     }
-    /// Create a symlink.
+    /// Create a symlink; the entry returned adds a lookup count, as LOOKUP's.
     fn symlink(&self, ctx: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
         reply.error(ENOSYS)
     }
-    /// Create a file node (regular file, device, FIFO, socket).
+    /// Create a file node (regular file, device, FIFO, socket); the entry returned adds a
+    /// lookup count. `op.mode` has the umask applied already unless DONT_MASK was granted.
     fn mknod(&self, ctx: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
         reply.error(ENOSYS)
     }
-    /// Create a directory.
+    /// Create a directory; the entry returned adds a lookup count.
     fn mkdir(&self, ctx: &Context<'_>, op: op::Mkdir<'_>, reply: ReplyEntry) {
         reply.error(ENOSYS)
     }
-    /// Remove a file.
+    /// Remove a name. The node lives on while the kernel holds lookup counts on it (open
+    /// files keep working): free it at its last FORGET.
     fn unlink(&self, ctx: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {
         reply.error(ENOSYS)
     }
@@ -98,15 +104,17 @@ pub trait Filesystem: Send + Sync + 'static {
     fn rmdir(&self, ctx: &Context<'_>, op: op::Rmdir<'_>, reply: ReplyEmpty) {
         reply.error(ENOSYS)
     }
-    /// Rename (RENAME and RENAME2; see `op.flags`).
+    /// Rename (RENAME and RENAME2: `op.flags` may say NOREPLACE, EXCHANGE or WHITEOUT; answer
+    /// EINVAL to flags you do not support). A target that existed is unlinked.
     fn rename(&self, ctx: &Context<'_>, op: op::Rename<'_>, reply: ReplyEmpty) {
         reply.error(ENOSYS)
     }
-    /// Create a hard link.
+    /// Create a hard link; the entry returned adds a lookup count.
     fn link(&self, ctx: &Context<'_>, op: op::Link<'_>, reply: ReplyEntry) {
         reply.error(ENOSYS)
     }
-    /// Open a file. Default: success with handle 0 and no flags.
+    /// Open a file (`op.flags` as open(2) got them, minus O_CREAT/O_EXCL/O_NOCTTY). Each
+    /// success is followed by exactly one RELEASE. Default: success with handle 0.
     fn open(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
         reply.opened(0, OpenFlags::empty())
     }
@@ -128,19 +136,23 @@ pub trait Filesystem: Send + Sync + 'static {
     fn release(&self, ctx: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
         reply.ok()
     }
-    /// Synchronize a file.
+    /// Make a file's data (and unless `op.datasync`, its metadata) durable; an Ok here is the
+    /// promise fsync(2) gives its caller.
     fn fsync(&self, ctx: &Context<'_>, op: op::Fsync, reply: ReplyEmpty) {
         reply.error(ENOSYS)
     }
-    /// Set an extended attribute.
+    /// Set an extended attribute (`op.flags`: XATTR_CREATE / XATTR_REPLACE). ENOSYS makes the
+    /// kernel answer every later setxattr(2) with EOPNOTSUPP itself.
     fn setxattr(&self, ctx: &Context<'_>, op: op::Setxattr<'_>, reply: ReplyEmpty) {
         reply.error(ENOSYS)
     }
-    /// Get an extended attribute.
+    /// Get an extended attribute; [`ReplyXattr::value`] answers the size, the value or
+    /// ERANGE as the caller's buffer size asks. ENODATA for a missing name.
     fn getxattr(&self, ctx: &Context<'_>, op: op::Getxattr<'_>, reply: ReplyXattr) {
         reply.error(ENOSYS)
     }
-    /// List extended attributes.
+    /// List extended attribute names (each followed by a NUL), through
+    /// [`ReplyXattr::value`].
     fn listxattr(&self, ctx: &Context<'_>, op: op::Listxattr, reply: ReplyXattr) {
         reply.error(ENOSYS)
     }
@@ -157,7 +169,8 @@ pub trait Filesystem: Send + Sync + 'static {
     fn opendir(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
         reply.opened(0, OpenFlags::empty())
     }
-    /// List a directory.
+    /// List a directory from cookie `op.offset` (0: the start), up to `op.size` bytes; an
+    /// empty reply ends the listing. See [`ReplyDirectory::add`] for cookies.
     fn readdir(&self, ctx: &Context<'_>, op: op::Readdir, reply: ReplyDirectory) {
         reply.error(ENOSYS)
     }
@@ -182,11 +195,13 @@ pub trait Filesystem: Send + Sync + 'static {
     fn setlk(&self, ctx: &Context<'_>, op: op::Setlk, reply: ReplyEmpty) {
         reply.error(ENOSYS)
     }
-    /// Check access (without `default_permissions`).
+    /// Check access for `op.mask` (only asked without `default_permissions`; ENOSYS makes the
+    /// kernel allow everything from then on).
     fn access(&self, ctx: &Context<'_>, op: op::Access, reply: ReplyEmpty) {
         reply.error(ENOSYS)
     }
-    /// Create and open a file. ENOSYS makes the kernel use MKNOD then OPEN from then on.
+    /// Create and open a file: the entry adds a lookup count, and the open is followed by one
+    /// RELEASE. ENOSYS makes the kernel use MKNOD then OPEN from then on.
     fn create(&self, ctx: &Context<'_>, op: op::Create<'_>, reply: ReplyCreate) {
         reply.error(ENOSYS)
     }
@@ -212,7 +227,7 @@ pub trait Filesystem: Send + Sync + 'static {
     fn lseek(&self, ctx: &Context<'_>, op: op::Lseek, reply: ReplyLseek) {
         reply.error(ENOSYS)
     }
-    /// Copy a range between two open files.
+    /// Copy a range between two open files; answer the bytes copied (fewer is a short copy).
     fn copy_file_range(&self, ctx: &Context<'_>, op: op::CopyFileRange, reply: ReplyCopy) {
         reply.error(ENOSYS)
     }
@@ -232,7 +247,8 @@ pub trait Filesystem: Send + Sync + 'static {
     fn tmpfile(&self, ctx: &Context<'_>, op: op::Tmpfile, reply: ReplyCreate) {
         reply.error(ENOSYS)
     }
-    /// Extended attributes (statx). ENOSYS makes the kernel use GETATTR.
+    /// Attributes for statx(2) (birth time, ...); [`FileAttr::to_statx`](crate::FileAttr::to_statx)
+    /// builds the answer from plain attributes. ENOSYS makes the kernel use GETATTR.
     fn statx(&self, ctx: &Context<'_>, op: op::StatxReq, reply: ReplyStatx) {
         reply.error(ENOSYS)
     }
