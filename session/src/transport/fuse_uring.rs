@@ -532,10 +532,9 @@ pub(super) fn start<F: Filesystem>(
         let chans: Vec<Arc<Channel>> = (0..depth)
             .map(|index| {
                 let entry = RingEntry { queue: Arc::clone(&queue), index };
-                Arc::new(Channel::new(shared, entry)) as Arc<Channel>
+                workers.channel(shared, entry) as Arc<Channel>
             })
             .collect();
-        workers.channels.extend(chans.iter().cloned());
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let (fs, dev) = (Arc::clone(fs), Arc::clone(dev));
         workers

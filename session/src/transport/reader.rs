@@ -40,8 +40,7 @@ pub(super) fn start<F: Filesystem>(
     shared: &Arc<Shared>,
     polled: bool,
 ) -> io::Result<()> {
-    let chan = Arc::new(Channel::new(shared, dev));
-    workers.channels.push(Arc::clone(&chan) as Arc<Channel>);
+    let chan = workers.channel(shared, dev);
     let wake = if polled { Some(workers.waker()?) } else { None };
     if !polled {
         workers.add_blocking_reader();

@@ -51,8 +51,7 @@ pub(super) fn start<F: Filesystem>(
     shared: &Arc<Shared>,
     depth: usize,
 ) -> io::Result<()> {
-    let chan = Arc::new(Channel::new(shared, dev));
-    workers.channels.push(Arc::clone(&chan) as Arc<Channel>);
+    let chan = workers.channel(shared, dev);
     let wake = workers.waker()?;
     let fs = Arc::clone(fs);
     workers.spawn(format!("fusefs-{i}"), move || run(&*fs, &chan, depth, &wake))

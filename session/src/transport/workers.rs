@@ -1,7 +1,7 @@
 //! What every transport shares: the set of threads serving a session, why each one stopped,
 //! what a failed read means, and how the session wakes them to stop.
 
-use crate::channel::Channel;
+use crate::channel::{Channel, ReplySink, Shared};
 use crate::config::Transport;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::EventFd;
@@ -122,6 +122,18 @@ impl Workers {
             channels: Vec::new(),
             exit: Arc::new(ExitSignal { alive: AtomicUsize::new(0), fd: EventFd::new()? }),
         })
+    }
+
+    /// A reply channel over `sink`, counted in the session's statistics: the typed handle for
+    /// the transport; the core gets the same channel unsized.
+    pub(crate) fn channel<S: ReplySink>(
+        &mut self,
+        shared: &Arc<Shared>,
+        sink: S,
+    ) -> Arc<Channel<S>> {
+        let chan = Arc::new(Channel::new(shared, sink));
+        self.channels.push(Arc::clone(&chan) as Arc<Channel>);
+        chan
     }
 
     /// A new eventfd that wakes a polling thread to stop.
