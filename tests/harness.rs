@@ -248,3 +248,34 @@ fn memfs_takes_back_lookups_the_kernel_never_received() {
     fs.unlink(1, OsStr::new("g")).unwrap();
     assert_eq!(fs.stats().nodes, 1);
 }
+
+#[test]
+fn replies_answered_later_are_kept_and_builders_do_not_collide() {
+    use std::sync::Mutex;
+    /// Answers GETATTR at once, and keeps READ replies for later.
+    struct Later(Mutex<Vec<ReplyData>>);
+    impl Filesystem for Later {
+        fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
+            reply.attr(
+                &FileAttr::new(op.ino, FileType::Directory, 0o755, SystemTime::now()),
+                Duration::ZERO,
+            )
+        }
+        fn read(&self, _: &Context<'_>, _: op::Read, reply: ReplyData) {
+            self.0.lock().unwrap().push(reply)
+        }
+    }
+    let h = Harness::new(Later(Mutex::new(Vec::new())));
+    let (mut a, mut b) = (h.builder(), h.builder());
+    assert!(h.request(&a.read(2, 0, 0, 4)).is_empty(), "not answered yet");
+    let read_unique = a.last_unique();
+    // Answered while another request is in the harness: `call` keeps that reply.
+    let pending = h.filesystem().0.lock().unwrap().pop().unwrap();
+    pending.data(b"late");
+    let r = h.call(&b.getattr(ROOT_ID, None));
+    assert_ne!(r.unique(), read_unique, "two builders never share a unique");
+    assert!(r.attr().is_ok());
+    let left = h.take_replies();
+    assert_eq!(left.len(), 1, "the late READ reply is still there");
+    assert_eq!(parse_reply(&left[0]).2, read_unique);
+}

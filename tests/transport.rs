@@ -91,7 +91,17 @@ fn fuse_uring_is_negotiated_or_falls_back_as_configured() {
     m.unmount();
 
     let dir = tempfile::tempdir().unwrap();
-    let e = Session::mount(Empty, dir.path(), fuse_uring_config(false)).unwrap_err();
+    /// Counts `destroy` calls: a mount refused after `init` ran must still call it once.
+    struct Destroyed(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+    impl Filesystem for Destroyed {
+        fn destroy(&self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let fs = Destroyed(std::sync::Arc::clone(&count));
+    let e = Session::mount(fs, dir.path(), fuse_uring_config(false)).unwrap_err();
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1, "destroy after init");
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.to_string().contains("enable_uring"), "the error says why: {e}");
     assert!(!common::is_mounted(dir.path()), "a refused mount is unmounted");

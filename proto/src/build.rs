@@ -25,7 +25,8 @@ use std::os::unix::ffi::OsStrExt;
 use zerocopy::IntoBytes;
 
 /// Builds request buffers: a header (caller, a fresh even unique per request), the opcode's
-/// fixed struct in the layout of the builder's [`Dialect`], names and data.
+/// fixed struct in the layout of the builder's [`Dialect`], names and data. Names must not
+/// hold NUL bytes (the builder panics: use [`raw`](Self::raw) for malformed requests).
 #[derive(Clone, Debug)]
 pub struct RequestBuilder {
     dialect: Dialect,
@@ -42,7 +43,10 @@ impl Default for RequestBuilder {
     }
 }
 
+/// A name as the kernel sends it, NUL-terminated. A name holding a NUL byte would be read as
+/// a shorter one (and shift the parts after it): a bug in the test that builds it, so a panic.
 fn name(s: &OsStr) -> Vec<u8> {
+    assert!(!s.as_bytes().contains(&0), "a request name cannot hold a NUL byte: {s:?}");
     let mut v = s.as_bytes().to_vec();
     v.push(0);
     v
@@ -77,6 +81,13 @@ impl RequestBuilder {
     /// request from now on; an empty list attaches none.
     pub fn groups(mut self, groups: &[u32]) -> Self {
         self.groups = groups.to_vec();
+        self
+    }
+
+    /// Start the uniques after `unique` (rounded to even), so builders sharing one harness
+    /// do not reuse each other's.
+    pub fn uniques_after(mut self, unique: u64) -> Self {
+        self.unique = unique & !1;
         self
     }
 

@@ -7,13 +7,12 @@ pub fn split_time(t: SystemTime) -> (i64, u32) {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
         Err(e) => {
+            // In i128: the earliest time a SystemTime holds is 2^63 s before the epoch, whose
+            // negation overflows i64.
             let d = e.duration();
-            let (s, n) = (d.as_secs() as i64, d.subsec_nanos());
-            if n == 0 {
-                (-s, 0)
-            } else {
-                (-s - 1, 1_000_000_000 - n)
-            }
+            let (s, n) = (i128::from(d.as_secs()), d.subsec_nanos());
+            let (s, n) = if n == 0 { (-s, 0) } else { (-s - 1, 1_000_000_000 - n) };
+            (s.max(i128::from(i64::MIN)) as i64, n)
         }
     }
 }
@@ -42,5 +41,7 @@ mod tests {
         for (s, n) in [(0i64, 0u32), (1_700_000_000, 123), (-1, 500_000_000), (-10, 0)] {
             assert_eq!(split_time(system_time(s, n)), (s, n));
         }
+        // The earliest time SETATTR can carry (sec = i64::MIN) does not overflow.
+        assert_eq!(split_time(system_time(i64::MIN, 0)).0, i64::MIN);
     }
 }

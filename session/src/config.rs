@@ -189,13 +189,13 @@ pub struct Config {
     /// ASYNC_READ, BIG_WRITES, PARALLEL_DIROPS, DO_READDIRPLUS, READDIRPLUS_AUTO, MAX_PAGES.
     pub capabilities: InitFlags,
     /// How requests travel between the kernel and the filesystem; default
-    /// [`Transport::FuseUring`], which falls back to [`Transport::Uring`] when the kernel does
-    /// not offer it (see [`Config::transport_fallback`]).
+    /// [`Transport::FuseUring`], which falls back to [`Transport::Threads`] when the kernel
+    /// does not offer it (see [`Config::transport_fallback`]).
     pub transport: Transport,
-    /// Whether a ring transport that cannot run falls back (logging why) instead of failing
-    /// the mount: `fuse-uring` to `uring` when the kernel does not offer FUSE-over-io_uring
-    /// or refuses the rings, and either to `threads` when io_uring itself cannot be set up
-    /// (disabled by sysctl or a seccomp filter); default true.
+    /// Whether a ring transport that cannot run falls back to `threads` (logging why) instead
+    /// of failing the mount with `ErrorKind::Unsupported`: `fuse-uring` when the kernel does
+    /// not offer FUSE-over-io_uring or refuses its rings, either ring transport when io_uring
+    /// itself cannot be set up (disabled by sysctl or a seccomp filter); default true.
     pub transport_fallback: bool,
     /// The ring transports' depth: reads kept in flight per `uring` worker, and entries per
     /// CPU queue for `fuse-uring` (each holds a request buffer); default 2.

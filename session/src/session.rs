@@ -36,6 +36,8 @@ pub struct Session<F: Filesystem> {
     _notify_dev: Arc<FuseDev>,
     workers: Workers,
     shutdown_timeout: Duration,
+    /// `shutdown` has run.
+    stopped: bool,
 }
 
 impl<F: Filesystem> Session<F> {
@@ -45,17 +47,27 @@ impl<F: Filesystem> Session<F> {
     /// Errors say what failed: a missing mountpoint or one that is not a directory, a
     /// refused mount (not root and no `fusermount3`), a transport that cannot run with
     /// fallback off (`ErrorKind::Unsupported`), an `init` that refused. Nothing stays
-    /// mounted after an error.
+    /// mounted after an error, and a filesystem whose `init` succeeded gets its `destroy`.
     pub fn mount(fs: F, mountpoint: impl AsRef<Path>, config: Config) -> io::Result<Session<F>> {
         // From here on, an early return drops `mount`, which unmounts.
         let (dev, mount) = Mount::new(mountpoint.as_ref(), &config.mount)?;
-        // Everything that can fail for lack of resources comes before INIT is answered.
+        // Everything that can fail for lack of resources, and does not depend on what INIT
+        // settles, comes before INIT is answered.
         let notify_dev = Arc::new(dev.clone_dev()?);
         let plan = Plan::new(&config, &dev)?;
+        let mut workers = Workers::new(config.transport)?;
         let fs = Arc::new(fs);
         let negotiated = init::handshake(&dev, &config, plan.asks_for_rings(), |kc| fs.init(kc))?;
         log::debug!("INIT: {negotiated:?}");
-        let chosen = plan.choose(&negotiated)?;
+        // `init` has run: from here a failure calls `destroy`, as an unmount would.
+        let chosen = match plan.choose(&negotiated) {
+            Ok(c) => c,
+            Err(e) => {
+                fs.destroy();
+                return Err(e);
+            }
+        };
+        workers.transport = chosen.transport();
         // Enough buffers that none is allocated while serving: the transport's request
         // buffers, plus listings in flight.
         let request_size = Config::request_buffer_size(negotiated.max_write, negotiated.max_pages);
@@ -67,17 +79,18 @@ impl<F: Filesystem> Session<F> {
         for size in LISTING_SIZES {
             pool.prefill(size, chosen.dispatching_threads());
         }
-        let shared = Arc::new(Shared::new(negotiated, pool, config.debug));
         let mut session = Session {
             fs,
             mount,
             notifier: Notifier::new(&notify_dev),
             _notify_dev: notify_dev,
-            workers: Workers::new(chosen.transport())?,
-            shared,
+            workers,
+            shared: Arc::new(Shared::new(negotiated, pool, config.debug)),
             shutdown_timeout: config.shutdown_timeout,
+            stopped: false,
         };
-        // On failure, dropping the session stops whatever was started and unmounts.
+        // On failure, dropping the session stops whatever was started, unmounts and calls
+        // `destroy`.
         chosen.start(&mut session.workers, &session.fs, dev, &session.shared)?;
         Ok(session)
     }
@@ -154,6 +167,7 @@ impl<F: Filesystem> Session<F> {
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
+        self.stopped = true;
         self.shared.stopping.store(true, Ordering::Relaxed);
         let unmounted = self.mount.unmount();
         let busy_root = match &unmounted {
@@ -174,7 +188,7 @@ impl<F: Filesystem> Session<F> {
 
 impl<F: Filesystem> Drop for Session<F> {
     fn drop(&mut self) {
-        if self.workers.is_running() {
+        if !self.stopped {
             if let Err(e) = self.shutdown() {
                 log::error!("unmounting {}: {e}", self.mountpoint().display());
             }

@@ -63,6 +63,8 @@ pub struct Harness<F: Filesystem> {
     fs: Arc<F>,
     memory: Arc<Channel<Memory>>,
     chan: Arc<Channel>,
+    /// Builders handed out, each with its own range of uniques.
+    builders: std::sync::atomic::AtomicU64,
 }
 
 impl<F: Filesystem> Harness<F> {
@@ -85,12 +87,14 @@ impl<F: Filesystem> Harness<F> {
         let shared = Arc::new(Shared::new(negotiated, BufferPool::new(1 << 20, 4), config.debug));
         let memory = Arc::new(Channel::new(&shared, Memory::default()));
         let chan = Arc::clone(&memory) as Arc<Channel>;
-        Harness { fs: Arc::new(fs), memory, chan }
+        Harness { fs: Arc::new(fs), memory, chan, builders: std::sync::atomic::AtomicU64::new(0) }
     }
 
-    /// A request builder in the layout this harness negotiated.
+    /// A request builder in the layout this harness negotiated. Each builder gets its own
+    /// range of uniques (2^32 of them), so replies never answer another builder's request.
     pub fn builder(&self) -> RequestBuilder {
-        RequestBuilder::new().dialect(self.negotiated().dialect())
+        let range = self.builders.fetch_add(1, Ordering::Relaxed) << 32;
+        RequestBuilder::new().dialect(self.negotiated().dialect()).uniques_after(range)
     }
 
     /// What the pretend INIT settled.
@@ -98,15 +102,18 @@ impl<F: Filesystem> Harness<F> {
         &self.memory.shared.negotiated
     }
 
-    /// Handle one request and return its reply. Panics if the filesystem has not answered
-    /// by the time its method returns (use [`request`](Self::request) for requests answered
-    /// later, or that take no answer).
+    /// Handle one request and return its reply. Replies to other requests (answered later,
+    /// from another thread) stay for [`take_replies`](Self::take_replies). Panics if the
+    /// filesystem has not answered by the time its method returns (use
+    /// [`request`](Self::request) for requests answered later, or that take no answer).
     pub fn call(&self, bytes: &[u8]) -> Reply {
-        let unique =
-            bytes.get(8..16).map_or(0, |u| u64::from_le_bytes(u.try_into().unwrap_or([0; 8])));
-        let replies = self.request(bytes);
-        let found = replies.into_iter().find(|r| Reply::unique_of(r) == unique);
-        Reply { bytes: found.unwrap_or_else(|| panic!("request {unique} was not answered")) }
+        let unique = bytes.get(8..16).and_then(|u| u.try_into().ok()).map_or(0, u64::from_le_bytes);
+        dispatch(&*self.fs, &self.chan, bytes);
+        let mut replies = self.memory.sink.replies.lock().unwrap_or_else(|p| p.into_inner());
+        match replies.iter().position(|r| Reply::unique_of(r) == unique) {
+            Some(i) => Reply { bytes: replies.remove(i) },
+            None => panic!("request {unique} was not answered"),
+        }
     }
 
     /// Handle one request and return the replies sent so far (including any that other
@@ -215,6 +222,11 @@ impl Reply {
         self.fixed::<abi::WriteOut>().map(|w| w.size)
     }
 
+    /// COPY_FILE_RANGE_64: the byte count.
+    pub fn copied(&self) -> Result<u64, Errno> {
+        self.fixed::<abi::CopyFileRangeOut>().map(|c| c.bytes_copied)
+    }
+
     /// READ, READLINK, GETXATTR/LISTXATTR with a buffer: the bytes.
     pub fn data(&self) -> Result<&[u8], Errno> {
         self.body()
@@ -254,7 +266,8 @@ impl Reply {
                 name: std::ffi::OsStr::from_bytes(name).to_owned(),
                 entry,
             });
-            rest = rest.get(record..).unwrap_or(&[]);
+            // A record cut short of its padding is dropped by the kernel: a protocol error.
+            rest = rest.get(record..).ok_or(Errno::EPROTO)?;
         }
         Ok(out)
     }

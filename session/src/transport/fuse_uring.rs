@@ -222,7 +222,7 @@ fn write_header(e: &mut EntryBufs, header: OutHeader, payload_sz: usize) -> OutH
 /// in `/sys/devices/system/cpu/possible` ("0-3"). Queue ids are CPU ids, so the list must
 /// be 0..n without gaps: with a gap the kernel would send some CPUs' requests to another
 /// queue, and pinning would put queue threads on the wrong CPUs. Such a machine is refused
-/// before INIT (the mount falls back to `uring`).
+/// before INIT (the mount falls back to `threads`).
 pub(super) fn possible_cpus() -> io::Result<usize> {
     count_cpus(&std::fs::read_to_string("/sys/devices/system/cpu/possible")?)
 }

@@ -32,8 +32,8 @@ use std::sync::Arc;
 
 /// Where a transport that cannot run falls back to, on a kernel without FUSE-over-io_uring
 /// (the usual case: `enable_uring` is N by default) or where io_uring cannot be set up:
-/// `threads`, which measured fastest of the two others on every workload here
-/// (BENCHMARKS.md, DECISIONS.md).
+/// `threads`, which measured faster than `uring` on most workloads here and cheaper in CPU
+/// on all of them (BENCHMARKS.md, DECISIONS.md).
 pub(crate) const FALLBACK: Transport = Transport::Threads;
 
 /// What the session can serve with, found before INIT: whether io_uring works here, how
@@ -209,7 +209,12 @@ impl Chosen {
                 workers.transport = FALLBACK;
                 start_workers(workers, FALLBACK, 1, devs, fs, shared, self.depth)
             }
-            Err((_, e)) => Err(e),
+            // Refused with fallback off: as for any transport that cannot run.
+            Err((true, e)) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("transport fuse-uring: {e}"),
+            )),
+            Err((false, e)) => Err(e),
         }
     }
 }

@@ -160,7 +160,7 @@ impl Reads<'_> {
     fn arm(&mut self, ring: &mut Ring, slot: usize) -> io::Result<()> {
         let buf = &mut self.bufs[slot];
         // SAFETY: the buffer is the worker's, untouched until this read completes; if the
-        // worker leaves with the read in flight, it leaks the buffer (see `run_worker`).
+        // worker leaves with the read in flight, it leaks the buffer (see `run`).
         unsafe { ring.read(self.fd, buf.as_mut_ptr(), buf.len() as u32, slot as u64)? };
         self.in_flight += 1;
         Ok(())

@@ -190,11 +190,6 @@ impl Workers {
         self.exit.wait(None);
     }
 
-    /// Whether any thread is still to be stopped (or joined).
-    pub(crate) fn is_running(&self) -> bool {
-        !self.handles.is_empty()
-    }
-
     /// Stop the threads, once the session has set `stopping` and unmounted. After a clean
     /// unmount the kernel ends the connection and every thread sees it. A busy mount was
     /// detached lazily and lives on: `busy_root` (an `O_PATH` fd on its root) is then how to
