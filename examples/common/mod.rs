@@ -23,9 +23,14 @@ pub struct Common {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 
-    /// Reads in flight per uring worker; entries per fuse-uring queue [default: 2].
+    /// Reads in flight per uring worker [default: 2]; entries per fuse-uring queue [default:
+    /// enough for --max-in-flight within 48 MiB].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub ring_depth: Option<u16>,
+
+    /// Requests read from the kernel and not yet answered, at most [default: 1024].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: Option<u32>,
 
     /// Log every request and reply (at info level).
     #[arg(short, long)]
@@ -67,8 +72,11 @@ impl Common {
         if let Some(n) = self.threads {
             config.threads = n.into();
         }
+        if let Some(n) = self.max_in_flight {
+            config.max_in_flight = n as usize;
+        }
         if let Some(d) = self.ring_depth {
-            config.ring_depth = d;
+            config.ring_depth = Some(d);
         }
         config.debug = self.debug;
         config.mount.allow_other |= self.allow_other;

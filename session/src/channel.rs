@@ -10,6 +10,7 @@
 //! transport, or every `Filesystem` method would carry a transport parameter. The price is
 //! one indirect call per reply (measured in DECISIONS.md: within the noise of a request).
 
+use crate::in_flight::InFlight;
 use crate::init::Negotiated;
 use crate::interrupt::Interrupts;
 use crate::pool::BufferPool;
@@ -95,6 +96,8 @@ pub(crate) struct Shared {
     pub(crate) negotiated: Negotiated,
     /// Uniques of interrupted requests.
     pub(crate) interrupts: Interrupts,
+    /// Requests dispatched and not yet answered, and the bound on them.
+    pub(crate) in_flight: InFlight,
     /// Request buffers, directory listings and other buffers of the request path.
     pub(crate) pool: Arc<BufferPool>,
     /// Log every request and reply.
@@ -107,10 +110,16 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(negotiated: Negotiated, pool: Arc<BufferPool>, debug: bool) -> Shared {
+    pub(crate) fn new(
+        negotiated: Negotiated,
+        pool: Arc<BufferPool>,
+        in_flight: InFlight,
+        debug: bool,
+    ) -> Shared {
         Shared {
             negotiated,
             interrupts: Interrupts::new(),
+            in_flight,
             pool,
             debug,
             stopping: AtomicBool::new(false),

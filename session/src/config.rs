@@ -197,9 +197,23 @@ pub struct Config {
     /// not offer FUSE-over-io_uring or refuses its rings, either ring transport when io_uring
     /// itself cannot be set up (disabled by sysctl or a seccomp filter); default true.
     pub transport_fallback: bool,
-    /// The ring transports' depth: reads kept in flight per `uring` worker, and entries per
-    /// CPU queue for `fuse-uring` (each holds a request buffer); default 2.
-    pub ring_depth: u16,
+    /// Requests read from the kernel and not yet answered, at most; default 1024. A filesystem
+    /// that answers later (a thread pool, the async API) can have this many waiting on a slow
+    /// backend, whatever the number of transport threads. At the bound the transport stops
+    /// reading until a reply makes room (the kernel keeps the rest queued: nothing is dropped
+    /// or failed). On `threads` each reader already waiting in read(2) may add one more; on
+    /// `fuse-uring` the ring entries are the bound (see [`ring_depth`](Self::ring_depth)).
+    pub max_in_flight: usize,
+    /// The ring transports' depth: reads kept in flight per `uring` worker (default 2), and
+    /// entries per CPU queue for `fuse-uring`, each holding a request-sized payload buffer.
+    /// `None` (the default) gives `uring` 2 and `fuse-uring` enough entries for
+    /// `max_in_flight` requests across its queues, as many as fit in
+    /// [`ring_memory`](Self::ring_memory) and at least 2 per queue.
+    pub ring_depth: Option<u16>,
+    /// The memory `fuse-uring`'s automatic depth may give its ring entries (header page plus
+    /// payload, over all queues); default 48 MiB. The payload follows the negotiated
+    /// `max_write` and `max_pages`: smaller requests buy more entries (BENCHMARKS.md).
+    pub ring_memory: usize,
     /// Log every request and reply at `info` level (the examples' `--debug`).
     pub debug: bool,
     /// How long [`Session::unmount`](crate::Session::unmount) waits for workers after the
@@ -221,7 +235,9 @@ impl Default for Config {
             capabilities: Config::DEFAULT_CAPABILITIES,
             transport: Transport::default(),
             transport_fallback: true,
-            ring_depth: 2,
+            max_in_flight: 1024,
+            ring_depth: None,
+            ring_memory: 48 << 20,
             debug: false,
             shutdown_timeout: Duration::from_secs(10),
         }

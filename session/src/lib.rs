@@ -35,6 +35,7 @@ mod context;
 mod dev;
 mod dispatch;
 mod filesystem;
+mod in_flight;
 mod init;
 mod interrupt;
 mod mount;

@@ -19,6 +19,9 @@ pub struct PoolStats {
     pub allocations: u64,
     /// Bytes held idle in the pool now.
     pub bytes_held: u64,
+    /// Bytes of every buffer the pool made that is still alive, idle or on loan (ring
+    /// entries, workers' request buffers, listings in flight).
+    pub bytes_live: u64,
 }
 
 struct Class {
@@ -43,6 +46,8 @@ pub struct BufferPool {
     /// Gets of sizes no class holds (each one an allocation).
     unpooled: AtomicU64,
     allocations: AtomicU64,
+    /// Bytes of the buffers made and not yet freed.
+    live: AtomicU64,
 }
 
 impl BufferPool {
@@ -71,6 +76,7 @@ impl BufferPool {
             max_per_class,
             unpooled: AtomicU64::new(0),
             allocations: AtomicU64::new(0),
+            live: AtomicU64::new(0),
         })
     }
 
@@ -93,7 +99,9 @@ impl BufferPool {
             Some(b) => b,
             None => {
                 self.allocations.fetch_add(1, Relaxed);
-                PageBuf::new(class.map_or(len, |i| self.classes[i].size))
+                let b = PageBuf::new(class.map_or(len, |i| self.classes[i].size));
+                self.live.fetch_add(b.capacity() as u64, Relaxed);
+                b
             }
         };
         PooledBuf { buf: Some(buf), len, class, pool: Arc::clone(self) }
@@ -109,6 +117,7 @@ impl BufferPool {
         while free.bufs.len() < n.min(self.max_per_class) {
             free.bufs.push(PageBuf::new(class.size));
             self.allocations.fetch_add(1, Relaxed);
+            self.live.fetch_add(class.size as u64, Relaxed);
         }
     }
 
@@ -117,6 +126,7 @@ impl BufferPool {
         let mut s = PoolStats {
             gets: self.unpooled.load(Relaxed),
             allocations: self.allocations.load(Relaxed),
+            bytes_live: self.live.load(Relaxed),
             ..Default::default()
         };
         for c in &self.classes {
@@ -129,12 +139,15 @@ impl BufferPool {
         s
     }
 
-    fn put(&self, class: usize, buf: PageBuf) {
-        if let Ok(mut free) = self.classes[class].free.lock() {
+    /// Take `buf` back (or free it, if its class keeps enough idle already).
+    fn put(&self, class: Option<usize>, buf: PageBuf) {
+        if let Some(Ok(mut free)) = class.map(|c| self.classes[c].free.lock()) {
             if free.bufs.len() < self.max_per_class {
                 free.bufs.push(buf);
+                return;
             }
         }
+        self.live.fetch_sub(buf.capacity() as u64, Relaxed);
     }
 }
 
@@ -169,8 +182,8 @@ impl core::ops::DerefMut for PooledBuf {
 
 impl Drop for PooledBuf {
     fn drop(&mut self) {
-        if let (Some(class), Some(buf)) = (self.class, self.buf.take()) {
-            self.pool.put(class, buf);
+        if let Some(buf) = self.buf.take() {
+            self.pool.put(self.class, buf);
         }
     }
 }
@@ -201,6 +214,7 @@ mod tests {
         drop(big);
         let s = pool.stats();
         assert_eq!((s.gets, s.reuses, s.allocations), (6, 1, 5));
+        assert_eq!(s.bytes_live, s.bytes_held, "nothing on loan; the oversized buffer is freed");
         pool.prefill(60 << 10, 5);
         assert_eq!(pool.stats().allocations, 7, "two more, up to the class's bound of 2");
         let (a, b) = (pool.get(40 << 10), pool.get(64 << 10));

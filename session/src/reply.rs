@@ -30,6 +30,7 @@ pub(crate) struct Sender {
 impl Sender {
     pub(crate) fn new(chan: &Arc<Channel>, unique: u64, opcode: Opcode) -> Sender {
         let started = crate::stats::sample().then(std::time::Instant::now);
+        chan.shared.in_flight.begin();
         Sender { chan: Arc::clone(chan), unique, opcode, done: false, started }
     }
 
@@ -69,6 +70,7 @@ impl Sender {
             }
         }
         shared.interrupts.done(self.unique);
+        shared.in_flight.end();
         self.chan.ops.record(self.opcode, header.error != 0, self.started.map(|s| s.elapsed()));
         sent.is_ok()
     }

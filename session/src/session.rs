@@ -4,6 +4,7 @@ use crate::channel::Shared;
 use crate::config::{Config, Transport};
 use crate::dev::FuseDev;
 use crate::filesystem::Filesystem;
+use crate::in_flight::InFlight;
 use crate::init::{self, Negotiated};
 use crate::mount::Mount;
 use crate::notifier::Notifier;
@@ -38,6 +39,8 @@ pub struct Session<F: Filesystem> {
     shutdown_timeout: Duration,
     /// `shutdown` has run.
     stopped: bool,
+    /// fuse-uring's ring: entries and the bytes their buffers take (0, 0 otherwise).
+    ring: (usize, usize),
 }
 
 impl<F: Filesystem> Session<F> {
@@ -79,13 +82,16 @@ impl<F: Filesystem> Session<F> {
         for size in LISTING_SIZES {
             pool.prefill(size, chosen.dispatching_threads());
         }
+        let in_flight = InFlight::new(config.max_in_flight, chosen.pollers());
+        let ring = chosen.ring(&negotiated);
         let mut session = Session {
             fs,
             mount,
             notifier: Notifier::new(&notify_dev),
             _notify_dev: notify_dev,
             workers,
-            shared: Arc::new(Shared::new(negotiated, pool, config.debug)),
+            shared: Arc::new(Shared::new(negotiated, pool, in_flight, config.debug)),
+            ring,
             shutdown_timeout: config.shutdown_timeout,
             stopped: false,
         };
@@ -133,7 +139,14 @@ impl<F: Filesystem> Session<F> {
     /// Per-opcode counts, errors and latency (dispatch to reply), and the buffer pool's
     /// figures.
     pub fn stats(&self) -> SessionStats {
-        SessionStats::sum(self.workers.channels.iter().map(|c| &c.ops), self.shared.pool.stats())
+        let mut s = SessionStats::sum(
+            self.workers.channels.iter().map(|c| &c.ops),
+            self.shared.pool.stats(),
+        );
+        s.in_flight = self.shared.in_flight.now();
+        s.max_in_flight = self.shared.in_flight.max();
+        (s.ring_entries, s.ring_bytes) = self.ring;
+        s
     }
 
     /// Whether the transport has stopped (the filesystem was unmounted).
@@ -169,6 +182,8 @@ impl<F: Filesystem> Session<F> {
     fn shutdown(&mut self) -> io::Result<()> {
         self.stopped = true;
         self.shared.stopping.store(true, Ordering::Relaxed);
+        // Transports waiting for room under `max_in_flight` stop waiting.
+        self.shared.in_flight.close();
         let unmounted = self.mount.unmount();
         let busy_root = match &unmounted {
             Ok(Some(root)) => root.try_clone().ok(),

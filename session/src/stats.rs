@@ -108,6 +108,14 @@ pub struct SessionStats {
     pub ops: Vec<OpStats>,
     /// The request path's buffer pool.
     pub pool: PoolStats,
+    /// Requests dispatched and not yet answered, now.
+    pub in_flight: usize,
+    /// `Config::max_in_flight`.
+    pub max_in_flight: usize,
+    /// fuse-uring's ring entries, over all queues (0 on the other transports).
+    pub ring_entries: usize,
+    /// The memory those entries hold: a header page and a request-sized payload each.
+    pub ring_bytes: usize,
 }
 
 impl SessionStats {
@@ -129,7 +137,7 @@ impl SessionStats {
             c.add_to(&mut ops);
         }
         ops.retain(|o| o.count > 0);
-        SessionStats { ops, pool }
+        SessionStats { ops, pool, in_flight: 0, max_in_flight: 0, ring_entries: 0, ring_bytes: 0 }
     }
 }
 
@@ -146,10 +154,19 @@ impl core::fmt::Display for SessionStats {
                 o.mean()
             )?;
         }
+        writeln!(
+            f,
+            "buffer pool: {} gets, {} reused, {} allocated, {} bytes live ({} idle)",
+            self.pool.gets,
+            self.pool.reuses,
+            self.pool.allocations,
+            self.pool.bytes_live,
+            self.pool.bytes_held
+        )?;
         write!(
             f,
-            "buffer pool: {} gets, {} reused, {} allocated, {} bytes held",
-            self.pool.gets, self.pool.reuses, self.pool.allocations, self.pool.bytes_held
+            "in flight: {} of at most {}; ring: {} entries, {} bytes",
+            self.in_flight, self.max_in_flight, self.ring_entries, self.ring_bytes
         )
     }
 }

@@ -25,6 +25,7 @@ use crate::channel::{Channel, ReplySink, Shared};
 use crate::config::Config;
 use crate::dispatch::dispatch;
 use crate::filesystem::Filesystem;
+use crate::in_flight::InFlight;
 use crate::init::Negotiated;
 use crate::init::{self, KernelConfig, KernelOffer};
 use crate::pool::BufferPool;
@@ -84,7 +85,9 @@ impl<F: Filesystem> Harness<F> {
         let mut kc = KernelConfig::new(offer, config);
         let _ = fs.init(&mut kc);
         let (_, negotiated) = init::negotiate(&kc);
-        let shared = Arc::new(Shared::new(negotiated, BufferPool::new(1 << 20, 4), config.debug));
+        let pool = BufferPool::new(1 << 20, 4);
+        let in_flight = InFlight::new(config.max_in_flight, 1);
+        let shared = Arc::new(Shared::new(negotiated, pool, in_flight, config.debug));
         let memory = Arc::new(Channel::new(&shared, Memory::default()));
         let chan = Arc::clone(&memory) as Arc<Channel>;
         Harness { fs: Arc::new(fs), memory, chan, builders: std::sync::atomic::AtomicU64::new(0) }

@@ -209,6 +209,13 @@ impl Queue {
     }
 }
 
+/// The memory one ring entry takes: its header page and a payload as large as the largest
+/// request the negotiated `max_write` and `max_pages` allow (the kernel's minimum for it).
+pub(super) fn entry_bytes(n: &crate::init::Negotiated) -> usize {
+    let payload = crate::Config::request_buffer_size(n.max_write, n.max_pages);
+    crate::page::PAGE_SIZE + payload.next_multiple_of(crate::page::PAGE_SIZE)
+}
+
 /// Put the reply's `fuse_out_header` and its body length into the entry's header buffer.
 fn write_header(e: &mut EntryBufs, header: OutHeader, payload_sz: usize) -> OutHeader {
     let h = UringReqHeader::mut_from_prefix(&mut e.header[..]).expect("aligned header page").0;

@@ -43,7 +43,10 @@ pub(crate) struct Plan {
     asked: Transport,
     fallback: bool,
     threads: usize,
-    depth: usize,
+    /// `Config::ring_depth`: `None` lets each ring transport choose.
+    depth: Option<u16>,
+    max_in_flight: usize,
+    ring_memory: usize,
     /// Why io_uring cannot be set up here, if it cannot (probed for the ring transports).
     no_rings: Option<io::Error>,
     /// For fuse-uring: the queue count (one per possible CPU), or why there can be none.
@@ -76,7 +79,9 @@ impl Plan {
             asked,
             fallback: config.transport_fallback,
             threads,
-            depth: usize::from(config.ring_depth.max(1)),
+            depth: config.ring_depth.map(|d| d.max(1)),
+            max_in_flight: config.max_in_flight.max(1),
+            ring_memory: config.ring_memory,
             no_rings,
             queues,
             spare,
@@ -130,11 +135,19 @@ impl Plan {
             (Transport::FuseUring, Some(Ok(n))) => n,
             _ => 0,
         };
+        let depth = match (self.depth, transport) {
+            (Some(d), _) => usize::from(d),
+            (None, Transport::FuseUring) => {
+                let entry = fuse_uring::entry_bytes(negotiated);
+                auto_ring_depth(self.max_in_flight, queues, entry, self.ring_memory)
+            }
+            (None, _) => 2,
+        };
         Ok(Chosen {
             transport,
             fallback: self.fallback,
             threads: self.threads,
-            depth: self.depth,
+            depth,
             queues,
             spare: self.spare,
             ring_dev: self.ring_dev,
@@ -160,6 +173,22 @@ impl Chosen {
             Transport::Threads | Transport::Uring => self.threads,
             Transport::FuseUring => self.queues + 1,
         }
+    }
+
+    /// fuse-uring's ring: entries (over all queues) and the bytes their buffers take.
+    pub(crate) fn ring(&self, negotiated: &Negotiated) -> (usize, usize) {
+        match self.transport {
+            Transport::FuseUring => {
+                let entries = self.queues * self.depth;
+                (entries, entries * fuse_uring::entry_bytes(negotiated))
+            }
+            _ => (0, 0),
+        }
+    }
+
+    /// How many polling transport threads may wait for room under `max_in_flight` at once.
+    pub(crate) fn pollers(&self) -> usize {
+        self.threads + 1
     }
 
     /// The request-sized buffers it keeps on loan while serving: each worker's reads, or
@@ -219,6 +248,16 @@ impl Chosen {
     }
 }
 
+/// fuse-uring's entries per queue when `Config::ring_depth` leaves it to us: enough for
+/// `max_in_flight` requests spread over the queues (the kernel queues a request on its
+/// caller's CPU), as many as `memory` holds at `entry` bytes each, and never fewer than 2.
+fn auto_ring_depth(max_in_flight: usize, queues: usize, entry: usize, memory: usize) -> usize {
+    let queues = queues.max(1);
+    let wanted = max_in_flight.div_ceil(queues);
+    let affordable = memory / (queues * entry.max(1));
+    wanted.min(affordable).clamp(2, 4096)
+}
+
 /// Start a `threads` or `uring` worker on each of `devs`, numbered from `first`.
 fn start_workers<F: Filesystem>(
     workers: &mut Workers,
@@ -236,4 +275,22 @@ fn start_workers<F: Filesystem>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auto_ring_depth;
+
+    #[test]
+    fn ring_depth_follows_in_flight_within_memory() {
+        let mib = 1 << 20;
+        // 1024 in flight over 2 queues wants 512 each; 1 MiB entries afford 24 in 48 MiB.
+        assert_eq!(auto_ring_depth(1024, 2, mib + 8192, 48 * mib), 23);
+        // 256 KiB entries: 93 per queue.
+        assert_eq!(auto_ring_depth(1024, 2, (256 << 10) + 8192, 48 * mib), 93);
+        // Small bounds are met exactly; never below 2 per queue, even on 64 CPUs.
+        assert_eq!(auto_ring_depth(64, 2, 256 << 10, 48 * mib), 32);
+        assert_eq!(auto_ring_depth(1024, 64, mib + 8192, 48 * mib), 2);
+        assert_eq!(auto_ring_depth(1, 4, 4096, 0), 2);
+    }
 }

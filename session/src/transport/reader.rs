@@ -67,6 +67,12 @@ fn run<F: Filesystem>(fs: &F, chan: &Arc<Channel<FuseDev>>, wake: Option<&EventF
     // On loan from the session's pool for the reader's whole life.
     let mut buf = shared.pool.get(shared.request_size());
     loop {
+        if wake.is_none() {
+            // Back-pressure: a blocking reader reads only while fewer than `max_in_flight`
+            // requests await replies (the session's stop ends the wait). fuse-uring's polling
+            // reader is not held back: it carries FORGET and INTERRUPT, which cancel work.
+            shared.in_flight.wait_for_room();
+        }
         // Relaxed: the flag only needs to be seen eventually; the wakeup that follows it is
         // ordered by the kernel's queue or the eventfd.
         if shared.stopping.load(Ordering::Relaxed) {

@@ -62,9 +62,10 @@ fn run<F: Filesystem>(
     fs: &F,
     chan: &Arc<Channel<FuseDev>>,
     depth: usize,
-    wake: &EventFd,
+    wake: &Arc<EventFd>,
 ) -> WorkerExit {
     let dev = &chan.sink;
+    let in_flight = &chan.shared.in_flight;
     let core: Arc<Channel> = Arc::clone(chan) as Arc<Channel>;
     let buf_size = chan.shared.request_size();
     let fd = dev.as_fd().as_raw_fd();
@@ -81,6 +82,9 @@ fn run<F: Filesystem>(
     // when the worker leaves with that read in flight.
     let wake_sink = Box::new(AtomicU64::new(0));
     let mut reads = Reads { fd, bufs: &mut bufs, in_flight: 0 };
+    // Slots not re-armed because `max_in_flight` requests are in flight: armed again once a
+    // reply makes room (it writes `wake`, on which this worker then parks).
+    let mut idle: Vec<usize> = Vec::with_capacity(depth);
     let mut done = [Completion::default(); 16];
     let exit = 'serve: {
         for slot in 0..depth {
@@ -105,7 +109,7 @@ fn run<F: Filesystem>(
                     if let Err(e) = arm_wake(&mut ring, wake, &wake_sink) {
                         break 'serve WorkerExit::Failed(e);
                     }
-                    continue;
+                    continue; // idle slots are re-armed after the batch
                 }
                 let slot = c.tag as usize;
                 reads.in_flight -= 1;
@@ -128,9 +132,21 @@ fn run<F: Filesystem>(
                     if reads.in_flight == 0 {
                         break 'serve WorkerExit::Unmounted;
                     }
-                } else if let Err(e) = reads.arm(&mut ring, slot) {
-                    break 'serve WorkerExit::Failed(e);
+                } else {
+                    idle.push(slot);
                 }
+            }
+            // Back-pressure: read more only while there is room; otherwise park until a reply
+            // makes some (the slots stay idle, and the kernel keeps the requests queued).
+            if !idle.is_empty() && (in_flight.has_room() || in_flight.park(wake)) {
+                for slot in idle.drain(..) {
+                    if let Err(e) = reads.arm(&mut ring, slot) {
+                        break 'serve WorkerExit::Failed(e);
+                    }
+                }
+            }
+            if gone && reads.in_flight == 0 {
+                break 'serve WorkerExit::Unmounted;
             }
         }
     };

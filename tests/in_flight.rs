@@ -1,0 +1,138 @@
+//! Back-pressure at `Config::max_in_flight`: a filesystem that answers later can have that
+//! many requests waiting, whatever the number of transport threads, and no more; at the bound
+//! the transport stops reading, and every request is answered once room is made (nothing
+//! dropped or failed).
+
+mod common;
+
+use common::{can_mount, TestMount};
+use fusefs::op;
+use fusefs::*;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, SystemTime};
+
+const READERS: usize = 16;
+const BOUND: usize = 4;
+
+/// READs are kept, not answered; a releaser answers them.
+#[derive(Default)]
+struct Deferred {
+    pending: Mutex<Vec<(u64, ReplyData)>>,
+    arrived: Condvar,
+    most_pending: Mutex<usize>,
+}
+
+fn file() -> FileAttr {
+    let mut a = FileAttr::new(2, FileType::RegularFile, 0o644, SystemTime::UNIX_EPOCH);
+    a.size = (READERS * 4096) as u64;
+    a
+}
+
+impl Filesystem for Deferred {
+    fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
+        if op.name == "f" {
+            let _ = reply.entry(&Entry::new(file(), Duration::from_secs(60)));
+        } else {
+            reply.error(Errno::ENOENT)
+        }
+    }
+    fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
+        let a = match op.ino {
+            ROOT_ID => FileAttr::new(ROOT_ID, FileType::Directory, 0o755, SystemTime::UNIX_EPOCH),
+            _ => file(),
+        };
+        reply.attr(&a, Duration::from_secs(60))
+    }
+    fn open(&self, _: &Context<'_>, _: op::Open, reply: ReplyOpen) {
+        reply.opened(0, OpenFlags::DIRECT_IO)
+    }
+    fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
+        let mut p = self.pending.lock().unwrap();
+        p.push((op.offset, reply));
+        let mut most = self.most_pending.lock().unwrap();
+        *most = (*most).max(p.len());
+        self.arrived.notify_all();
+    }
+}
+
+/// Wait until `first` READs are waiting at once (the transport ran into its bound), then
+/// answer them all as they come, `total` in all.
+fn release(fs: &Deferred, first: usize, total: usize) {
+    let mut p = fs.pending.lock().unwrap();
+    while p.len() < first {
+        let (guard, t) = fs.arrived.wait_timeout(p, common::LIMIT).unwrap();
+        p = guard;
+        assert!(!t.timed_out(), "{} READs waiting, expected {first}", p.len());
+    }
+    let mut answered = 0;
+    while answered < total {
+        while p.is_empty() {
+            let (guard, t) = fs.arrived.wait_timeout(p, common::LIMIT).unwrap();
+            p = guard;
+            assert!(!t.timed_out(), "READ {} of {total} never came", answered + 1);
+        }
+        let (offset, reply) = p.remove(0);
+        drop(p);
+        reply.data(&[(offset / 4096) as u8; 4096]);
+        answered += 1;
+        p = fs.pending.lock().unwrap();
+    }
+}
+
+#[test]
+fn at_most_max_in_flight_wait_and_none_is_lost() {
+    if !can_mount("at_most_max_in_flight_wait_and_none_is_lost") {
+        return;
+    }
+    let mut config = common::config();
+    config.threads = 2;
+    config.max_in_flight = BOUND;
+    let m = TestMount::with_config(Deferred::default(), config);
+    let transport = m.session().transport();
+    // The bound, and what must be reached: on fuse-uring the ring entries are the bound and
+    // a caller's request waits for its own CPU's queue, so only one queue (2 entries with
+    // this bound) is sure to fill.
+    let (bound, first) = match transport {
+        Transport::FuseUring => (m.session().stats().ring_entries, 2),
+        _ => (BOUND, BOUND),
+    };
+    let fs = Arc::clone(m.session().filesystem());
+    let releaser = std::thread::spawn(move || release(&fs, first, READERS));
+    m.run(|p| {
+        let readers: Vec<_> = (0..READERS)
+            .map(|i| {
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    let f = std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_DIRECT)
+                        .open(p.join("f"))
+                        .unwrap();
+                    let mut buf = vec![0u8; 4096];
+                    let n = f.read_at(&mut buf, (i * 4096) as u64).unwrap();
+                    assert_eq!(n, 4096);
+                    assert!(buf.iter().all(|&b| b == i as u8), "reader {i} got its own block");
+                })
+            })
+            .collect();
+        for r in readers {
+            r.join().unwrap();
+        }
+    });
+    releaser.join().unwrap();
+    let most = *m.session().filesystem().most_pending.lock().unwrap();
+    // Each transport thread may already have reads outstanding when the bound is reached:
+    // each of the 2 blocking readers one, each of the 2 uring workers its 2 armed reads.
+    let slack = match transport {
+        Transport::Threads => 2 - 1,
+        Transport::Uring => 2 * 2 - 1,
+        Transport::FuseUring => 0,
+    };
+    eprintln!("{transport}: at most {most} READs waited (bound {bound}, slack {slack})");
+    assert!(bound <= BOUND, "fuse-uring's automatic depth follows max_in_flight ({bound})");
+    assert!(most >= first, "the bound was reached ({most})");
+    assert!(most <= bound + slack, "{most} READs waited at once; the bound is {bound}");
+    assert_eq!(m.session().stats().in_flight, 0, "every request answered");
+    m.unmount();
+}
