@@ -7,8 +7,8 @@
 
 mod common;
 
-use fusefs::cached::{CacheConfig, CachedFs, LocalBackend, Slow};
-use fusefs::{Session, TerminationSignals};
+use fusefs::cached::{Blocking, CacheConfig, CachedFs, LocalBackend, Slow};
+use fusefs::{AsyncFs, Session, TerminationSignals};
 use nix::sys::signal::Signal;
 use std::process::exit;
 use std::time::Duration;
@@ -69,17 +69,17 @@ fn run(
     preset: CacheConfig,
     config: fusefs::Config,
 ) -> std::io::Result<()> {
-    let backend = Slow::new(LocalBackend::new(source)?, latency);
+    let backend = Slow::new(Blocking::new(LocalBackend::new(source)?), latency);
     let signals = TerminationSignals::block_with(&[Signal::SIGUSR1])?;
-    let session = Session::mount(CachedFs::new(backend, preset), mnt, config)?;
-    session.filesystem().set_notifier(session.notifier());
+    let session = Session::mount(AsyncFs::new(CachedFs::new(backend, preset))?, mnt, config)?;
+    session.filesystem().inner().set_notifier(session.notifier());
     eprintln!(
         "slowfs: serving {source} at {} over {} with {latency:?} per backend call",
         mnt.display(),
         session.transport()
     );
-    let report = |s: &Session<CachedFs<Slow<LocalBackend>>>| {
-        let fs = s.filesystem();
+    let report = |s: &Session<AsyncFs<CachedFs<Slow<Blocking<LocalBackend>>>>>| {
+        let fs = s.filesystem().inner();
         eprintln!(
             "--- slowfs statistics ---\nbackend calls: {:?}\n{}{}",
             fs.backend().calls(),

@@ -42,6 +42,7 @@
 #[macro_use]
 mod serve;
 
+#[cfg(feature = "tokio")]
 pub mod cached;
 pub mod memfs;
 
@@ -54,6 +55,8 @@ pub use fusefs_session::{KernelConfig, KernelOffer, Negotiated};
 pub use fusefs_session::{Notifier, Session, TerminationSignals};
 pub use fusefs_session::{OpStats, PoolStats, SessionStats, SAMPLE_EVERY};
 
+#[cfg(feature = "tokio")]
+pub use fusefs_session::{AsyncFilesystem, AsyncFs, DirEntry, DirEntryPlus, RequestInfo};
 pub use fusefs_session::{Context, Filesystem};
 pub use fusefs_session::{Entry, FileAttr, FileType, PageBuf, Statfs, ROOT_ID};
 pub use fusefs_session::{Errno, InitFlags, OpenFlags, RenameFlags, SetattrValid, XattrFlags};

@@ -4,12 +4,13 @@
 
 mod common;
 use common::{can_mount, TestMount};
-use fusefs::cached::{CacheConfig, CachedFs, LocalBackend, Slow};
+use fusefs::cached::{Blocking, CacheConfig, CachedFs, LocalBackend, Slow};
+use fusefs::AsyncFs;
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-type Fs = CachedFs<Slow<LocalBackend>>;
+type Fs = AsyncFs<CachedFs<Slow<Blocking<LocalBackend>>>>;
 
 fn source_tree() -> tempfile::TempDir {
     let src = tempfile::tempdir().unwrap();
@@ -25,12 +26,12 @@ fn source_tree() -> tempfile::TempDir {
 }
 
 fn mount(src: &Path, cfg: CacheConfig) -> TestMount<Fs> {
-    let backend = Slow::new(LocalBackend::new(src).unwrap(), Duration::ZERO);
+    let backend = Slow::new(Blocking::new(LocalBackend::new(src).unwrap()), Duration::ZERO);
     let mut c = common::config();
     c.threads = 2;
     cfg.apply(&mut c);
-    let m = TestMount::with_config(CachedFs::new(backend, cfg), c);
-    m.session().filesystem().set_notifier(m.session().notifier());
+    let m = TestMount::with_config(AsyncFs::new(CachedFs::new(backend, cfg)).unwrap(), c);
+    m.session().filesystem().inner().set_notifier(m.session().notifier());
     m
 }
 
@@ -50,7 +51,7 @@ fn ls_lr(p: &Path) -> usize {
 
 /// Backend calls made by `ls -lR` twice and 500 stats of one file.
 fn workload(m: &TestMount<Fs>) -> u64 {
-    let before = m.session().filesystem().backend().calls().total();
+    let before = m.session().filesystem().inner().backend().calls().total();
     let counts = m.run(|p| {
         let a = ls_lr(&p);
         let b = ls_lr(&p);
@@ -60,7 +61,7 @@ fn workload(m: &TestMount<Fs>) -> u64 {
         (a, b)
     });
     assert_eq!(counts, (83, 83), "80 files and 3 directories, both times");
-    m.session().filesystem().backend().calls().total() - before
+    m.session().filesystem().inner().backend().calls().total() - before
 }
 
 #[test]
@@ -74,7 +75,7 @@ fn caching_saves_backend_calls() {
     off.unmount();
     let on = mount(src.path(), CacheConfig::remote());
     let cached = workload(&on);
-    let stats = on.session().filesystem().stats();
+    let stats = on.session().filesystem().inner().stats();
     eprintln!("backend calls: {uncached} without caching, {cached} with; {stats}");
     assert!(
         uncached >= 500 + 2 * 83,
@@ -147,10 +148,10 @@ fn invalidate_shows_changes_made_behind_the_mount() {
     assert_eq!(m.run(|p| fs::metadata(p.join("c/f5")).unwrap().len()), 305);
     fs::write(src.path().join("c/f5"), b"changed elsewhere").unwrap();
     assert_eq!(m.run(|p| fs::metadata(p.join("c/f5")).unwrap().len()), 305, "cached for 30 s");
-    m.session().filesystem().invalidate(Path::new("c/f5"));
+    m.session().filesystem().inner().invalidate(Path::new("c/f5"));
     assert_eq!(m.run(|p| fs::metadata(p.join("c/f5")).unwrap().len()), 17);
     fs::write(src.path().join("c/appeared"), b"").unwrap();
-    m.session().filesystem().invalidate(Path::new("c/appeared"));
+    m.session().filesystem().inner().invalidate(Path::new("c/appeared"));
     assert!(
         m.run(|p| p.join("c/appeared").exists()),
         "a new name after invalidating its directory"

@@ -133,7 +133,8 @@ fn call<F: Filesystem + ?Sized>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: 
         Operation::Create(op) => fs.create(&ctx, op, ReplyCreate { s: s() }),
         Operation::Interrupt(op) => {
             unanswered();
-            shared.interrupts.interrupt(op.unique)
+            shared.interrupts.interrupt(op.unique);
+            fs.interrupt(op.unique)
         }
         Operation::Bmap(op) => fs.bmap(&ctx, op, ReplyBmap { s: s() }),
         Operation::Destroy => {

@@ -59,6 +59,11 @@ pub trait Filesystem: Send + Sync + 'static {
     fn lookup(&self, ctx: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
         reply.error(ENOSYS)
     }
+    /// The kernel sent INTERRUPT for request `unique` (its caller got a signal): work on it
+    /// may stop and answer EINTR. Called on the thread that read the INTERRUPT, which may be
+    /// before the request itself is dispatched (then [`Context::is_interrupted`] is already
+    /// true when it is). Default: nothing; the flag is still set.
+    fn interrupt(&self, unique: u64) {}
     /// The kernel dropped `op.nlookup` references to `op.ino` (no reply). Once a node's count
     /// is 0 the kernel will not name it again until a new lookup returns it.
     fn forget(&self, ctx: &Context<'_>, op: op::Forget) {}

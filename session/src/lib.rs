@@ -29,6 +29,8 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "tokio")]
+mod async_fs;
 mod channel;
 mod config;
 mod context;
@@ -50,6 +52,8 @@ pub mod testing;
 mod transport;
 mod types;
 
+#[cfg(feature = "tokio")]
+pub use async_fs::{AsyncFilesystem, AsyncFs, DirEntry, DirEntryPlus, RequestInfo};
 pub use config::{Config, MountMethod, MountOptions, Transport};
 pub use context::Context;
 pub use filesystem::Filesystem;

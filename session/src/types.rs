@@ -199,8 +199,23 @@ impl Entry {
         Entry { nodeid: attr.ino, generation: 0, attr, entry_ttl: ttl, attr_ttl: ttl }
     }
 
+    /// "No such name", which the kernel may remember for `ttl`: an entry with node id 0. It
+    /// takes no lookup reference. (`ReplyEntry::negative` sends the same.)
+    pub fn negative(ttl: Duration) -> Entry {
+        let attr = FileAttr::new(0, FileType::RegularFile, 0, SystemTime::UNIX_EPOCH);
+        Entry { nodeid: 0, generation: 0, attr, entry_ttl: ttl, attr_ttl: Duration::ZERO }
+    }
+
     /// The wire form.
     pub fn to_wire(&self) -> abi::EntryOut {
+        if self.nodeid == 0 {
+            // A negative entry carries only its TTL.
+            return abi::EntryOut {
+                entry_valid: self.entry_ttl.as_secs(),
+                entry_valid_nsec: self.entry_ttl.subsec_nanos(),
+                ..Default::default()
+            };
+        }
         abi::EntryOut {
             nodeid: self.nodeid,
             generation: self.generation,

@@ -1,22 +1,31 @@
-//! `CachedFs`: a `Backend` served as a `Filesystem` through an `InodeTable` and its caches.
+//! `CachedFs`: a `Backend` served as an `AsyncFilesystem` through an `InodeTable` and its
+//! caches. Every request is a task: a backend that waits holds no thread, and concurrent
+//! misses for the same attributes, listing or block are one backend call.
 
 use super::backend::{Backend, DirEntry};
+use super::flight::SingleFlight;
 use super::CacheConfig;
 use crate::Errno;
 use fusefs_cache::inode::{GENERATION, ROOT};
 use fusefs_cache::{InodeTable, TableConfig, TableStats};
-use fusefs_session::op;
-use fusefs_session::*;
+use fusefs_session::{self as session, op, AsyncFilesystem, RequestInfo};
+use fusefs_session::{Entry, FileAttr, FileType, KernelConfig, Notifier, OpenFlags, RenameFlags};
+use fusefs_session::{Statfs, XattrFlags};
 use std::collections::HashMap;
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 type Listing = Arc<[DirEntry]>;
+type R<T> = Result<T, Errno>;
+/// A block read: its node, offset and size.
+type Block = (u64, u64, u32);
 
-/// A [`Backend`] served over FUSE with caching. See the module docs.
+/// A [`Backend`] served over FUSE with caching. See the module docs. Mount it through
+/// [`AsyncFs`](crate::AsyncFs): `Session::mount(AsyncFs::new(CachedFs::new(b, cfg))?, ..)`.
 pub struct CachedFs<B: Backend> {
     backend: B,
     table: InodeTable<FileAttr, Listing>,
@@ -26,13 +35,23 @@ pub struct CachedFs<B: Backend> {
     /// so entries are neither skipped nor repeated however the directory changes meanwhile.
     open_dirs: Mutex<HashMap<u64, Listing>>,
     next_fh: AtomicU64,
+    /// Attribute misses in flight, by node id and cache version.
+    stats_in_flight: SingleFlight<(u64, u64), R<FileAttr>>,
+    /// Listing misses in flight, by node id and cache version.
+    lists_in_flight: SingleFlight<(u64, u64), R<Listing>>,
+    /// Reads in flight, by node id, offset and size.
+    reads_in_flight: SingleFlight<Block, R<Arc<Vec<u8>>>>,
 }
 
 /// What a [`CachedFs`] holds and how its caches did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CachedFsStats {
     /// Inodes, attribute cache and listing cache counters.
     pub table: TableStats,
+    /// Backend calls saved by coalescing: requests that waited for the same stat, listing
+    /// or read already in flight instead of making their own.
+    pub coalesced: u64,
 }
 
 impl std::fmt::Display for CachedFsStats {
@@ -51,11 +70,9 @@ impl std::fmt::Display for CachedFsStats {
                 s.len
             )?;
         }
-        Ok(())
+        writeln!(f, "coalesced backend calls: {}", self.coalesced)
     }
 }
-
-type R<T> = Result<T, Errno>;
 
 impl<B: Backend> CachedFs<B> {
     /// Serve `backend` with caching as `cfg` says.
@@ -73,6 +90,9 @@ impl<B: Backend> CachedFs<B> {
             notifier: OnceLock::new(),
             open_dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            stats_in_flight: SingleFlight::new(),
+            lists_in_flight: SingleFlight::new(),
+            reads_in_flight: SingleFlight::new(),
         }
     }
 
@@ -94,7 +114,10 @@ impl<B: Backend> CachedFs<B> {
 
     /// Counters.
     pub fn stats(&self) -> CachedFsStats {
-        CachedFsStats { table: self.table.stats() }
+        let coalesced = self.stats_in_flight.joined()
+            + self.lists_in_flight.joined()
+            + self.reads_in_flight.joined();
+        CachedFsStats { table: self.table.stats(), coalesced }
     }
 
     /// `path` changed in the backend behind the mount's back: drop what we cached about it and
@@ -121,31 +144,40 @@ impl<B: Backend> CachedFs<B> {
         self.table.path(id).ok_or(Errno::ESTALE)
     }
 
-    /// Attributes of node `id` at `path`: cached, or asked for and cached (unless an
-    /// invalidation raced the question: the answer may predate the change).
-    fn attr(&self, id: u64, path: &Path) -> R<FileAttr> {
+    /// Attributes of node `id` at `path`: cached, or asked for (once, however many ask at
+    /// the same time) and cached, unless an invalidation raced the question: the answer may
+    /// predate the change.
+    async fn attr(&self, id: u64, path: &Path) -> R<FileAttr> {
         if let Some(a) = self.table.cached_attr(id) {
             return Ok(a);
         }
         let v = self.table.version();
-        let mut a = self.backend.stat(path)?;
-        a.ino = id;
-        self.table.cache_attr_if(id, a, v);
-        Ok(a)
+        self.stats_in_flight
+            .run((id, v), || async {
+                let mut a = self.backend.stat(path).await?;
+                a.ino = id;
+                self.table.cache_attr_if(id, a, v);
+                Ok(a)
+            })
+            .await
     }
 
     /// The listing of directory `id` at `path`, sorted by name: cached, or asked for and
     /// cached as `attr` does.
-    fn listing(&self, id: u64, path: &Path) -> R<Listing> {
+    async fn listing(&self, id: u64, path: &Path) -> R<Listing> {
         if let Some(l) = self.table.cached_dir(id) {
             return Ok(l);
         }
         let v = self.table.version();
-        let mut l = self.backend.list(path)?;
-        l.sort_by(|a, b| a.name.cmp(&b.name));
-        let l: Listing = l.into();
-        self.table.cache_dir_if(id, Arc::clone(&l), v);
-        Ok(l)
+        self.lists_in_flight
+            .run((id, v), || async {
+                let mut l = self.backend.list(path).await?;
+                l.sort_by(|a, b| a.name.cmp(&b.name));
+                let l: Listing = l.into();
+                self.table.cache_dir_if(id, Arc::clone(&l), v);
+                Ok(l)
+            })
+            .await
     }
 
     /// Reply to a new or found node at `path` with attributes `a` (one lookup taken). `v` is
@@ -187,44 +219,25 @@ impl<B: Backend> CachedFs<B> {
         Ok(self.path(parent)?.join(name))
     }
 
-    /// Run a mutating backend operation on `parent`'s entries; whatever the outcome, the
-    /// parent's listing and attributes are dropped.
-    fn changing<T>(&self, parent: u64, f: impl FnOnce() -> R<T>) -> R<T> {
-        let r = f();
+    /// A node made in `parent` at `p` by `make`: whatever the outcome, the parent's listing
+    /// and attributes are dropped; on success, its entry.
+    async fn made(
+        &self,
+        parent: u64,
+        p: &Path,
+        make: impl std::future::Future<Output = R<FileAttr>>,
+    ) -> R<Entry> {
+        let r = make.await;
         self.dir_changed(parent);
-        r
-    }
-
-    fn lookup_entry(&self, parent: u64, name: &OsStr) -> R<Entry> {
-        let path = self.child(parent, name)?;
-        // A cached listing (sorted) without the name answers "no" without asking the backend.
-        if let Some(l) = self.table.cached_dir(parent) {
-            if l.binary_search_by(|e| e.name.as_os_str().cmp(name)).is_err() {
-                return Err(Errno::ENOENT);
-            }
-        }
-        let cached = self.table.id_of(&path).and_then(|id| self.table.cached_attr(id));
-        let (a, v) = match cached {
-            Some(a) => (a, None),
-            None => {
-                let v = self.table.version();
-                (self.backend.stat(&path)?, Some(v))
-            }
-        };
-        Ok(self.entry_for(&path, a, v))
-    }
-
-    /// Send an entry; if the kernel never got it, take back the lookup `entry_for` counted.
-    fn give(&self, reply: ReplyEntry, e: Entry) {
-        if !reply.entry(&e) {
-            self.table.forget(e.nodeid, 1);
-        }
+        Ok(self.entry_for(p, r?, None))
     }
 
     /// UNLINK (`dir` false) and RMDIR (`dir` true).
-    fn remove(&self, parent: u64, name: &OsStr, dir: bool) -> R<()> {
+    async fn remove(&self, parent: u64, name: &OsStr, dir: bool) -> R<()> {
         let p = self.child(parent, name)?;
-        self.changing(parent, || self.backend.remove(&p, dir))?;
+        let r = self.backend.remove(&p, dir).await;
+        self.dir_changed(parent);
+        r?;
         self.table.unlinked(&p);
         Ok(())
     }
@@ -236,238 +249,292 @@ impl<B: Backend> CachedFs<B> {
             OpenFlags::empty()
         }
     }
+
+    fn attr_ttl<T>(&self, r: R<T>) -> R<(T, Duration)> {
+        r.map(|a| (a, self.cfg.attr_timeout))
+    }
 }
 
-impl<B: Backend> Filesystem for CachedFs<B> {
+impl<B: Backend> AsyncFilesystem for CachedFs<B> {
     fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
         config.max_readahead = self.cfg.max_readahead;
         config.max_write = self.cfg.max_write;
         Ok(())
     }
 
-    fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
-        match self.lookup_entry(op.parent, op.name) {
-            Ok(e) => self.give(reply, e),
-            Err(Errno::ENOENT) if !self.cfg.negative_timeout.is_zero() => {
-                reply.negative(self.cfg.negative_timeout)
+    fn forget(&self, ino: u64, nlookup: u64) {
+        self.table.forget(ino, nlookup)
+    }
+
+    async fn lookup(&self, _: RequestInfo, parent: u64, name: OsString) -> R<Entry> {
+        let path = self.child(parent, &name)?;
+        // A cached listing (sorted) without the name answers "no" without asking the backend.
+        if let Some(l) = self.table.cached_dir(parent) {
+            if l.binary_search_by(|e| e.name.as_os_str().cmp(&name)).is_err() {
+                return Err(Errno::ENOENT);
             }
-            Err(e) => reply.error(e),
+        }
+        let r = match self.table.id_of(&path) {
+            // A node the kernel holds: its attributes through the cache and the coalescing.
+            Some(id) => self.attr(id, &path).await.map(|a| (a, None)),
+            None => {
+                let v = self.table.version();
+                self.backend.stat(&path).await.map(|a| (a, Some(v)))
+            }
+        };
+        match r {
+            Ok((a, v)) => Ok(self.entry_for(&path, a, v)),
+            // A negative entry the kernel may cache: a LOOKUP answer with node id 0.
+            Err(Errno::ENOENT) if !self.cfg.negative_timeout.is_zero() => {
+                Ok(Entry::negative(self.cfg.negative_timeout))
+            }
+            Err(e) => Err(e),
         }
     }
 
-    fn forget(&self, _: &Context<'_>, op: op::Forget) {
-        self.table.forget(op.ino, op.nlookup)
+    async fn getattr(&self, _: RequestInfo, ino: u64, _: Option<u64>) -> R<(FileAttr, Duration)> {
+        let p = self.path(ino)?;
+        self.attr_ttl(self.attr(ino, &p).await)
     }
 
-    fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
-        let r = self.path(op.ino).and_then(|p| self.attr(op.ino, &p));
-        answer!(r, reply, |a| reply.attr(&a, self.cfg.attr_timeout))
-    }
-
-    fn setattr(&self, _: &Context<'_>, op: op::Setattr, reply: ReplyAttr) {
-        let r = self.path(op.ino).and_then(|p| match self.backend.set_attr(&p, &op.attr) {
+    async fn setattr(&self, _: RequestInfo, ino: u64, set: op::SetAttr) -> R<(FileAttr, Duration)> {
+        let p = self.path(ino)?;
+        let r = match self.backend.set_attr(&p, &set).await {
             Ok(mut a) => {
-                a.ino = op.ino;
-                self.table.drop_attr(op.ino);
-                self.table.cache_attr(op.ino, a);
+                a.ino = ino;
+                self.table.drop_attr(ino);
+                self.table.cache_attr(ino, a);
                 Ok(a)
             }
             Err(e) => {
-                self.table.drop_attr(op.ino); // part of it may have happened
+                self.table.drop_attr(ino); // part of it may have happened
                 Err(e)
             }
-        });
-        answer!(r, reply, |a| reply.attr(&a, self.cfg.attr_timeout))
+        };
+        self.attr_ttl(r)
     }
 
-    fn readlink(&self, _: &Context<'_>, op: op::Readlink, reply: ReplyData) {
-        let r = self.path(op.ino).and_then(|p| self.backend.readlink(&p));
-        answer!(r, reply, |t| reply.data(t.as_os_str().as_bytes()))
+    async fn readlink(&self, _: RequestInfo, ino: u64) -> R<Vec<u8>> {
+        let p = self.path(ino)?;
+        Ok(self.backend.readlink(&p).await?.into_os_string().into_vec())
     }
 
-    fn mkdir(&self, _: &Context<'_>, op: op::Mkdir<'_>, reply: ReplyEntry) {
-        let r = self.child(op.parent, op.name).and_then(|p| {
-            let a = self.changing(op.parent, || self.backend.mkdir(&p, op.mode))?;
-            Ok(self.entry_for(&p, a, None))
-        });
-        answer!(r, reply, |e| self.give(reply, e))
+    async fn mkdir(
+        &self,
+        _: RequestInfo,
+        parent: u64,
+        name: OsString,
+        mode: u32,
+        _: u32,
+    ) -> R<Entry> {
+        let p = self.child(parent, &name)?;
+        self.made(parent, &p, self.backend.mkdir(&p, mode)).await
     }
 
-    fn symlink(&self, _: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
-        let r = self.child(op.parent, op.name).and_then(|p| {
-            let a = self.changing(op.parent, || self.backend.symlink(&p, Path::new(op.target)))?;
-            Ok(self.entry_for(&p, a, None))
-        });
-        answer!(r, reply, |e| self.give(reply, e))
+    async fn symlink(
+        &self,
+        _: RequestInfo,
+        parent: u64,
+        name: OsString,
+        target: OsString,
+    ) -> R<Entry> {
+        let p = self.child(parent, &name)?;
+        self.made(parent, &p, self.backend.symlink(&p, Path::new(&target))).await
     }
 
-    fn mknod(&self, _: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
-        if FileType::from_mode(op.mode) != Some(FileType::RegularFile) {
-            return reply.error(Errno::EPERM); // path stores hold files, directories and links
+    async fn mknod(
+        &self,
+        _: RequestInfo,
+        parent: u64,
+        name: OsString,
+        mode: u32,
+        _: u32,
+        _: u32,
+    ) -> R<Entry> {
+        if FileType::from_mode(mode) != Some(FileType::RegularFile) {
+            return Err(Errno::EPERM); // path stores hold files, directories and links
         }
-        let r = self.child(op.parent, op.name).and_then(|p| {
-            let a = self.changing(op.parent, || self.backend.create(&p, op.mode))?;
-            Ok(self.entry_for(&p, a, None))
-        });
-        answer!(r, reply, |e| self.give(reply, e))
+        let p = self.child(parent, &name)?;
+        self.made(parent, &p, self.backend.create(&p, mode)).await
     }
 
-    fn create(&self, _: &Context<'_>, op: op::Create<'_>, reply: ReplyCreate) {
-        let r = self.child(op.parent, op.name).and_then(|p| {
-            match self.changing(op.parent, || self.backend.create(&p, op.mode)) {
-                Ok(a) => Ok(self.entry_for(&p, a, None)),
-                // The kernel asked because it believed the name absent; without O_EXCL an
-                // existing file (made elsewhere, or behind a stale negative entry) is opened.
-                Err(Errno::EEXIST) if op.flags & libc::O_EXCL == 0 => {
-                    let a = self.backend.stat(&p)?;
-                    if a.kind != FileType::RegularFile {
-                        return Err(Errno::EEXIST);
-                    }
-                    Ok(self.entry_for(&p, a, None))
+    async fn create(
+        &self,
+        _: RequestInfo,
+        parent: u64,
+        name: OsString,
+        mode: u32,
+        _: u32,
+        flags: i32,
+    ) -> R<(Entry, u64, OpenFlags)> {
+        let p = self.child(parent, &name)?;
+        let made = self.backend.create(&p, mode).await;
+        self.dir_changed(parent);
+        let e = match made {
+            Ok(a) => self.entry_for(&p, a, None),
+            // The kernel asked because it believed the name absent; without O_EXCL an
+            // existing file (made elsewhere, or behind a stale negative entry) is opened.
+            Err(Errno::EEXIST) if flags & libc::O_EXCL == 0 => {
+                let a = self.backend.stat(&p).await?;
+                if a.kind != FileType::RegularFile {
+                    return Err(Errno::EEXIST);
                 }
-                Err(e) => Err(e),
+                self.entry_for(&p, a, None)
             }
-        });
-        answer!(r, reply, |e| {
-            if !reply.created(&e, 0, self.open_flags()) {
-                self.table.forget(e.nodeid, 1);
-            }
-        })
-    }
-
-    fn unlink(&self, _: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {
-        answer!(self.remove(op.parent, op.name, false), reply, |_v| reply.ok())
-    }
-
-    fn rmdir(&self, _: &Context<'_>, op: op::Rmdir<'_>, reply: ReplyEmpty) {
-        answer!(self.remove(op.parent, op.name, true), reply, |_v| reply.ok())
-    }
-
-    fn rename(&self, _: &Context<'_>, op: op::Rename<'_>, reply: ReplyEmpty) {
-        if !op.flags.is_empty() {
-            return reply.error(Errno::EINVAL); // a path store renames plainly
-        }
-        let r = (|| {
-            let from = self.child(op.parent, op.name)?;
-            let to = self.child(op.newparent, op.newname)?;
-            let r = self.changing(op.parent, || self.backend.rename(&from, &to));
-            self.dir_changed(op.newparent);
-            r?;
-            if let Some(id) = self.table.id_of(&from) {
-                self.table.drop_attr(id); // ctime moved
-            }
-            self.table.renamed(&from, &to);
-            Ok(())
-        })();
-        answer!(r, reply, |_v| reply.ok())
-    }
-
-    fn open(&self, _: &Context<'_>, _: op::Open, reply: ReplyOpen) {
-        reply.opened(0, self.open_flags())
-    }
-
-    fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
-        let path = match self.path(op.ino) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
+            Err(e) => return Err(e),
         };
-        reply.fill(|out| self.backend.read(&path, op.offset, out))
+        Ok((e, 0, self.open_flags()))
     }
 
-    fn write(&self, _: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
-        let r = self.path(op.ino).and_then(|p| {
-            let n = self.backend.write(&p, op.offset, op.data)?;
-            self.table.drop_attr(op.ino); // size and mtime moved
-            Ok(n as u32)
-        });
-        answer!(r, reply, |n| reply.written(n))
+    async fn unlink(&self, _: RequestInfo, parent: u64, name: OsString) -> R<()> {
+        self.remove(parent, &name, false).await
     }
 
-    fn flush(&self, _: &Context<'_>, _: op::Flush, reply: ReplyEmpty) {
-        reply.error(Errno::ENOSYS)
+    async fn rmdir(&self, _: RequestInfo, parent: u64, name: OsString) -> R<()> {
+        self.remove(parent, &name, true).await
     }
 
-    fn fsync(&self, _: &Context<'_>, _: op::Fsync, reply: ReplyEmpty) {
-        reply.ok()
-    }
-
-    fn opendir(&self, _: &Context<'_>, op: op::Open, reply: ReplyOpen) {
-        let r = self.path(op.ino).and_then(|p| self.listing(op.ino, &p));
-        answer!(r, reply, |l| {
-            let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-            self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, l);
-            reply.opened(fh, OpenFlags::empty())
-        })
-    }
-
-    fn releasedir(&self, _: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
-        self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).remove(&op.fh);
-        reply.ok()
-    }
-
-    fn readdir(&self, _: &Context<'_>, op: op::Readdir, mut reply: ReplyDirectory) {
-        let snapshot =
-            self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).get(&op.fh).cloned();
-        let r = self.path(op.ino).and_then(|p| match snapshot {
-            Some(l) => Ok((p, l)),
-            None => self.listing(op.ino, &p).map(|l| (p, l)), // no OPENDIR seen: best effort
-        });
-        let (path, list) = match r {
-            Ok(v) => v,
-            Err(e) => return reply.error(e),
-        };
-        let dots = [(op.ino, "."), (ROOT, "..")];
-        for (i, (ino, name)) in dots.iter().enumerate().skip(op.offset as usize) {
-            if reply.add(*ino, i as u64 + 1, FileType::Directory, name) {
-                return reply.ok();
-            }
+    async fn rename(
+        &self,
+        _: RequestInfo,
+        parent: u64,
+        name: OsString,
+        newparent: u64,
+        newname: OsString,
+        flags: RenameFlags,
+    ) -> R<()> {
+        if !flags.is_empty() {
+            return Err(Errno::EINVAL); // a path store renames plainly
         }
-        let start = (op.offset as usize).saturating_sub(2);
+        let from = self.child(parent, &name)?;
+        let to = self.child(newparent, &newname)?;
+        let r = self.backend.rename(&from, &to).await;
+        self.dir_changed(parent);
+        self.dir_changed(newparent);
+        r?;
+        if let Some(id) = self.table.id_of(&from) {
+            self.table.drop_attr(id); // ctime moved
+        }
+        self.table.renamed(&from, &to);
+        Ok(())
+    }
+
+    async fn open(&self, _: RequestInfo, _: u64, _: i32) -> R<(u64, OpenFlags)> {
+        Ok((0, self.open_flags()))
+    }
+
+    async fn read(&self, _: RequestInfo, ino: u64, _: u64, offset: u64, size: u32) -> R<Vec<u8>> {
+        let path = self.path(ino)?;
+        // Readers of the same block at the same time share one backend read.
+        let data = self
+            .reads_in_flight
+            .run((ino, offset, size), || async {
+                self.backend.read(&path, offset, size).await.map(Arc::new)
+            })
+            .await?;
+        Ok(Arc::try_unwrap(data).unwrap_or_else(|shared| shared.as_ref().clone()))
+    }
+
+    async fn write(&self, _: RequestInfo, ino: u64, _: u64, offset: u64, data: Vec<u8>) -> R<u32> {
+        let p = self.path(ino)?;
+        let n = self.backend.write(&p, offset, &data).await;
+        self.table.drop_attr(ino); // size and mtime moved (or may have)
+        Ok(n? as u32)
+    }
+
+    async fn fsync(&self, _: RequestInfo, _: u64, _: u64, _: bool) -> R<()> {
+        Ok(())
+    }
+
+    async fn opendir(&self, _: RequestInfo, ino: u64, _: i32) -> R<(u64, OpenFlags)> {
+        let p = self.path(ino)?;
+        let l = self.listing(ino, &p).await?;
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, l);
+        Ok((fh, OpenFlags::empty()))
+    }
+
+    async fn releasedir(&self, _: RequestInfo, _: u64, fh: u64) -> R<()> {
+        self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh);
+        Ok(())
+    }
+
+    async fn readdir(
+        &self,
+        _: RequestInfo,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        size: u32,
+    ) -> R<Vec<session::DirEntry>> {
+        let snapshot = self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).get(&fh).cloned();
+        let path = self.path(ino)?;
+        let list = match snapshot {
+            Some(l) => l,
+            None => self.listing(ino, &path).await?, // no OPENDIR seen: best effort
+        };
+        let dir = |ino: u64, offset: u64, name: &str| session::DirEntry {
+            ino,
+            offset,
+            kind: FileType::Directory,
+            name: name.into(),
+        };
+        let mut out: Vec<_> =
+            [dir(ino, 1, "."), dir(ROOT, 2, "..")].into_iter().skip(offset as usize).collect();
+        // No more than fits: each record takes at least 32 bytes.
+        let room = (size as usize / 32).max(1);
+        let start = (offset as usize).saturating_sub(2);
         let mut child = path; // one buffer for every entry's path: push, look up, pop
-        for (i, e) in list.iter().enumerate().skip(start) {
+        for (i, e) in list.iter().enumerate().skip(start).take(room) {
             // d_ino: the node id if the kernel holds the name, else a stand-in below 2^31
             // (programs using 32-bit readdir fail with EOVERFLOW on larger ones).
             child.push(&e.name);
             let ino = self.table.id_of(&child).unwrap_or_else(|| stand_in_ino(&child));
             child.pop();
-            if reply.add(ino, i as u64 + 3, e.kind, &e.name) {
-                break;
-            }
+            out.push(session::DirEntry {
+                ino,
+                offset: i as u64 + 3,
+                kind: e.kind,
+                name: e.name.clone(),
+            });
         }
-        reply.ok()
+        Ok(out)
     }
 
-    fn statfs(&self, _: &Context<'_>, _: op::Statfs, reply: ReplyStatfs) {
-        answer!(self.backend.statfs(), reply, |s| reply.statfs(&s))
+    async fn statfs(&self, _: RequestInfo, _: u64) -> R<Statfs> {
+        self.backend.statfs().await
     }
 
-    fn getxattr(&self, _: &Context<'_>, op: op::Getxattr<'_>, reply: ReplyXattr) {
-        let r = self.path(op.ino).and_then(|p| self.backend.getxattr(&p, op.name));
-        answer!(r, reply, |v| reply.value(&v))
+    async fn getxattr(&self, _: RequestInfo, ino: u64, name: OsString) -> R<Vec<u8>> {
+        let p = self.path(ino)?;
+        self.backend.getxattr(&p, &name).await
     }
 
-    fn listxattr(&self, _: &Context<'_>, op: op::Listxattr, reply: ReplyXattr) {
-        let r = self.path(op.ino).and_then(|p| self.backend.listxattr(&p));
-        answer!(r, reply, |names| {
-            let mut v = Vec::new();
-            for n in names {
-                v.extend_from_slice(n.as_bytes());
-                v.push(0);
-            }
-            reply.value(&v)
-        })
+    async fn listxattr(&self, _: RequestInfo, ino: u64) -> R<Vec<u8>> {
+        let p = self.path(ino)?;
+        let mut v = Vec::new();
+        for n in self.backend.listxattr(&p).await? {
+            v.extend_from_slice(n.as_bytes());
+            v.push(0);
+        }
+        Ok(v)
     }
 
-    fn setxattr(&self, _: &Context<'_>, op: op::Setxattr<'_>, reply: ReplyEmpty) {
-        let r = self
-            .path(op.ino)
-            .and_then(|p| self.backend.setxattr(&p, op.name, op.value, op.flags.bits() as i32));
-        answer!(r, reply, |_v| reply.ok())
+    async fn setxattr(
+        &self,
+        _: RequestInfo,
+        ino: u64,
+        name: OsString,
+        value: Vec<u8>,
+        flags: XattrFlags,
+    ) -> R<()> {
+        let p = self.path(ino)?;
+        self.backend.setxattr(&p, &name, &value, flags.bits() as i32).await
     }
 
-    fn removexattr(&self, _: &Context<'_>, op: op::Removexattr<'_>, reply: ReplyEmpty) {
-        let r = self.path(op.ino).and_then(|p| self.backend.removexattr(&p, op.name));
-        answer!(r, reply, |_v| reply.ok())
+    async fn removexattr(&self, _: RequestInfo, ino: u64, name: OsString) -> R<()> {
+        let p = self.path(ino)?;
+        self.backend.removexattr(&p, &name).await
     }
 }
 

@@ -1,6 +1,7 @@
-//! `LocalBackend`: a `Backend` over a directory of the local filesystem.
+//! `LocalBackend`: a directory of the local filesystem, as a `BlockingBackend` (serve it with
+//! `Blocking::new(LocalBackend::new(dir)?)`).
 
-use super::backend::{Backend, BackendResult, DirEntry};
+use super::backend::{BackendResult, BlockingBackend, DirEntry};
 use crate::Errno;
 use fusefs_session::op::{SetAttr, TimeOrNow};
 use fusefs_session::proto::time::{split_time, system_time};
@@ -64,7 +65,7 @@ impl LocalBackend {
     }
 }
 
-impl Backend for LocalBackend {
+impl BlockingBackend for LocalBackend {
     fn stat(&self, path: &Path) -> BackendResult<FileAttr> {
         self.stat_full(&self.full(path))
     }

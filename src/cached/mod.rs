@@ -1,7 +1,22 @@
 //! The high-level API: a path-based [`Backend`] (object stores, SFTP, WebDAV, a local
-//! directory) turned into a [`Filesystem`](crate::Filesystem) by [`CachedFs`], which keeps node
-//! ids in an [`InodeTable`](fusefs_cache::InodeTable) and caches what the backend said so that
-//! a slow backend is asked once.
+//! directory) turned into an [`AsyncFilesystem`](crate::AsyncFilesystem) by [`CachedFs`],
+//! which keeps node ids in an [`InodeTable`](fusefs_cache::InodeTable) and caches what the
+//! backend said so that a slow backend is asked once. Every request is a task: a backend that
+//! waits holds no thread, so a mount serves as many requests at once as
+//! `Config::max_in_flight` allows, and concurrent misses for the same attributes, listing or
+//! block make one backend call. A backend with a blocking client implements
+//! [`BlockingBackend`] and is wrapped in [`Blocking`].
+//!
+//! ```no_run
+//! use fusefs::cached::{Blocking, CacheConfig, CachedFs, LocalBackend};
+//! use fusefs::{AsyncFs, Config, Session};
+//!
+//! let fs = CachedFs::new(Blocking::new(LocalBackend::new("/srv/data")?), CacheConfig::remote());
+//! let mut config = Config::default();
+//! CacheConfig::remote().apply(&mut config);
+//! let session = Session::mount(AsyncFs::new(fs)?, "/mnt/data", config)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 //!
 //! Two layers of caching, configured together by [`CacheConfig`]:
 //! - ours: attributes (`attr_cache_ttl`, `max_cached_inodes`) and directory listings
@@ -12,11 +27,12 @@
 //!   back (it tells the kernel through the [`Notifier`](crate::Notifier)).
 
 mod backend;
+mod flight;
 mod fs;
 mod local;
 mod slow;
 
-pub use backend::{Backend, BackendResult, DirEntry};
+pub use backend::{Backend, BackendResult, Blocking, BlockingBackend, DirEntry};
 pub use fs::{CachedFs, CachedFsStats};
 pub use local::LocalBackend;
 pub use slow::{BackendCalls, Slow};

@@ -1,5 +1,6 @@
 //! `Slow<B>`: a backend wrapper that adds latency to every call and counts the calls, to
-//! see what caching saves (the slowfs example, and tests that count rather than time).
+//! see what caching saves (the slowfs example, and tests that count rather than time). The
+//! latency is waited with the runtime's timer: a waiting call holds no thread.
 
 use super::backend::{Backend, BackendResult, DirEntry};
 use fusefs_session::op::SetAttr;
@@ -50,10 +51,10 @@ impl<B: Backend> Slow<B> {
         BackendCalls { stat: c(0), list: c(1), read: c(2), write: c(3), other: c(4) }
     }
 
-    fn call(&self, kind: usize) {
+    async fn call(&self, kind: usize) {
         self.counts[kind].fetch_add(1, Relaxed);
         if !self.latency.is_zero() {
-            std::thread::sleep(self.latency);
+            tokio::time::sleep(self.latency).await;
         }
     }
 }
@@ -65,68 +66,68 @@ const WRITE: usize = 3;
 const OTHER: usize = 4;
 
 impl<B: Backend> Backend for Slow<B> {
-    fn stat(&self, p: &Path) -> BackendResult<FileAttr> {
-        self.call(STAT);
-        self.inner.stat(p)
+    async fn stat(&self, p: &Path) -> BackendResult<FileAttr> {
+        self.call(STAT).await;
+        self.inner.stat(p).await
     }
-    fn list(&self, p: &Path) -> BackendResult<Vec<DirEntry>> {
-        self.call(LIST);
-        self.inner.list(p)
+    async fn list(&self, p: &Path) -> BackendResult<Vec<DirEntry>> {
+        self.call(LIST).await;
+        self.inner.list(p).await
     }
-    fn read(&self, p: &Path, offset: u64, buf: &mut [u8]) -> BackendResult<usize> {
-        self.call(READ);
-        self.inner.read(p, offset, buf)
+    async fn read(&self, p: &Path, offset: u64, size: u32) -> BackendResult<Vec<u8>> {
+        self.call(READ).await;
+        self.inner.read(p, offset, size).await
     }
-    fn write(&self, p: &Path, offset: u64, data: &[u8]) -> BackendResult<usize> {
-        self.call(WRITE);
-        self.inner.write(p, offset, data)
+    async fn write(&self, p: &Path, offset: u64, data: &[u8]) -> BackendResult<usize> {
+        self.call(WRITE).await;
+        self.inner.write(p, offset, data).await
     }
-    fn create(&self, p: &Path, mode: u32) -> BackendResult<FileAttr> {
-        self.call(OTHER);
-        self.inner.create(p, mode)
+    async fn create(&self, p: &Path, mode: u32) -> BackendResult<FileAttr> {
+        self.call(OTHER).await;
+        self.inner.create(p, mode).await
     }
-    fn mkdir(&self, p: &Path, mode: u32) -> BackendResult<FileAttr> {
-        self.call(OTHER);
-        self.inner.mkdir(p, mode)
+    async fn mkdir(&self, p: &Path, mode: u32) -> BackendResult<FileAttr> {
+        self.call(OTHER).await;
+        self.inner.mkdir(p, mode).await
     }
-    fn remove(&self, p: &Path, dir: bool) -> BackendResult<()> {
-        self.call(OTHER);
-        self.inner.remove(p, dir)
+    async fn remove(&self, p: &Path, dir: bool) -> BackendResult<()> {
+        self.call(OTHER).await;
+        self.inner.remove(p, dir).await
     }
-    fn rename(&self, from: &Path, to: &Path) -> BackendResult<()> {
-        self.call(OTHER);
-        self.inner.rename(from, to)
+    async fn rename(&self, from: &Path, to: &Path) -> BackendResult<()> {
+        self.call(OTHER).await;
+        self.inner.rename(from, to).await
     }
-    fn symlink(&self, p: &Path, target: &Path) -> BackendResult<FileAttr> {
-        self.call(OTHER);
-        self.inner.symlink(p, target)
+    async fn symlink(&self, p: &Path, target: &Path) -> BackendResult<FileAttr> {
+        self.call(OTHER).await;
+        self.inner.symlink(p, target).await
     }
-    fn readlink(&self, p: &Path) -> BackendResult<PathBuf> {
-        self.call(OTHER);
-        self.inner.readlink(p)
+    async fn readlink(&self, p: &Path) -> BackendResult<PathBuf> {
+        self.call(OTHER).await;
+        self.inner.readlink(p).await
     }
-    fn set_attr(&self, p: &Path, set: &SetAttr) -> BackendResult<FileAttr> {
-        self.call(OTHER);
-        self.inner.set_attr(p, set)
+    async fn set_attr(&self, p: &Path, set: &SetAttr) -> BackendResult<FileAttr> {
+        self.call(OTHER).await;
+        self.inner.set_attr(p, set).await
     }
-    fn statfs(&self) -> BackendResult<Statfs> {
-        self.call(OTHER);
-        self.inner.statfs()
+    async fn statfs(&self) -> BackendResult<Statfs> {
+        self.call(OTHER).await;
+        self.inner.statfs().await
     }
-    fn getxattr(&self, p: &Path, name: &OsStr) -> BackendResult<Vec<u8>> {
-        self.call(OTHER);
-        self.inner.getxattr(p, name)
+    async fn getxattr(&self, p: &Path, name: &OsStr) -> BackendResult<Vec<u8>> {
+        self.call(OTHER).await;
+        self.inner.getxattr(p, name).await
     }
-    fn listxattr(&self, p: &Path) -> BackendResult<Vec<OsString>> {
-        self.call(OTHER);
-        self.inner.listxattr(p)
+    async fn listxattr(&self, p: &Path) -> BackendResult<Vec<OsString>> {
+        self.call(OTHER).await;
+        self.inner.listxattr(p).await
     }
-    fn setxattr(&self, p: &Path, name: &OsStr, v: &[u8], flags: i32) -> BackendResult<()> {
-        self.call(OTHER);
-        self.inner.setxattr(p, name, v, flags)
+    async fn setxattr(&self, p: &Path, name: &OsStr, v: &[u8], flags: i32) -> BackendResult<()> {
+        self.call(OTHER).await;
+        self.inner.setxattr(p, name, v, flags).await
     }
-    fn removexattr(&self, p: &Path, name: &OsStr) -> BackendResult<()> {
-        self.call(OTHER);
-        self.inner.removexattr(p, name)
+    async fn removexattr(&self, p: &Path, name: &OsStr) -> BackendResult<()> {
+        self.call(OTHER).await;
+        self.inner.removexattr(p, name).await
     }
 }

@@ -1,0 +1,97 @@
+//! Coalescing: concurrent misses for the same key make one backend call, and the others
+//! wait on it (single-flight), instead of asking a slow store the same question again.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
+
+/// Calls in flight by key. A caller whose key is in flight waits for that call's answer; the
+/// entry goes when the call is done, so a later caller asks again. If the caller running the
+/// call is cancelled, a waiting one runs its own (tokio's `OnceCell` hands over).
+pub(crate) struct SingleFlight<K, V> {
+    calls: Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+    /// Callers that got another caller's answer.
+    joined: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
+    pub(crate) fn new() -> Self {
+        SingleFlight { calls: Mutex::new(HashMap::new()), joined: AtomicU64::new(0) }
+    }
+
+    /// The answer for `key`: `call`'s, or that of the call already in flight for `key`.
+    pub(crate) async fn run<Fut: Future<Output = V>>(
+        &self,
+        key: K,
+        call: impl FnOnce() -> Fut,
+    ) -> V {
+        let cell = Arc::clone(lock(&self.calls).entry(key.clone()).or_default());
+        let mut ran = false;
+        let v = cell
+            .get_or_init(|| {
+                ran = true;
+                call()
+            })
+            .await
+            .clone();
+        if !ran {
+            self.joined.fetch_add(1, Relaxed);
+        }
+        let mut calls = lock(&self.calls);
+        if calls.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            calls.remove(&key);
+        }
+        v
+    }
+
+    /// Callers so far that got another caller's answer instead of calling.
+    pub(crate) fn joined(&self) -> u64 {
+        self.joined.load(Relaxed)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_callers_share_one_call() {
+        let flight = Arc::new(SingleFlight::<u64, u64>::new());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (flight, calls, gate) = (flight.clone(), calls.clone(), gate.clone());
+                tokio::spawn(async move {
+                    flight
+                        .run(7, || async {
+                            calls.fetch_add(1, Relaxed);
+                            gate.notified().await; // held open until all have joined
+                            42
+                        })
+                        .await
+                })
+            })
+            .collect();
+        // Release the call once the other 7 wait on it.
+        while lock(&flight.calls).get(&7).map_or(0, Arc::strong_count) < 9 {
+            tokio::task::yield_now().await;
+        }
+        gate.notify_one();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 42);
+        }
+        assert_eq!(calls.load(Relaxed), 1, "one call for eight callers");
+        assert_eq!(flight.joined(), 7);
+        assert!(lock(&flight.calls).is_empty(), "done calls leave the map");
+        assert_eq!(flight.run(7, || async { 43 }).await, 43, "a later caller asks again");
+    }
+}
