@@ -19,6 +19,10 @@
 //!    libraries do the same lookups whatever their replies let the kernel cache.
 //! 5. `open-read-close`: open, 4 KiB pread, close of a small file in a loop: loops/s, p50 and
 //!    p99 per loop (µs).
+//! 6. `latency-bound`: a backend that answers each READ 5 ms later, 64 readers each reading
+//!    4 KiB at random offsets of its own file with O_DIRECT: reads/s, and the share of the
+//!    ideal 64 / 5 ms = 12,800 reads/s. fusefs serves it through the async API; fuser hands
+//!    each READ to a pool of 64 threads (`latency.rs`). Unpinned, no tmpfs.
 //!
 //! Metadata and latency workloads run twice: with the servers and the client pinned to CPU 0
 //! (the CPU cost per request) and unpinned (what users get: on these VMs a wakeup across
@@ -29,6 +33,7 @@
 //! set them).
 
 mod fuser_memfs;
+mod latency;
 
 use fusefs::memfs::{MemFs, MemFsOptions};
 use fusefs::PageBuf;
@@ -198,6 +203,106 @@ fn mount_all(o: &Opts) -> Vec<Target> {
         });
     }
     targets
+}
+
+/// The latency-bound workload's parameters.
+const LATENCY: latency::Layout =
+    latency::Layout { files: 64, size: MIB, latency: Duration::from_millis(5) };
+
+/// Mount the latency-bound filesystem under each fusefs transport and under fuser, run the
+/// readers against each in turn `reps` times, and record reads/s and the share of the ideal.
+fn latency_bound(
+    o: &Opts,
+    r: &mut Results,
+    note: &mut impl FnMut(&str, &'static str, &'static str),
+) {
+    let readers = LATENCY.files;
+    let ideal = readers as f64 / LATENCY.latency.as_secs_f64();
+    let mut sessions = Vec::new();
+    let mut fuser_bg = None;
+    let mut paths: Vec<(&'static str, tempfile::TempDir)> = Vec::new();
+    for (name, transport) in FUSEFS_TARGETS {
+        if !o.wants_target(name) {
+            continue;
+        }
+        let dir = tempfile::Builder::new().prefix("bench-latency-").tempdir().unwrap();
+        let mut c = fusefs::Config::default();
+        c.threads = 2;
+        c.transport = transport;
+        c.transport_fallback = false;
+        c.max_write = 256 << 10;
+        c.max_pages = 64;
+        c.mount.fsname = format!("bench-latency-{name}");
+        let fs = fusefs::AsyncFs::new(latency::LatencyFs(LATENCY)).expect("runtime");
+        let s = fusefs::Session::mount(fs, dir.path(), c)
+            .unwrap_or_else(|e| panic!("mount fusefs over {name}: {e}"));
+        sessions.push(s);
+        paths.push((name, dir));
+    }
+    if o.wants_target("fuser") {
+        let dir = tempfile::Builder::new().prefix("bench-latency-fuser-").tempdir().unwrap();
+        let mut fc = fuser::Config::default();
+        fc.mount_options = vec![fuser::MountOption::FSName("bench-latency-fuser".into())];
+        fc.n_threads = Some(2);
+        fc.clone_fd = true;
+        let fs = latency::FuserLatencyFs::new(LATENCY, readers);
+        fuser_bg = Some(fuser::spawn_mount(fs, dir.path(), &fc).expect("mount fuser"));
+        wait_mounted(dir.path());
+        paths.push(("fuser", dir));
+    }
+    let w = format!("latency-bound {readers}x{}ms", LATENCY.latency.as_millis());
+    let share = format!("{w} % of ideal");
+    for rep in 0..o.reps {
+        let mut order: Vec<_> = paths.iter().collect();
+        if rep % 2 == 1 {
+            order.reverse();
+        }
+        for (name, dir) in order {
+            let v = latency_reads(dir.path(), readers, o.secs);
+            r.add(rep, &w, "unpinned", name, "reads/s", v);
+            r.add(rep, &share, "unpinned", name, "%", 100.0 * v / ideal);
+        }
+    }
+    note(&w, "unpinned", "reads/s");
+    note(&share, "unpinned", "%");
+    for s in sessions {
+        s.unmount().expect("unmount fusefs");
+    }
+    if let Some(bg) = fuser_bg {
+        bg.umount_and_join().expect("unmount fuser");
+    }
+}
+
+/// `readers` threads, each reading 4 KiB at random offsets of its own file `f{i}`, with
+/// O_DIRECT, for `secs`: reads/s.
+fn latency_reads(p: &Path, readers: usize, secs: f64) -> f64 {
+    let files: Vec<File> = (0..readers).map(|i| open_direct(&p.join(format!("f{i}")))).collect();
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let hs: Vec<_> = files
+            .iter()
+            .enumerate()
+            .map(|(t, f)| {
+                s.spawn(move || {
+                    let mut buf = PageBuf::new(4096);
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (t as u64 + 1);
+                    let blocks = LATENCY.size / 4096;
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        f.read_at(&mut buf, (x % blocks) * 4096).unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
 }
 
 /// fuser's spawn_mount returns before INIT is answered; a statfs waits for it.
@@ -570,6 +675,9 @@ fn main() {
         unmount_all(targets);
     }
     pin(&cpus);
+    if o.wants("latency-bound") {
+        latency_bound(&o, &mut r, &mut note);
+    }
 
     // The table: a column per target, and each fusefs transport against fuser.
     let present: Vec<&str> = TARGETS.iter().copied().filter(|t| o.wants_target(t)).collect();
@@ -604,6 +712,9 @@ fn main() {
             .iter()
             .map(|t| {
                 let m = cell(t);
+                if m.0.is_nan() {
+                    return "n/a".to_string(); // a workload this target does not run
+                }
                 let vs = if FUSEFS_TARGETS.iter().any(|(n, _)| n == t) && o.wants_target("fuser") {
                     format!(" **{:.2}x**", ratio(m.0, fuser))
                 } else {

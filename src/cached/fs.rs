@@ -259,6 +259,7 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
     fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
         config.max_readahead = self.cfg.max_readahead;
         config.max_write = self.cfg.max_write;
+        config.max_pages = (self.cfg.max_write / 4096).clamp(1, u32::from(u16::MAX)) as u16;
         Ok(())
     }
 
