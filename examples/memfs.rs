@@ -29,6 +29,10 @@ struct Args {
     /// Entry and attribute timeouts, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_seconds)]
     ttl: f64,
+
+    /// Serve through the async API (`AsyncFs`: a task per request) instead of the sync one.
+    #[arg(long = "async")]
+    serve_async: bool,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -65,15 +69,31 @@ fn main() {
         c.mount.subtype = Some("memfs".into());
         c.mount.default_permissions = true;
     });
-    if let Err(e) = run(&args.common.mountpoint, opts, config) {
+    let mnt = &args.common.mountpoint;
+    // Before any thread starts (the async runtime's too): threads inherit the signal mask.
+    let served = TerminationSignals::block().and_then(|signals| {
+        if args.serve_async {
+            let fs = fusefs::AsyncFs::new(MemFs::new(opts))?;
+            run(mnt, fs, config, signals, |fs| fs.inner())
+        } else {
+            run(mnt, MemFs::new(opts), config, signals, |fs| fs)
+        }
+    });
+    if let Err(e) = served {
         eprintln!("memfs: {e}");
         exit(1);
     }
 }
 
-fn run(mnt: &std::path::Path, opts: MemFsOptions, config: fusefs::Config) -> std::io::Result<()> {
-    let signals = TerminationSignals::block()?;
-    let session = Session::mount(MemFs::new(opts), mnt, config)?;
+/// Serve `fs` at `mnt` until a signal or an unmount; `memfs` finds the MemFs in it.
+fn run<F: fusefs::Filesystem>(
+    mnt: &std::path::Path,
+    fs: F,
+    config: fusefs::Config,
+    signals: TerminationSignals,
+    memfs: impl Fn(&F) -> &MemFs,
+) -> std::io::Result<()> {
+    let session = Session::mount(fs, mnt, config)?;
     eprintln!(
         "memfs: serving {} over {} (Ctrl-C or umount to stop)",
         mnt.display(),
@@ -83,7 +103,7 @@ fn run(mnt: &std::path::Path, opts: MemFsOptions, config: fusefs::Config) -> std
         Some(sig) => eprintln!("memfs: {sig}, unmounting"),
         None => eprintln!("memfs: unmounted"),
     }
-    let stats = session.filesystem().stats();
+    let stats = memfs(session.filesystem()).stats();
     session.unmount()?;
     eprintln!("memfs: {} nodes, {} bytes of data at exit", stats.nodes, stats.data_bytes);
     Ok(())

@@ -1,6 +1,7 @@
 //! Conformance: pjdfstest's whole POSIX suite and fsx's data-integrity exerciser against the
-//! memfs example, and fsx against the slowfs example (CachedFs over a local directory, served
-//! through the async API), each mounted as a child process the way a user would run it.
+//! memfs example, served through the sync API and through the async one (`--async`), and fsx
+//! against the slowfs example (CachedFs over a local directory, through the async API), each
+//! mounted as a child process the way a user would run it.
 //!
 //! Both tools are installed with `cargo install --locked pjdfstest fsx` (.ci/run does it), and
 //! pjdfstest needs users `nobody` and `tests` (group `tests`). Without them these tests say
@@ -52,7 +53,16 @@ fn config(name: &str) -> PathBuf {
 
 #[test]
 fn pjdfstest_full_suite() {
-    let test = "pjdfstest_full_suite";
+    pjdfstest_on("pjdfstest_full_suite", &[]);
+}
+
+/// The whole suite again with MemFs served through the async API (`AsyncFs`).
+#[test]
+fn pjdfstest_full_suite_async() {
+    pjdfstest_on("pjdfstest_full_suite_async", &["--async"]);
+}
+
+fn pjdfstest_on(test: &str, memfs_args: &[&str]) {
     if !can_mount(test) {
         return;
     }
@@ -68,7 +78,8 @@ fn pjdfstest_full_suite() {
         }
     }
     // allow_other: pjdfstest works as several users.
-    let mut m = ExampleMount::start("memfs", &["--allow-other"]);
+    let args: Vec<&str> = ["--allow-other"].iter().chain(memfs_args).copied().collect();
+    let mut m = ExampleMount::start("memfs", &args);
     let secondary = tempfile::tempdir().unwrap(); // another filesystem, for the EXDEV tests
     let mut cmd = Command::new(&pjdfstest);
     cmd.arg("-c")
@@ -106,6 +117,18 @@ fn fsx_data_integrity() {
     let Some(fsx) = tool("fsx", test) else { return };
     let m = ExampleMount::start("memfs", &[]);
     run_fsx(&fsx, m, "fsx.toml", 100_000);
+}
+
+/// fsx with MemFs served through the async API.
+#[test]
+fn fsx_data_integrity_async() {
+    let test = "fsx_data_integrity_async";
+    if !can_mount(test) {
+        return;
+    }
+    let Some(fsx) = tool("fsx", test) else { return };
+    let m = ExampleMount::start("memfs", &["--async"]);
+    run_fsx(&fsx, m, "fsx.toml", 30_000);
 }
 
 /// CachedFs over a local directory through the async API (slowfs, no added latency): the

@@ -133,6 +133,62 @@ fn at_most_max_in_flight_wait_and_none_is_lost() {
     assert!(bound <= BOUND, "fuse-uring's automatic depth follows max_in_flight ({bound})");
     assert!(most >= first, "the bound was reached ({most})");
     assert!(most <= bound + slack, "{most} READs waited at once; the bound is {bound}");
-    assert_eq!(m.session().stats().in_flight, 0, "every request answered");
+    // Every request answered (the readers' RELEASEs come asynchronously: wait for them).
+    let deadline = std::time::Instant::now() + common::LIMIT;
+    while m.session().stats().in_flight != 0 {
+        assert!(std::time::Instant::now() < deadline, "requests left unanswered");
+        std::thread::yield_now();
+    }
+    m.unmount();
+}
+
+/// At the bound nothing more is read; an abort of the connection must still be seen, and the
+/// transport stop, though no reply comes to make room.
+#[test]
+fn at_the_bound_the_end_of_the_connection_is_seen() {
+    if !can_mount("at_the_bound_the_end_of_the_connection_is_seen") {
+        return;
+    }
+    let mut config = common::config();
+    config.threads = 2;
+    config.max_in_flight = 2;
+    let m = TestMount::with_config(Deferred::default(), config);
+    let abort =
+        m.session().connection_id().map(|id| format!("/sys/fs/fuse/connections/{id}/abort"));
+    if !abort.is_some_and(|a| std::path::Path::new(&a).exists()) {
+        let why = "fusectl is not mounted at /sys/fs/fuse/connections";
+        if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
+            panic!("{why} (.ci/run mounts it)");
+        }
+        eprintln!("\n*** SKIPPED at_the_bound_the_end_of_the_connection_is_seen: {why} ***\n");
+        return;
+    }
+    let dir = m.path().to_path_buf();
+    let readers: Vec<_> = (0..6)
+        .map(|i| {
+            let p = dir.join("f");
+            std::thread::spawn(move || {
+                let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(p);
+                f.and_then(|f| f.read_at(&mut [0u8; 4096], (i * 4096) as u64))
+            })
+        })
+        .collect();
+    // Wait until the bound is reached: no reply will ever come.
+    let fs = Arc::clone(m.session().filesystem());
+    let deadline = std::time::Instant::now() + common::LIMIT;
+    while fs.pending.lock().unwrap().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the bound was never reached");
+        std::thread::yield_now();
+    }
+    m.session().abort().expect("abort through fusectl");
+    while !m.session().is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the transport did not see the abort");
+        std::thread::yield_now();
+    }
+    for r in readers {
+        let err = r.join().unwrap().expect_err("aborted");
+        assert!(matches!(err.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED)), "{err}");
+    }
+    fs.pending.lock().unwrap().clear(); // answered into a closed connection: harmless
     m.unmount();
 }

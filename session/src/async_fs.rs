@@ -31,10 +31,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! Cancellation: when the kernel sends INTERRUPT for a request (its caller got a signal), the
-//! request's future is dropped at its next `.await` and the request answered EINTR. Code
-//! after an `.await` may therefore not run: keep state consistent across awaits, as with any
-//! cancellable future.
+//! Cancellation: when the kernel sends INTERRUPT for a request that only reads (lookup,
+//! getattr, read, readdir, xattr reads, statfs, access, lseek, statx, readlink), the request's
+//! future is dropped at its next `.await` and the request answered EINTR; code after that
+//! `.await` does not run. Requests that change something (writes, creates, renames, setattr,
+//! open, release, fsync...) run to their end whatever the kernel says: dropping one halfway
+//! could leave the change made and its bookkeeping not.
 //!
 //! Lookup counts: an entry returned (by `lookup`, `mknod`, `mkdir`, `symlink`, `link`,
 //! `create`, or a `readdirplus` entry with one) that the kernel does not receive (its caller
@@ -61,6 +63,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::future::Future;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -473,7 +476,10 @@ pub struct AsyncFs<F: AsyncFilesystem> {
 
 impl<F: AsyncFilesystem> AsyncFs<F> {
     /// Serve `fs` on a runtime of its own: a multi-threaded tokio runtime with a worker per
-    /// CPU (threads named `fusefs-async`), timers and I/O enabled.
+    /// CPU (threads named `fusefs-async`), timers and I/O enabled. Its threads start here:
+    /// make [`TerminationSignals`](crate::TerminationSignals) before, so they inherit the
+    /// blocked signals (otherwise a SIGTERM landing on one of them kills the process without
+    /// unmounting).
     pub fn new(fs: F) -> io::Result<AsyncFs<F>> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .thread_name("fusefs-async")
@@ -485,6 +491,8 @@ impl<F: AsyncFilesystem> AsyncFs<F> {
     }
 
     /// Serve `fs` on the runtime behind `handle` (yours: the adapter does not shut it down).
+    /// The runtime must be driven while the session serves: a multi-threaded one, or a
+    /// current-thread one that some thread keeps in `block_on`; otherwise requests wait.
     pub fn with_runtime(fs: F, handle: tokio::runtime::Handle) -> AsyncFs<F> {
         AsyncFs {
             fs: Arc::new(fs),
@@ -504,36 +512,76 @@ impl<F: AsyncFilesystem> AsyncFs<F> {
         &self.rt
     }
 
-    /// Spawn `work` for request `ctx`, answered by `answer`; an INTERRUPT (before or during)
-    /// drops `work` and answers EINTR through `interrupted`.
-    fn spawn<T, W, Work, A, R>(&self, ctx: &Context<'_>, work: W, answer: A, reply: R)
-    where
+    /// Spawn `work` for request `ctx`, answered by `answer`. If `cancel` says so, an
+    /// INTERRUPT (before or during) drops `work` and answers EINTR; requests that change
+    /// something are not cancelled, since dropping one halfway could leave the change made
+    /// and its bookkeeping not (the kernel allows a filesystem to ignore an INTERRUPT).
+    fn spawn<T, W, Work, A, R>(
+        &self,
+        ctx: &Context<'_>,
+        cancel: Cancel,
+        work: W,
+        answer: A,
+        reply: R,
+    ) where
         W: FnOnce(Arc<F>, RequestInfo) -> Work,
         Work: Future<Output = Result<T, Errno>> + Send + 'static,
         A: FnOnce(&Arc<F>, R, Result<T, Errno>) + Send + 'static,
         R: Send + 'static,
     {
+        let fs = Arc::clone(&self.fs);
+        let future = work(Arc::clone(&fs), RequestInfo::of(ctx));
+        if cancel == Cancel::Never {
+            self.rt.spawn(async move {
+                let done = future.await;
+                answer(&fs, reply, done);
+            });
+            return;
+        }
         let unique = ctx.unique();
-        let (cancel, cancelled) = oneshot::channel();
-        lock(&self.running).insert(unique, cancel);
+        let (tx, cancelled) = oneshot::channel();
+        lock(&self.running).insert(unique, tx);
+        // Leaves `running` when the task ends, however it ends (answered, panicked, or dropped
+        // by a runtime that is shutting down).
+        let registered = Registered { running: Arc::clone(&self.running), unique };
         // Registered first, then checked: an INTERRUPT that came before is seen here, one
         // that comes after finds the entry (`Filesystem::interrupt`).
         let early = ctx.is_interrupted();
-        let fs = Arc::clone(&self.fs);
-        let running = Arc::clone(&self.running);
-        let future = work(Arc::clone(&fs), RequestInfo::of(ctx));
         self.rt.spawn(async move {
+            let _registered = registered;
             let done = if early {
                 Err(Errno::EINTR)
             } else {
                 tokio::select! {
+                    // An answer that is ready wins over a cancellation that is too.
+                    biased;
                     r = future => r,
                     _ = cancelled => Err(Errno::EINTR),
                 }
             };
-            lock(&running).remove(&unique);
             answer(&fs, reply, done);
         });
+    }
+}
+
+/// Whether an INTERRUPT cancels a request (see `AsyncFs::spawn`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    /// It only reads: dropping it halfway leaves nothing behind.
+    OnInterrupt,
+    /// It changes something: it runs to its end.
+    Never,
+}
+
+/// A cancellable request's entry in `AsyncFs::running`, removed when dropped.
+struct Registered {
+    running: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>,
+    unique: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        lock(&self.running).remove(&self.unique);
     }
 }
 
@@ -609,6 +657,7 @@ impl<F: AsyncFilesystem> Filesystem for AsyncFs<F> {
     fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
         self.fs.init(config)
     }
+    /// Tasks may still be running (their replies go nowhere once the session ended).
     fn destroy(&self) {
         self.fs.destroy()
     }
@@ -622,31 +671,56 @@ impl<F: AsyncFilesystem> Filesystem for AsyncFs<F> {
     }
     fn lookup(&self, ctx: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
         let (parent, name) = (op.parent, op.name.to_owned());
-        self.spawn(ctx, call!(|fs, req| fs.lookup(req, parent, name)), give_entry, reply)
+        self.spawn(
+            ctx,
+            Cancel::OnInterrupt,
+            call!(|fs, req| fs.lookup(req, parent, name)),
+            give_entry,
+            reply,
+        )
     }
     fn getattr(&self, ctx: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
-        self.spawn(ctx, call!(|fs, req| fs.getattr(req, op.ino, op.fh)), attr, reply)
+        self.spawn(
+            ctx,
+            Cancel::OnInterrupt,
+            call!(|fs, req| fs.getattr(req, op.ino, op.fh)),
+            attr,
+            reply,
+        )
     }
     fn setattr(&self, ctx: &Context<'_>, op: op::Setattr, reply: ReplyAttr) {
-        self.spawn(ctx, call!(|fs, req| fs.setattr(req, op.ino, op.attr)), attr, reply)
+        self.spawn(
+            ctx,
+            Cancel::Never,
+            call!(|fs, req| fs.setattr(req, op.ino, op.attr)),
+            attr,
+            reply,
+        )
     }
     fn readlink(&self, ctx: &Context<'_>, op: op::Readlink, reply: ReplyData) {
-        self.spawn(ctx, call!(|fs, req| fs.readlink(req, op.ino)), data, reply)
+        self.spawn(ctx, Cancel::OnInterrupt, call!(|fs, req| fs.readlink(req, op.ino)), data, reply)
     }
     fn symlink(&self, ctx: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
         let (parent, name, target) = (op.parent, op.name.to_owned(), op.target.to_owned());
-        self.spawn(ctx, call!(|fs, req| fs.symlink(req, parent, name, target)), give_entry, reply)
+        self.spawn(
+            ctx,
+            Cancel::Never,
+            call!(|fs, req| fs.symlink(req, parent, name, target)),
+            give_entry,
+            reply,
+        )
     }
     fn mknod(&self, ctx: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
         let (parent, name, mode, rdev, umask) =
             (op.parent, op.name.to_owned(), op.mode, op.rdev, op.umask);
         let work = call!(|fs, req| fs.mknod(req, parent, name, mode, rdev, umask));
-        self.spawn(ctx, work, give_entry, reply)
+        self.spawn(ctx, Cancel::Never, work, give_entry, reply)
     }
     fn mkdir(&self, ctx: &Context<'_>, op: op::Mkdir<'_>, reply: ReplyEntry) {
         let (parent, name, mode, umask) = (op.parent, op.name.to_owned(), op.mode, op.umask);
         self.spawn(
             ctx,
+            Cancel::Never,
             call!(|fs, req| fs.mkdir(req, parent, name, mode, umask)),
             give_entry,
             reply,
@@ -654,27 +728,45 @@ impl<F: AsyncFilesystem> Filesystem for AsyncFs<F> {
     }
     fn unlink(&self, ctx: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {
         let (parent, name) = (op.parent, op.name.to_owned());
-        self.spawn(ctx, call!(|fs, req| fs.unlink(req, parent, name)), empty, reply)
+        self.spawn(ctx, Cancel::Never, call!(|fs, req| fs.unlink(req, parent, name)), empty, reply)
     }
     fn rmdir(&self, ctx: &Context<'_>, op: op::Rmdir<'_>, reply: ReplyEmpty) {
         let (parent, name) = (op.parent, op.name.to_owned());
-        self.spawn(ctx, call!(|fs, req| fs.rmdir(req, parent, name)), empty, reply)
+        self.spawn(ctx, Cancel::Never, call!(|fs, req| fs.rmdir(req, parent, name)), empty, reply)
     }
     fn rename(&self, ctx: &Context<'_>, op: op::Rename<'_>, reply: ReplyEmpty) {
         let (p, n, np, nn, flags) =
             (op.parent, op.name.to_owned(), op.newparent, op.newname.to_owned(), op.flags);
-        self.spawn(ctx, call!(|fs, req| fs.rename(req, p, n, np, nn, flags)), empty, reply)
+        self.spawn(
+            ctx,
+            Cancel::Never,
+            call!(|fs, req| fs.rename(req, p, n, np, nn, flags)),
+            empty,
+            reply,
+        )
     }
     fn link(&self, ctx: &Context<'_>, op: op::Link<'_>, reply: ReplyEntry) {
         let (ino, np, nn) = (op.ino, op.newparent, op.newname.to_owned());
-        self.spawn(ctx, call!(|fs, req| fs.link(req, ino, np, nn)), give_entry, reply)
+        self.spawn(
+            ctx,
+            Cancel::Never,
+            call!(|fs, req| fs.link(req, ino, np, nn)),
+            give_entry,
+            reply,
+        )
     }
     fn open(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
-        self.spawn(ctx, call!(|fs, req| fs.open(req, op.ino, op.flags)), opened, reply)
+        self.spawn(
+            ctx,
+            Cancel::Never,
+            call!(|fs, req| fs.open(req, op.ino, op.flags)),
+            opened,
+            reply,
+        )
     }
     fn read(&self, ctx: &Context<'_>, op: op::Read, reply: ReplyData) {
         let work = call!(|fs, req| fs.read(req, op.ino, op.fh, op.offset, op.size));
-        self.spawn(ctx, work, data, reply)
+        self.spawn(ctx, Cancel::OnInterrupt, work, data, reply)
     }
     fn write(&self, ctx: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
         let (ino, fh, offset, bytes) = (op.ino, op.fh, op.offset, op.data.to_vec());
@@ -683,21 +775,33 @@ impl<F: AsyncFilesystem> Filesystem for AsyncFs<F> {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(e),
         };
-        self.spawn(ctx, work, answer, reply)
+        self.spawn(ctx, Cancel::Never, work, answer, reply)
     }
     fn flush(&self, ctx: &Context<'_>, op: op::Flush, reply: ReplyEmpty) {
         let work = call!(|fs, req| fs.flush(req, op.ino, op.fh, op.lock_owner));
-        self.spawn(ctx, work, empty, reply)
+        self.spawn(ctx, Cancel::Never, work, empty, reply)
     }
     fn release(&self, ctx: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
-        self.spawn(ctx, call!(|fs, req| fs.release(req, op.ino, op.fh)), empty, reply)
+        self.spawn(
+            ctx,
+            Cancel::Never,
+            call!(|fs, req| fs.release(req, op.ino, op.fh)),
+            empty,
+            reply,
+        )
     }
     fn fsync(&self, ctx: &Context<'_>, op: op::Fsync, reply: ReplyEmpty) {
         let work = call!(|fs, req| fs.fsync(req, op.ino, op.fh, op.datasync));
-        self.spawn(ctx, work, empty, reply)
+        self.spawn(ctx, Cancel::Never, work, empty, reply)
     }
     fn opendir(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
-        self.spawn(ctx, call!(|fs, req| fs.opendir(req, op.ino, op.flags)), opened, reply)
+        self.spawn(
+            ctx,
+            Cancel::Never,
+            call!(|fs, req| fs.opendir(req, op.ino, op.flags)),
+            opened,
+            reply,
+        )
     }
     fn readdir(&self, ctx: &Context<'_>, op: op::Readdir, reply: ReplyDirectory) {
         let work = call!(|fs, req| fs.readdir(req, op.ino, op.fh, op.offset, op.size));
@@ -713,44 +817,74 @@ impl<F: AsyncFilesystem> Filesystem for AsyncFs<F> {
                 }
                 Err(e) => reply.error(e),
             };
-        self.spawn(ctx, work, answer, reply)
+        self.spawn(ctx, Cancel::OnInterrupt, work, answer, reply)
     }
     fn readdirplus(&self, ctx: &Context<'_>, op: op::Readdir, reply: ReplyDirectoryPlus) {
         let work = call!(|fs, req| fs.readdirplus(req, op.ino, op.fh, op.offset, op.size));
-        self.spawn(ctx, work, answer_plus, reply)
+        self.spawn(ctx, Cancel::OnInterrupt, work, answer_plus, reply)
     }
     fn releasedir(&self, ctx: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
-        self.spawn(ctx, call!(|fs, req| fs.releasedir(req, op.ino, op.fh)), empty, reply)
+        self.spawn(
+            ctx,
+            Cancel::Never,
+            call!(|fs, req| fs.releasedir(req, op.ino, op.fh)),
+            empty,
+            reply,
+        )
     }
     fn fsyncdir(&self, ctx: &Context<'_>, op: op::Fsync, reply: ReplyEmpty) {
         let work = call!(|fs, req| fs.fsyncdir(req, op.ino, op.fh, op.datasync));
-        self.spawn(ctx, work, empty, reply)
+        self.spawn(ctx, Cancel::Never, work, empty, reply)
     }
     fn statfs(&self, ctx: &Context<'_>, op: op::Statfs, reply: ReplyStatfs) {
         let answer = |_: &Arc<F>, reply: ReplyStatfs, r: Result<Statfs, Errno>| match r {
             Ok(s) => reply.statfs(&s),
             Err(e) => reply.error(e),
         };
-        self.spawn(ctx, call!(|fs, req| fs.statfs(req, op.ino)), answer, reply)
+        self.spawn(ctx, Cancel::OnInterrupt, call!(|fs, req| fs.statfs(req, op.ino)), answer, reply)
     }
     fn setxattr(&self, ctx: &Context<'_>, op: op::Setxattr<'_>, reply: ReplyEmpty) {
         let (ino, name, value, flags) = (op.ino, op.name.to_owned(), op.value.to_vec(), op.flags);
         let work = call!(|fs, req| fs.setxattr(req, ino, name, value, flags));
-        self.spawn(ctx, work, empty, reply)
+        self.spawn(ctx, Cancel::Never, work, empty, reply)
     }
     fn getxattr(&self, ctx: &Context<'_>, op: op::Getxattr<'_>, reply: ReplyXattr) {
         let (ino, name) = (op.ino, op.name.to_owned());
-        self.spawn(ctx, call!(|fs, req| fs.getxattr(req, ino, name)), xattr, reply)
+        self.spawn(
+            ctx,
+            Cancel::OnInterrupt,
+            call!(|fs, req| fs.getxattr(req, ino, name)),
+            xattr,
+            reply,
+        )
     }
     fn listxattr(&self, ctx: &Context<'_>, op: op::Listxattr, reply: ReplyXattr) {
-        self.spawn(ctx, call!(|fs, req| fs.listxattr(req, op.ino)), xattr, reply)
+        self.spawn(
+            ctx,
+            Cancel::OnInterrupt,
+            call!(|fs, req| fs.listxattr(req, op.ino)),
+            xattr,
+            reply,
+        )
     }
     fn removexattr(&self, ctx: &Context<'_>, op: op::Removexattr<'_>, reply: ReplyEmpty) {
         let (ino, name) = (op.ino, op.name.to_owned());
-        self.spawn(ctx, call!(|fs, req| fs.removexattr(req, ino, name)), empty, reply)
+        self.spawn(
+            ctx,
+            Cancel::Never,
+            call!(|fs, req| fs.removexattr(req, ino, name)),
+            empty,
+            reply,
+        )
     }
     fn access(&self, ctx: &Context<'_>, op: op::Access, reply: ReplyEmpty) {
-        self.spawn(ctx, call!(|fs, req| fs.access(req, op.ino, op.mask)), empty, reply)
+        self.spawn(
+            ctx,
+            Cancel::OnInterrupt,
+            call!(|fs, req| fs.access(req, op.ino, op.mask)),
+            empty,
+            reply,
+        )
     }
     fn create(&self, ctx: &Context<'_>, op: op::Create<'_>, reply: ReplyCreate) {
         let (parent, name, mode, umask, flags) =
@@ -762,49 +896,52 @@ impl<F: AsyncFilesystem> Filesystem for AsyncFs<F> {
             match r {
                 Ok((e, fh, flags)) => {
                     if !reply.created(&e, fh, flags) {
-                        // Never received: no FORGET and no RELEASE will come for these.
-                        fs.forget(e.nodeid, 1);
+                        // Never received: no RELEASE and no FORGET will come for these.
+                        // Released first: the forget may free the node.
                         let fs = Arc::clone(fs);
                         let req =
                             RequestInfo { unique: 0, uid: 0, gid: 0, pid: 0, groups: Vec::new() };
                         tokio::spawn(async move {
                             let _ = fs.release(req, e.nodeid, fh).await;
+                            fs.forget(e.nodeid, 1);
                         });
                     }
                 }
                 Err(e) => reply.error(e),
             }
         };
-        self.spawn(ctx, work, answer, reply)
+        self.spawn(ctx, Cancel::Never, work, answer, reply)
     }
     fn fallocate(&self, ctx: &Context<'_>, op: op::Fallocate, reply: ReplyEmpty) {
-        self.spawn(ctx, call!(|fs, req| fs.fallocate(req, op)), empty, reply)
+        self.spawn(ctx, Cancel::Never, call!(|fs, req| fs.fallocate(req, op)), empty, reply)
     }
     fn lseek(&self, ctx: &Context<'_>, op: op::Lseek, reply: ReplyLseek) {
         let answer = |_: &Arc<F>, reply: ReplyLseek, r: Result<u64, Errno>| match r {
             Ok(o) => reply.offset(o),
             Err(e) => reply.error(e),
         };
-        self.spawn(ctx, call!(|fs, req| fs.lseek(req, op)), answer, reply)
+        self.spawn(ctx, Cancel::OnInterrupt, call!(|fs, req| fs.lseek(req, op)), answer, reply)
     }
     fn copy_file_range(&self, ctx: &Context<'_>, op: op::CopyFileRange, reply: ReplyCopy) {
         let answer = |_: &Arc<F>, reply: ReplyCopy, r: Result<u64, Errno>| match r {
             Ok(n) => reply.copied(n),
             Err(e) => reply.error(e),
         };
-        self.spawn(ctx, call!(|fs, req| fs.copy_file_range(req, op)), answer, reply)
+        self.spawn(ctx, Cancel::Never, call!(|fs, req| fs.copy_file_range(req, op)), answer, reply)
     }
     fn statx(&self, ctx: &Context<'_>, op: op::StatxReq, reply: ReplyStatx) {
         let answer = |_: &Arc<F>, reply: ReplyStatx, r: Result<(Statx, Duration), Errno>| match r {
             Ok((s, ttl)) => reply.statx(&s, ttl),
             Err(e) => reply.error(e),
         };
-        self.spawn(ctx, call!(|fs, req| fs.statx(req, op)), answer, reply)
+        self.spawn(ctx, Cancel::OnInterrupt, call!(|fs, req| fs.statx(req, op)), answer, reply)
     }
 }
 
 /// Answer READDIRPLUS: entries until full; every entry that carried a lookup and did not
-/// reach the kernel is forgotten.
+/// reach the kernel is forgotten. That includes entries sent without their attributes: "."
+/// and ".." (the kernel never links them), names the kernel would reject (skipped), and
+/// entries with node id 0.
 fn answer_plus<F: AsyncFilesystem>(
     fs: &Arc<F>,
     mut reply: ReplyDirectoryPlus,
@@ -814,23 +951,37 @@ fn answer_plus<F: AsyncFilesystem>(
         Ok(l) => l,
         Err(e) => return reply.error(e),
     };
-    let mut sent = 0;
-    for d in &list {
+    // Whether each entry's lookup went out with it.
+    let mut linked = vec![false; list.len()];
+    for (i, d) in list.iter().enumerate() {
+        let name = d.dirent.name.as_bytes();
+        let linkable = name != b"." && name != b".." && valid_name(name);
         let full = match &d.entry {
-            Some(e) => reply.add(e, d.dirent.offset, &d.dirent.name),
-            None => reply.add_name(d.dirent.ino, d.dirent.offset, d.dirent.kind, &d.dirent.name),
+            Some(e) if linkable && e.nodeid != 0 => {
+                linked[i] = true;
+                reply.add(e, d.dirent.offset, &d.dirent.name)
+            }
+            _ => reply.add_name(d.dirent.ino, d.dirent.offset, d.dirent.kind, &d.dirent.name),
         };
         if full {
+            linked[i] = false;
             break;
         }
-        sent += 1;
     }
     let delivered = reply.ok();
-    for (i, d) in list.iter().enumerate() {
+    for (d, linked) in list.iter().zip(linked) {
         if let Some(e) = &d.entry {
-            if (i >= sent || !delivered) && e.nodeid != 0 {
+            if e.nodeid != 0 && !(linked && delivered) {
                 fs.forget(e.nodeid, 1);
             }
         }
     }
+}
+
+/// Whether the kernel takes `name` in a listing (non-empty, at most 1024 bytes, no '/' or
+/// NUL); the reply skips the others.
+fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= fusefs_proto::dirent::NAME_MAX
+        && !name.iter().any(|&b| b == b'/' || b == 0)
 }

@@ -197,12 +197,16 @@ pub struct Config {
     /// not offer FUSE-over-io_uring or refuses its rings, either ring transport when io_uring
     /// itself cannot be set up (disabled by sysctl or a seccomp filter); default true.
     pub transport_fallback: bool,
-    /// Requests read from the kernel and not yet answered, at most; default 1024. A filesystem
-    /// that answers later (a thread pool, the async API) can have this many waiting on a slow
-    /// backend, whatever the number of transport threads. At the bound the transport stops
-    /// reading until a reply makes room (the kernel keeps the rest queued: nothing is dropped
-    /// or failed). On `threads` each reader already waiting in read(2) may add one more; on
-    /// `fuse-uring` the ring entries are the bound (see [`ring_depth`](Self::ring_depth)).
+    /// Requests handed to the filesystem and not yet answered, at most; default 1024. A
+    /// filesystem that answers later (a thread pool, the async API) can have this many
+    /// waiting on a slow backend, whatever the number of transport threads. At the bound a
+    /// transport thread that reads a request that takes a reply holds it until a reply makes
+    /// room, and reads no more meanwhile (the kernel keeps the rest queued: nothing is dropped
+    /// or failed); INTERRUPT and FORGET, which the kernel hands out first, still get through
+    /// until every thread holds a request. Threads racing at the bound may each dispatch one
+    /// more. On `fuse-uring` the ring entries are the bound (see
+    /// [`ring_depth`](Self::ring_depth)). Replies a filesystem keeps count: one that waits for
+    /// a later request (a lock released by another) must not let the bound fill up.
     pub max_in_flight: usize,
     /// The ring transports' depth: reads kept in flight per `uring` worker (default 2), and
     /// entries per CPU queue for `fuse-uring`, each holding a request-sized payload buffer.

@@ -20,8 +20,11 @@ const ENOSYS: Errno = Errno::ENOSYS;
 /// Methods take `&self` and are called from several threads at once. Arguments are the
 /// opcode's typed struct (names `&OsStr`, data `&[u8]` borrowed from the request buffer:
 /// copy what you keep past the call). The reply object may be answered later from any
-/// thread; until then the request stays in flight. Each request is answered exactly once:
-/// answering consumes the reply, and a reply dropped unanswered answers EIO.
+/// thread; until then the request stays in flight, and counts toward
+/// [`Config::max_in_flight`](crate::Config::max_in_flight): a reply kept until a later
+/// request arrives (a lock waiting for another's release) can deadlock a mount whose bound is
+/// full. Each request is answered exactly once: answering consumes the reply, and a reply
+/// dropped unanswered answers EIO.
 ///
 /// # Lookup counts
 /// Each entry the kernel receives (from `lookup`, `mknod`, `mkdir`, `symlink`, `link`,

@@ -5,13 +5,14 @@
 //! transport stops reading (the kernel keeps further requests queued: back-pressure, nothing
 //! dropped or failed) until a reply makes room. Requests that take no reply (FORGET,
 //! INTERRUPT) are not counted, and the fuse-uring transport is bounded by its ring entries.
+//! A transport thread at the bound parks an eventfd here, written when a reply makes room.
 //!
 //! The hot path is one atomic add when a request is dispatched and one subtract when it is
 //! answered; the lock and the wakeups are only touched when the count crosses the bound.
 
 use nix::sys::eventfd::EventFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 
 /// Requests in flight, and the transports waiting for room.
 pub(crate) struct InFlight {
@@ -19,13 +20,12 @@ pub(crate) struct InFlight {
     now: AtomicUsize,
     /// Set when the session stops: waiting transports return at once.
     closed: AtomicBool,
-    /// Blocking readers wait on `room`; polling transports leave their eventfd in `parked`.
+    /// The eventfds of the transport threads waiting for room, written when there is.
     parked: Mutex<Vec<Arc<EventFd>>>,
-    room: Condvar,
 }
 
 impl InFlight {
-    /// A bound of `max` requests (at least 1); `pollers` is how many polling transports may
+    /// A bound of `max` requests (at least 1); `pollers` is how many transport threads may
     /// park at once (so parking never allocates).
     pub(crate) fn new(max: usize, pollers: usize) -> InFlight {
         InFlight {
@@ -33,7 +33,6 @@ impl InFlight {
             now: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             parked: Mutex::new(Vec::with_capacity(pollers)),
-            room: Condvar::new(),
         }
     }
 
@@ -66,21 +65,10 @@ impl InFlight {
         self.now.load(Ordering::Acquire) < self.max || self.closed.load(Ordering::Acquire)
     }
 
-    /// Block until there is room (or the session stops).
-    pub(crate) fn wait_for_room(&self) {
-        if self.has_room() {
-            return;
-        }
-        let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
-        // Checked again under the lock: `wake` takes it before notifying, so a reply that
-        // made room after the check above cannot be missed.
-        while !self.has_room() {
-            parked = self.room.wait(parked).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-
-    /// A polling transport found no room: its `waker` is written when there is. Returns
-    /// whether there is room already (then nothing was parked and the caller goes on).
+    /// A transport thread found no room: its `waker` is written when there is. Returns
+    /// whether there is room already (then nothing was parked and the caller goes on). The
+    /// check is made under the lock `wake` takes, so a reply that makes room after it is
+    /// never missed.
     pub(crate) fn park(&self, waker: &Arc<EventFd>) -> bool {
         let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
         if self.has_room() {
@@ -97,7 +85,6 @@ impl InFlight {
         for w in parked.drain(..) {
             let _ = w.write(1);
         }
-        self.room.notify_all();
     }
 
     /// The session is stopping: nobody waits for room any more.
@@ -112,22 +99,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_reply_at_the_bound_wakes_the_waiting() {
-        let f = Arc::new(InFlight::new(2, 1));
+    fn a_reply_at_the_bound_wakes_the_parked() {
+        let f = InFlight::new(2, 2);
         f.begin();
         f.begin();
         assert!(!f.has_room());
-        let waker = Arc::new(EventFd::new().unwrap());
-        assert!(!f.park(&waker), "parked: no room");
-        let f2 = Arc::clone(&f);
-        let blocked = std::thread::spawn(move || f2.wait_for_room());
+        let (a, b) = (Arc::new(EventFd::new().unwrap()), Arc::new(EventFd::new().unwrap()));
+        assert!(!f.park(&a) && !f.park(&b) && !f.park(&a), "parked: no room");
         f.end();
-        blocked.join().unwrap();
-        assert_eq!(waker.read().unwrap(), 1, "the parked poller was woken");
-        assert!(f.has_room() && f.park(&waker), "room: nothing parked");
+        assert_eq!((a.read().unwrap(), b.read().unwrap()), (1, 1), "both woken, once");
+        assert!(f.has_room() && f.park(&a), "room: nothing parked");
         f.begin();
-        f.begin();
+        assert!(!f.park(&a));
         f.close();
-        f.wait_for_room(); // returns: closed
+        assert_eq!(a.read().unwrap(), 1, "closing wakes the parked");
+        assert!(f.has_room(), "closed: always room");
     }
 }

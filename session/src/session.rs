@@ -98,6 +98,9 @@ impl<F: Filesystem> Session<F> {
         // On failure, dropping the session stops whatever was started, unmounts and calls
         // `destroy`.
         chosen.start(&mut session.workers, &session.fs, dev, &session.shared)?;
+        if session.workers.transport != Transport::FuseUring {
+            session.ring = (0, 0); // the kernel refused the rings: none was kept
+        }
         Ok(session)
     }
 

@@ -208,14 +208,6 @@ impl Entry {
 
     /// The wire form.
     pub fn to_wire(&self) -> abi::EntryOut {
-        if self.nodeid == 0 {
-            // A negative entry carries only its TTL.
-            return abi::EntryOut {
-                entry_valid: self.entry_ttl.as_secs(),
-                entry_valid_nsec: self.entry_ttl.subsec_nanos(),
-                ..Default::default()
-            };
-        }
         abi::EntryOut {
             nodeid: self.nodeid,
             generation: self.generation,

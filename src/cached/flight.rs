@@ -29,6 +29,9 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
         call: impl FnOnce() -> Fut,
     ) -> V {
         let cell = Arc::clone(lock(&self.calls).entry(key.clone()).or_default());
+        // Leaves the map when the last caller is done, also by cancellation (a key asked
+        // about by callers who all gave up must not stay behind).
+        let _leave = Leave { flight: self, key: &key, cell: &cell };
         let mut ran = false;
         let v = cell
             .get_or_init(|| {
@@ -40,16 +43,31 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
         if !ran {
             self.joined.fetch_add(1, Relaxed);
         }
-        let mut calls = lock(&self.calls);
-        if calls.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            calls.remove(&key);
-        }
         v
     }
 
     /// Callers so far that got another caller's answer instead of calling.
     pub(crate) fn joined(&self) -> u64 {
         self.joined.load(Relaxed)
+    }
+}
+
+/// Removes a call's cell from the map when a caller is done with it and the call is over
+/// (answered, or nobody else waits on it).
+struct Leave<'a, K: Hash + Eq, V> {
+    flight: &'a SingleFlight<K, V>,
+    key: &'a K,
+    cell: &'a Arc<OnceCell<V>>,
+}
+
+impl<K: Hash + Eq, V> Drop for Leave<'_, K, V> {
+    fn drop(&mut self) {
+        let mut calls = lock(&self.flight.calls);
+        let ours = calls.get(self.key).is_some_and(|c| Arc::ptr_eq(c, self.cell));
+        // Two references: the map's and ours, so no other caller waits on this call.
+        if ours && (self.cell.initialized() || Arc::strong_count(self.cell) <= 2) {
+            calls.remove(self.key);
+        }
     }
 }
 

@@ -21,8 +21,9 @@ use std::time::Duration;
 
 type Listing = Arc<[DirEntry]>;
 type R<T> = Result<T, Errno>;
-/// A block read: its node, offset and size.
-type Block = (u64, u64, u32);
+/// A block read: its node, offset, size, and the cache version it was asked at (a read after
+/// a write has a newer one, so it never joins a read that started before the write).
+type Block = (u64, u64, u32, u64);
 
 /// A [`Backend`] served over FUSE with caching. See the module docs. Mount it through
 /// [`AsyncFs`](crate::AsyncFs): `Session::mount(AsyncFs::new(CachedFs::new(b, cfg))?, ..)`.
@@ -270,17 +271,19 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
     async fn lookup(&self, _: RequestInfo, parent: u64, name: OsString) -> R<Entry> {
         let path = self.child(parent, &name)?;
         // A cached listing (sorted) without the name answers "no" without asking the backend.
-        if let Some(l) = self.table.cached_dir(parent) {
-            if l.binary_search_by(|e| e.name.as_os_str().cmp(&name)).is_err() {
-                return Err(Errno::ENOENT);
+        let listed = self.table.cached_dir(parent);
+        let r = match listed {
+            Some(l) if l.binary_search_by(|e| e.name.as_os_str().cmp(&name)).is_err() => {
+                Err(Errno::ENOENT)
             }
-        }
-        let r = match self.table.id_of(&path) {
-            // A node the kernel holds: its attributes through the cache and the coalescing.
-            Some(id) => self.attr(id, &path).await.map(|a| (a, None)),
-            None => {
+            _ => {
                 let v = self.table.version();
-                self.backend.stat(&path).await.map(|a| (a, Some(v)))
+                let a = match self.table.id_of(&path) {
+                    // A node the kernel holds: its attributes through the cache and coalescing.
+                    Some(id) => self.attr(id, &path).await,
+                    None => self.backend.stat(&path).await,
+                };
+                a.map(|a| (a, Some(v)))
             }
         };
         match r {
@@ -427,9 +430,10 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
     async fn read(&self, _: RequestInfo, ino: u64, _: u64, offset: u64, size: u32) -> R<Vec<u8>> {
         let path = self.path(ino)?;
         // Readers of the same block at the same time share one backend read.
+        let v = self.table.version();
         let data = self
             .reads_in_flight
-            .run((ino, offset, size), || async {
+            .run((ino, offset, size, v), || async {
                 self.backend.read(&path, offset, size).await.map(Arc::new)
             })
             .await?;

@@ -21,8 +21,12 @@ use std::time::{Duration, Instant};
 /// the whole process keeps the deadlines in a heap and wakes each waiter through a oneshot.
 /// (tokio's `sleep` rounds up to whole milliseconds and fires late: 6.1 ms for 5 here.)
 pub async fn delay(d: Duration) {
+    let (Some(timer), Some(at)) = (Timer::get(), Instant::now().checked_add(d)) else {
+        // No timer thread (it could not be started), or a time past what Instant holds.
+        return tokio::time::sleep(d).await;
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
-    Timer::get().add(Instant::now() + d, tx);
+    timer.add(at, tx);
     // Dropped (the call was cancelled): the timer's send fails, nothing else happens.
     let _ = rx.await;
 }
@@ -53,19 +57,23 @@ impl Ord for Due {
 }
 
 impl Timer {
-    fn get() -> &'static Timer {
-        static TIMER: OnceLock<&'static Timer> = OnceLock::new();
-        TIMER.get_or_init(|| {
+    /// The process's timer, its thread started on first use; `None` if it could not be.
+    fn get() -> Option<&'static Timer> {
+        static TIMER: OnceLock<Option<&'static Timer>> = OnceLock::new();
+        *TIMER.get_or_init(|| {
             let t: &'static Timer = Box::leak(Box::new(Timer {
                 due: Mutex::new(BinaryHeap::new()),
                 changed: Condvar::new(),
             }));
             let spawned =
                 std::thread::Builder::new().name("fusefs-slow-timer".into()).spawn(|| t.run());
-            if let Err(e) = spawned {
-                log::error!("cannot start the latency timer: {e}");
+            match spawned {
+                Ok(_) => Some(t),
+                Err(e) => {
+                    log::error!("cannot start the latency timer ({e}): using tokio's");
+                    None
+                }
             }
-            t
         })
     }
 

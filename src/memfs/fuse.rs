@@ -7,7 +7,7 @@ use fusefs_session::*;
 use std::os::unix::ffi::OsStrExt;
 
 impl MemFs {
-    fn entry(&self, attr: FileAttr) -> Entry {
+    pub(super) fn entry(&self, attr: FileAttr) -> Entry {
         Entry {
             nodeid: attr.ino,
             generation: 0,

@@ -14,6 +14,8 @@
 //! Node ids come from a counter and are never reused; a node is freed once it has no links
 //! and the kernel has forgotten every lookup of it ([`MemFs::forget`]).
 
+#[cfg(feature = "tokio")]
+mod async_fs;
 mod data;
 mod dir;
 mod fuse;

@@ -55,6 +55,9 @@ use zerocopy::{FromBytes, IntoBytes};
 
 /// The tag of the wake eventfd's read; ring entries are tagged with their index.
 const WAKE: u64 = u64::MAX;
+/// The tag of the poll that sees the connection end: when every entry is held by requests
+/// answered later, no command is with the kernel to complete with ENOTCONN.
+const GONE: u64 = u64::MAX - 1;
 
 thread_local! {
     /// The queue this thread serves (its address), so a reply knows whether it needs to wake
@@ -309,11 +312,12 @@ fn run_queue<F: Filesystem>(
             }
         }
         arm_wake(&mut ring, queue)?;
+        ring.watch_for_end(fd, GONE)?;
         ring.submit()?;
         // A refused REGISTER completes at once; a good one only when a request comes (which
         // may already have happened if this is the last queue to register).
         first = ring.reap(&mut done);
-        match done[..first].iter().find(|c| c.result < 0 && c.tag != WAKE) {
+        match done[..first].iter().find(|c| c.result < 0 && c.tag != WAKE && c.tag != GONE) {
             Some(c) => Err(io::Error::from_raw_os_error(-c.result)),
             None => Ok(()),
         }
@@ -355,6 +359,10 @@ fn run_queue<F: Filesystem>(
                         stop = true;
                     }
                 }
+                continue;
+            }
+            if c.tag == GONE {
+                gone |= c.result > 0;
                 continue;
             }
             let index = c.tag as usize;

@@ -10,7 +10,7 @@
 //! woken by a request: the session makes forced GETATTRs on the root (`Workers::stop`). A
 //! polling reader is woken by its eventfd.
 
-use super::workers::{ReadError, WorkerExit, Workers};
+use super::workers::{wait_for_room, Held, ReadError, WorkerExit, Workers};
 use crate::channel::{Channel, ReplySink, Shared};
 use crate::dev::FuseDev;
 use crate::dispatch::dispatch;
@@ -41,20 +41,31 @@ pub(super) fn start<F: Filesystem>(
     polled: bool,
 ) -> io::Result<()> {
     let chan = workers.channel(shared, dev);
-    let wake = if polled { Some(workers.waker()?) } else { None };
+    let waker = workers.waker()?;
     if !polled {
         workers.add_blocking_reader();
     }
     let fs = Arc::clone(fs);
-    workers.spawn(format!("fusefs-{i}"), move || run(&*fs, &chan, wake.as_deref()))
+    workers.spawn(format!("fusefs-{i}"), move || run(&*fs, &chan, &waker, polled))
 }
 
-/// Serve requests from `chan`'s fd until the kernel lets go or the session stops. With
-/// `wake`, poll the fd and that eventfd before each read (fuse-uring's reader, which sees
-/// only FORGET and INTERRUPT: the forced GETATTRs that wake blocking readers go to the
-/// rings).
-fn run<F: Filesystem>(fs: &F, chan: &Arc<Channel<FuseDev>>, wake: Option<&EventFd>) -> WorkerExit {
+/// Serve requests from `chan`'s fd until the kernel lets go or the session stops. `waker`
+/// wakes the reader when it waits for room under `max_in_flight`; `polled`, it also polls
+/// `waker` with the fd before each read (fuse-uring's reader, which sees only FORGET and
+/// INTERRUPT: the forced GETATTRs that wake blocking readers go to the rings).
+///
+/// Back-pressure: a request that takes a reply, read while `max_in_flight` others await
+/// theirs, is held until one is answered (the kernel keeps the rest queued). The read comes
+/// first, so an INTERRUPT or FORGET, which the kernel hands out before other requests, still
+/// gets through at the bound (until every reader holds a request).
+fn run<F: Filesystem>(
+    fs: &F,
+    chan: &Arc<Channel<FuseDev>>,
+    waker: &Arc<EventFd>,
+    polled: bool,
+) -> WorkerExit {
     let dev = &chan.sink;
+    let wake = polled.then_some(&**waker);
     if wake.is_some() {
         // A request seen by poll may be gone by the read (an INTERRUPT whose request was
         // answered meanwhile): a blocking read would then sleep where the wake cannot reach.
@@ -67,12 +78,6 @@ fn run<F: Filesystem>(fs: &F, chan: &Arc<Channel<FuseDev>>, wake: Option<&EventF
     // On loan from the session's pool for the reader's whole life.
     let mut buf = shared.pool.get(shared.request_size());
     loop {
-        if wake.is_none() {
-            // Back-pressure: a blocking reader reads only while fewer than `max_in_flight`
-            // requests await replies (the session's stop ends the wait). fuse-uring's polling
-            // reader is not held back: it carries FORGET and INTERRUPT, which cancel work.
-            shared.in_flight.wait_for_room();
-        }
         // Relaxed: the flag only needs to be seen eventually; the wakeup that follows it is
         // ordered by the kernel's queue or the eventfd.
         if shared.stopping.load(Ordering::Relaxed) {
@@ -105,6 +110,19 @@ fn run<F: Filesystem>(fs: &F, chan: &Arc<Channel<FuseDev>>, wake: Option<&EventF
                 ReadError::Failed(e) => return WorkerExit::Failed(e),
             },
         };
+        if takes_reply(&buf[..n]) && !shared.in_flight.has_room() {
+            if let Held::Gone = wait_for_room(&shared.in_flight, dev.as_fd(), waker) {
+                return WorkerExit::Unmounted;
+            }
+        }
         dispatch(fs, &core, &buf[..n]);
     }
+}
+
+/// Whether the request in `buf` (a whole request, header first) takes a reply: what counts
+/// under `max_in_flight`. A header too short to say is dispatched (and rejected) at once.
+pub(super) fn takes_reply(buf: &[u8]) -> bool {
+    buf.get(4..8)
+        .and_then(|b| b.try_into().ok())
+        .is_some_and(|b| fusefs_proto::Opcode::from(u32::from_le_bytes(b)).expects_reply())
 }

@@ -98,6 +98,14 @@ impl Ring {
         self.push(&sqe)
     }
 
+    /// Queue a poll of `fd` that completes only with POLLERR or POLLHUP: on /dev/fuse, when
+    /// the connection ends (unmount, abort). It names no buffer, so it needs no care.
+    pub(crate) fn watch_for_end(&mut self, fd: RawFd, tag: u64) -> io::Result<()> {
+        let mask = (libc::POLLERR | libc::POLLHUP) as u32;
+        let sqe = opcode::PollAdd::new(types::Fd(fd), mask).build().user_data(tag);
+        self.push(&sqe.into())
+    }
+
     /// Submit what is queued; do not wait.
     pub(crate) fn submit(&mut self) -> io::Result<()> {
         loop {

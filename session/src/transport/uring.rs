@@ -21,6 +21,12 @@
 //! With O_NONBLOCK the lost race is an EAGAIN that io_uring turns back into a poll. Reads
 //! still in flight complete with ENODEV when the filesystem is unmounted.
 //!
+//! Back-pressure: a request that takes a reply, read while `max_in_flight` others await
+//! theirs, stays in its slot until a reply makes room (the in-flight count writes the
+//! worker's eventfd), and that slot is not read into meanwhile; a worker whose slots all hold
+//! requests reads no more. A poll for POLLERR on the fd, kept in flight, sees the connection
+//! end even then.
+//!
 //! Stopping: an eventfd read is kept in flight too; the session writes the eventfd to make
 //! the worker look at its `stopping` flag. A worker that leaves while reads are in flight (a
 //! busy mount detached lazily) leaks their buffers instead of freeing them under the kernel.
@@ -41,6 +47,8 @@ use std::sync::Arc;
 
 /// The tag of the wake eventfd's read; reads on /dev/fuse are tagged with their slot.
 const WAKE: u64 = u64::MAX;
+/// The tag of the poll that sees the connection end.
+const GONE: u64 = u64::MAX - 1;
 
 /// Start worker `i` on `dev` with `depth` reads in flight.
 pub(super) fn start<F: Filesystem>(
@@ -82,9 +90,10 @@ fn run<F: Filesystem>(
     // when the worker leaves with that read in flight.
     let wake_sink = Box::new(AtomicU64::new(0));
     let mut reads = Reads { fd, bufs: &mut bufs, in_flight: 0 };
-    // Slots not re-armed because `max_in_flight` requests are in flight: armed again once a
-    // reply makes room (it writes `wake`, on which this worker then parks).
-    let mut idle: Vec<usize> = Vec::with_capacity(depth);
+    // Back-pressure: a request that takes a reply, read while `max_in_flight` others await
+    // theirs, stays in its slot (slot, length) until a reply makes room (it writes `wake`,
+    // on which this worker then parks); its slot is read into again only once it has gone.
+    let mut held: Vec<(usize, usize)> = Vec::with_capacity(depth);
     let mut done = [Completion::default(); 16];
     let exit = 'serve: {
         for slot in 0..depth {
@@ -93,6 +102,10 @@ fn run<F: Filesystem>(
             }
         }
         if let Err(e) = arm_wake(&mut ring, wake, &wake_sink) {
+            break 'serve WorkerExit::Failed(e);
+        }
+        // With every slot holding a request no read is armed to see the connection end.
+        if let Err(e) = ring.watch_for_end(fd, GONE) {
             break 'serve WorkerExit::Failed(e);
         }
         let mut gone = false;
@@ -109,7 +122,14 @@ fn run<F: Filesystem>(
                     if let Err(e) = arm_wake(&mut ring, wake, &wake_sink) {
                         break 'serve WorkerExit::Failed(e);
                     }
-                    continue; // idle slots are re-armed after the batch
+                    continue; // held requests are looked at after the batch
+                }
+                if c.tag == GONE {
+                    if c.result > 0 {
+                        gone = true; // the connection ended: held requests were ended too
+                        held.clear();
+                    }
+                    continue;
                 }
                 let slot = c.tag as usize;
                 reads.in_flight -= 1;
@@ -118,35 +138,41 @@ fn run<F: Filesystem>(
                         ReadError::Retry => {}
                         ReadError::Gone => {
                             gone = true;
-                            if reads.in_flight == 0 {
-                                break 'serve WorkerExit::Unmounted;
-                            }
                             continue;
                         }
                         ReadError::Failed(e) => break 'serve WorkerExit::Failed(e),
                     }
                 } else if !gone {
-                    dispatch(fs, &core, &reads.bufs[slot][..c.result as usize]);
-                }
-                if gone {
-                    if reads.in_flight == 0 {
-                        break 'serve WorkerExit::Unmounted;
+                    let len = c.result as usize;
+                    if super::reader::takes_reply(&reads.bufs[slot][..len]) && !in_flight.has_room()
+                    {
+                        held.push((slot, len));
+                        continue;
                     }
-                } else {
-                    idle.push(slot);
+                    dispatch(fs, &core, &reads.bufs[slot][..len]);
                 }
-            }
-            // Back-pressure: read more only while there is room; otherwise park until a reply
-            // makes some (the slots stay idle, and the kernel keeps the requests queued).
-            if !idle.is_empty() && (in_flight.has_room() || in_flight.park(wake)) {
-                for slot in idle.drain(..) {
+                if !gone {
                     if let Err(e) = reads.arm(&mut ring, slot) {
                         break 'serve WorkerExit::Failed(e);
                     }
                 }
             }
-            if gone && reads.in_flight == 0 {
-                break 'serve WorkerExit::Unmounted;
+            if gone {
+                if reads.in_flight == 0 {
+                    break 'serve WorkerExit::Unmounted;
+                }
+                continue;
+            }
+            // Dispatch held requests, oldest first, while there is room; park otherwise.
+            while let Some(&(slot, len)) = held.first() {
+                if !in_flight.has_room() && !in_flight.park(wake) {
+                    break;
+                }
+                held.remove(0);
+                dispatch(fs, &core, &reads.bufs[slot][..len]);
+                if let Err(e) = reads.arm(&mut ring, slot) {
+                    break 'serve WorkerExit::Failed(e);
+                }
             }
         }
     };

@@ -3,6 +3,7 @@
 
 use crate::channel::{Channel, ReplySink, Shared};
 use crate::config::Transport;
+use crate::in_flight::InFlight;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::eventfd::EventFd;
 use std::io;
@@ -52,6 +53,42 @@ impl ReadError {
         match e.raw_os_error() {
             Some(n) => ReadError::from_errno(n),
             None => ReadError::Failed(e),
+        }
+    }
+}
+
+/// What became of a request held back at the `max_in_flight` bound.
+pub(crate) enum Held {
+    /// A reply made room (or the session stops): dispatch it.
+    Room,
+    /// The connection ended (unmount, abort): the kernel has ended the request already.
+    Gone,
+}
+
+/// Hold a request read at the bound until there is room: park `waker` with the in-flight
+/// count and poll it together with `dev`, whose POLLERR says the connection ended (so an
+/// unmount from outside is noticed even while nothing can be read).
+pub(crate) fn wait_for_room(
+    in_flight: &InFlight,
+    dev: BorrowedFd<'_>,
+    waker: &Arc<EventFd>,
+) -> Held {
+    loop {
+        if in_flight.park(waker) {
+            return Held::Room;
+        }
+        // No events asked of `dev`: poll reports POLLERR/POLLHUP whatever is asked.
+        let mut fds =
+            [PollFd::new(dev, PollFlags::empty()), PollFd::new(waker.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(_) => return Held::Gone,
+        }
+        if fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP)) {
+            return Held::Gone;
+        }
+        if fds[1].any() == Some(true) {
+            let _ = waker.read();
         }
     }
 }
