@@ -58,6 +58,8 @@ const WAKE: u64 = u64::MAX;
 /// The tag of the poll that sees the connection end: when every entry is held by requests
 /// answered later, no command is with the kernel to complete with ENOTCONN.
 const GONE: u64 = u64::MAX - 1;
+/// The tag of the cancel of that poll.
+const CANCELLED: u64 = u64::MAX - 2;
 
 thread_local! {
     /// The queue this thread serves (its address), so a reply knows whether it needs to wake
@@ -312,12 +314,11 @@ fn run_queue<F: Filesystem>(
             }
         }
         arm_wake(&mut ring, queue)?;
-        ring.watch_for_end(fd, GONE)?;
         ring.submit()?;
         // A refused REGISTER completes at once; a good one only when a request comes (which
         // may already have happened if this is the last queue to register).
         first = ring.reap(&mut done);
-        match done[..first].iter().find(|c| c.result < 0 && c.tag != WAKE && c.tag != GONE) {
+        match done[..first].iter().find(|c| c.result < 0 && c.tag != WAKE) {
             Some(c) => Err(io::Error::from_raw_os_error(-c.result)),
             None => Ok(()),
         }
@@ -347,6 +348,8 @@ fn run_queue<F: Filesystem>(
     let mut in_kernel = depth;
     let mut gone = false;
     let mut stop = false;
+    // Whether the poll for the connection's end is armed (see `Ring::watch_for_end`).
+    let mut watching = false;
     let mut n = first;
     let exit = loop {
         for c in &done[..n] {
@@ -362,7 +365,12 @@ fn run_queue<F: Filesystem>(
                 continue;
             }
             if c.tag == GONE {
+                // A cancelled watch (ECANCELED) changes nothing: `watching` already says none
+                // is armed, or a newer one is.
                 gone |= c.result > 0;
+                continue;
+            }
+            if c.tag == CANCELLED {
                 continue;
             }
             let index = c.tag as usize;
@@ -397,6 +405,19 @@ fn run_queue<F: Filesystem>(
             Ok(k) => in_kernel += k,
             Err(e) => break WorkerExit::Failed(e),
         }
+        // Every entry held by requests answered later: no command is with the kernel to
+        // complete with ENOTCONN, so watch for the connection's end until one is again.
+        let watch = if in_kernel == 0 && !watching && !gone {
+            ring.watch_for_end(fd, GONE)
+        } else if in_kernel > 0 && watching {
+            ring.cancel(GONE, CANCELLED)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = watch {
+            break WorkerExit::Failed(e);
+        }
+        watching = in_kernel == 0 && !gone;
         if stop {
             // Hand the answered entries back before leaving.
             let _ = ring.submit();

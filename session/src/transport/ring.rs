@@ -99,10 +99,20 @@ impl Ring {
     }
 
     /// Queue a poll of `fd` that completes only with POLLERR or POLLHUP: on /dev/fuse, when
-    /// the connection ends (unmount, abort). It names no buffer, so it needs no care.
+    /// the connection ends (unmount, abort). It names no buffer, so it needs no care. Not
+    /// free while armed: /dev/fuse wakes its pollers for every request queued on it (without
+    /// saying for what), and each wake re-polls on this ring's thread. Arm it only while
+    /// nothing else would see the end, and [`cancel`](Self::cancel) it after.
     pub(crate) fn watch_for_end(&mut self, fd: RawFd, tag: u64) -> io::Result<()> {
         let mask = (libc::POLLERR | libc::POLLHUP) as u32;
         let sqe = opcode::PollAdd::new(types::Fd(fd), mask).build().user_data(tag);
+        self.push(&sqe.into())
+    }
+
+    /// Cancel the submission tagged `tag` (it completes with ECANCELED, if it had not
+    /// completed). The cancel itself completes tagged `cancel_tag`.
+    pub(crate) fn cancel(&mut self, tag: u64, cancel_tag: u64) -> io::Result<()> {
+        let sqe = opcode::AsyncCancel::new(tag).build().user_data(cancel_tag);
         self.push(&sqe.into())
     }
 

@@ -24,8 +24,8 @@
 //! Back-pressure: a request that takes a reply, read while `max_in_flight` others await
 //! theirs, stays in its slot until a reply makes room (the in-flight count writes the
 //! worker's eventfd), and that slot is not read into meanwhile; a worker whose slots all hold
-//! requests reads no more. A poll for POLLERR on the fd, kept in flight, sees the connection
-//! end even then.
+//! requests reads no more. A poll for POLLERR on the fd, armed only then, sees the
+//! connection end.
 //!
 //! Stopping: an eventfd read is kept in flight too; the session writes the eventfd to make
 //! the worker look at its `stopping` flag. A worker that leaves while reads are in flight (a
@@ -49,6 +49,8 @@ use std::sync::Arc;
 const WAKE: u64 = u64::MAX;
 /// The tag of the poll that sees the connection end.
 const GONE: u64 = u64::MAX - 1;
+/// The tag of the cancel of that poll.
+const CANCELLED: u64 = u64::MAX - 2;
 
 /// Start worker `i` on `dev` with `depth` reads in flight.
 pub(super) fn start<F: Filesystem>(
@@ -104,11 +106,10 @@ fn run<F: Filesystem>(
         if let Err(e) = arm_wake(&mut ring, wake, &wake_sink) {
             break 'serve WorkerExit::Failed(e);
         }
-        // With every slot holding a request no read is armed to see the connection end.
-        if let Err(e) = ring.watch_for_end(fd, GONE) {
-            break 'serve WorkerExit::Failed(e);
-        }
         let mut gone = false;
+        // Whether a poll for the connection's end is armed: only while every slot holds a
+        // request, so that no read is armed to see it (see `Ring::watch_for_end`).
+        let mut watching = false;
         loop {
             if let Err(e) = ring.submit_and_wait() {
                 break 'serve WorkerExit::Failed(e);
@@ -125,10 +126,15 @@ fn run<F: Filesystem>(
                     continue; // held requests are looked at after the batch
                 }
                 if c.tag == GONE {
+                    // A cancelled watch (ECANCELED) changes nothing: `watching` already
+                    // says none is armed, or a newer one is.
                     if c.result > 0 {
                         gone = true; // the connection ended: held requests were ended too
                         held.clear();
                     }
+                    continue;
+                }
+                if c.tag == CANCELLED {
                     continue;
                 }
                 let slot = c.tag as usize;
@@ -174,6 +180,17 @@ fn run<F: Filesystem>(
                     break 'serve WorkerExit::Failed(e);
                 }
             }
+            let watch = if reads.in_flight == 0 && !watching {
+                ring.watch_for_end(fd, GONE)
+            } else if reads.in_flight > 0 && watching {
+                ring.cancel(GONE, CANCELLED)
+            } else {
+                Ok(())
+            };
+            if let Err(e) = watch {
+                break 'serve WorkerExit::Failed(e);
+            }
+            watching = reads.in_flight == 0;
         }
     };
     if reads.in_flight > 0 {
