@@ -283,22 +283,7 @@ fn latency_reads(p: &Path, readers: usize, secs: f64) -> f64 {
         let hs: Vec<_> = files
             .iter()
             .enumerate()
-            .map(|(t, f)| {
-                s.spawn(move || {
-                    let mut buf = PageBuf::new(4096);
-                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (t as u64 + 1);
-                    let blocks = LATENCY.size / 4096;
-                    let mut n = 0u64;
-                    while Instant::now() < deadline {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        f.read_at(&mut buf, (x % blocks) * 4096).unwrap();
-                        n += 1;
-                    }
-                    n
-                })
-            })
+            .map(|(t, f)| s.spawn(move || random_reads(f, LATENCY.size / 4096, t, deadline, 1)))
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).sum()
     });
@@ -377,28 +362,30 @@ fn rand_read(p: &Path, size: u64, threads: usize, secs: f64) -> f64 {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
                 let path = &path;
-                s.spawn(move || {
-                    let f = open_direct(path);
-                    let mut buf = PageBuf::new(4096);
-                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (t as u64 + 1);
-                    let blocks = size / 4096;
-                    let mut n = 0u64;
-                    while Instant::now() < deadline {
-                        for _ in 0..64 {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            f.read_at(&mut buf, (x % blocks) * 4096).unwrap();
-                            n += 1;
-                        }
-                    }
-                    n
-                })
+                s.spawn(move || random_reads(&open_direct(path), size / 4096, t, deadline, 64))
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).sum()
     });
     total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// 4 KiB reads of `f` at random block offsets below `blocks` (the sequence seeded by `t`)
+/// until `deadline`, looking at the clock every `batch` reads: how many.
+fn random_reads(f: &File, blocks: u64, t: usize, deadline: Instant, batch: usize) -> u64 {
+    let mut buf = PageBuf::new(4096);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (t as u64 + 1);
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        for _ in 0..batch {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            f.read_at(&mut buf, (x % blocks) * 4096).unwrap();
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Create, stat, list and unlink `n` files in a fresh directory: ops/s of each phase.
