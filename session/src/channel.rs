@@ -139,10 +139,7 @@ impl Shared {
 
     /// The size of a buffer that holds any request of this session.
     pub(crate) fn request_size(&self) -> usize {
-        crate::config::Config::request_buffer_size(
-            self.negotiated.max_write,
-            self.negotiated.max_pages,
-        )
+        self.negotiated.request_size()
     }
 
     /// How requests are laid out on this session.

@@ -108,6 +108,11 @@ impl Negotiated {
     pub fn max_payload(&self) -> usize {
         (self.max_write as usize).max(self.max_pages as usize * 4096)
     }
+
+    /// The size of a buffer that holds any request of this session.
+    pub(crate) fn request_size(&self) -> usize {
+        crate::Config::request_buffer_size(self.max_write, self.max_pages)
+    }
 }
 
 /// The kernel's INIT, as an offer.

@@ -217,8 +217,7 @@ impl Queue {
 /// The memory one ring entry takes: its header page and a payload as large as the largest
 /// request the negotiated `max_write` and `max_pages` allow (the kernel's minimum for it).
 pub(super) fn entry_bytes(n: &crate::init::Negotiated) -> usize {
-    let payload = crate::Config::request_buffer_size(n.max_write, n.max_pages);
-    crate::page::PAGE_SIZE + payload.next_multiple_of(crate::page::PAGE_SIZE)
+    crate::page::PAGE_SIZE + n.request_size().next_multiple_of(crate::page::PAGE_SIZE)
 }
 
 /// Put the reply's `fuse_out_header` and its body length into the entry's header buffer.
