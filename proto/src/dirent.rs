@@ -29,6 +29,12 @@ pub const fn direntplus_size(namelen: usize) -> usize {
     align8(core::mem::size_of::<Direntplus>() + namelen)
 }
 
+/// Whether the kernel takes `name` in a listing: non-empty, at most [`NAME_MAX`] bytes, no
+/// '/' or NUL. A listing holding any other name fails whole with EIO.
+pub fn valid_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() <= NAME_MAX && !name.iter().any(|&b| b == b'/' || b == 0)
+}
+
 const fn align8(n: usize) -> usize {
     (n + 7) & !7
 }
@@ -53,10 +59,10 @@ impl<'a> DirentWriter<'a> {
     }
 
     fn check_name(name: &[u8]) -> Result<(), DirentError> {
-        if name.is_empty() || name.len() > NAME_MAX || name.iter().any(|&b| b == b'/' || b == 0) {
-            Err(DirentError::BadName)
-        } else {
+        if valid_name(name) {
             Ok(())
+        } else {
+            Err(DirentError::BadName)
         }
     }
 

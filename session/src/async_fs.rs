@@ -57,6 +57,7 @@ use crate::init::KernelConfig;
 use crate::reply::*;
 use crate::types::{Entry, FileAttr, FileType, Statfs};
 use fusefs_proto::abi::Statx;
+use fusefs_proto::dirent;
 use fusefs_proto::request::{self as op, SetAttr};
 use fusefs_proto::{Errno, OpenFlags, RenameFlags, XattrFlags};
 use std::collections::HashMap;
@@ -955,7 +956,7 @@ fn answer_plus<F: AsyncFilesystem>(
     let mut linked = vec![false; list.len()];
     for (i, d) in list.iter().enumerate() {
         let name = d.dirent.name.as_bytes();
-        let linkable = name != b"." && name != b".." && valid_name(name);
+        let linkable = name != b"." && name != b".." && dirent::valid_name(name);
         let full = match &d.entry {
             Some(e) if linkable && e.nodeid != 0 => {
                 linked[i] = true;
@@ -976,12 +977,4 @@ fn answer_plus<F: AsyncFilesystem>(
             }
         }
     }
-}
-
-/// Whether the kernel takes `name` in a listing (non-empty, at most 1024 bytes, no '/' or
-/// NUL); the reply skips the others.
-fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.len() <= fusefs_proto::dirent::NAME_MAX
-        && !name.iter().any(|&b| b == b'/' || b == 0)
 }
