@@ -499,7 +499,8 @@ pub struct ReplyDirectoryPlus {
 impl ReplyDirectoryPlus {
     /// Add an entry with attributes; see [`ReplyDirectory::add`] for `offset` and the result.
     /// If `true` comes back the entry was not added (and takes no reference); a name the
-    /// kernel would reject is skipped (false, yet no reference either: take the count back).
+    /// kernel would reject is skipped (false, yet no reference either: take the count back;
+    /// [`dirent::valid_name`](fusefs_proto::dirent::valid_name) says which names those are).
     /// "." and ".." are never linked by the kernel: add them with
     /// [`add_name`](Self::add_name).
     pub fn add(&mut self, entry: &Entry, offset: u64, name: impl AsRef<OsStr>) -> bool {
