@@ -73,7 +73,10 @@ impl<F: Filesystem> Session<F> {
         workers.transport = chosen.transport();
         // Enough buffers that none is allocated while serving: the transport's request
         // buffers, plus listings in flight.
-        let pool = BufferPool::new(negotiated.request_size(), chosen.request_buffers() + config.threads + 2);
+        let pool = BufferPool::new(
+            negotiated.request_size(),
+            chosen.request_buffers() + config.threads + 2,
+        );
         // Directory listings take buffers of the size the kernel asks for: a page, or the
         // caller's getdents buffer (32 KiB for glibc). One of each per dispatching thread from
         // the start, or a listing that finds the others' still on their way back (the reply

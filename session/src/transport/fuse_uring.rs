@@ -32,7 +32,7 @@
 //! the rules that make them sound are in `ring.rs` and at each call.
 #![allow(unsafe_code)]
 
-use super::ring::{Completion, Ring};
+use super::ring::{Completion, EndWatch, Ring};
 use super::workers::{ReadError, WorkerExit, Workers};
 use crate::channel::{Channel, ReplySink, Shared};
 use crate::dev::FuseDev;
@@ -55,11 +55,6 @@ use zerocopy::{FromBytes, IntoBytes};
 
 /// The tag of the wake eventfd's read; ring entries are tagged with their index.
 const WAKE: u64 = u64::MAX;
-/// The tag of the poll that sees the connection end: when every entry is held by requests
-/// answered later, no command is with the kernel to complete with ENOTCONN.
-const GONE: u64 = u64::MAX - 1;
-/// The tag of the cancel of that poll.
-const CANCELLED: u64 = u64::MAX - 2;
 
 thread_local! {
     /// The queue this thread serves (its address), so a reply knows whether it needs to wake
@@ -347,8 +342,9 @@ fn run_queue<F: Filesystem>(
     let mut in_kernel = depth;
     let mut gone = false;
     let mut stop = false;
-    // Whether the poll for the connection's end is armed (see `Ring::watch_for_end`).
-    let mut watching = false;
+    // Armed while every entry is held by requests answered later: then no command is with
+    // the kernel to complete with ENOTCONN.
+    let mut end_watch = EndWatch::new(fd);
     let mut n = first;
     let exit = loop {
         for c in &done[..n] {
@@ -363,13 +359,8 @@ fn run_queue<F: Filesystem>(
                 }
                 continue;
             }
-            if c.tag == GONE {
-                // A cancelled watch (ECANCELED) changes nothing: `watching` already says none
-                // is armed, or a newer one is.
-                gone |= c.result > 0;
-                continue;
-            }
-            if c.tag == CANCELLED {
+            if let Some(ended) = EndWatch::saw(c) {
+                gone |= ended;
                 continue;
             }
             let index = c.tag as usize;
@@ -404,19 +395,9 @@ fn run_queue<F: Filesystem>(
             Ok(k) => in_kernel += k,
             Err(e) => break WorkerExit::Failed(e),
         }
-        // Every entry held by requests answered later: no command is with the kernel to
-        // complete with ENOTCONN, so watch for the connection's end until one is again.
-        let watch = if in_kernel == 0 && !watching && !gone {
-            ring.watch_for_end(fd, GONE)
-        } else if in_kernel > 0 && watching {
-            ring.cancel(GONE, CANCELLED)
-        } else {
-            Ok(())
-        };
-        if let Err(e) = watch {
+        if let Err(e) = end_watch.keep(&mut ring, in_kernel == 0 && !gone) {
             break WorkerExit::Failed(e);
         }
-        watching = in_kernel == 0 && !gone;
         if stop {
             // Hand the answered entries back before leaving.
             let _ = ring.submit();

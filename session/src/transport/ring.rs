@@ -1,8 +1,9 @@
-//! One io_uring, as the two ring transports use it: reads on /dev/fuse or an eventfd, and
-//! FUSE's URING_CMD commands. Every submission hands the kernel a buffer address, and the
-//! kernel writes there until the matching completion arrives, so the submitting functions
-//! are `unsafe fn`: each states what its callers must keep alive and untouched until then,
-//! and each call site (in `uring` and `fuse_uring`) says why it holds.
+//! One io_uring, as the two ring transports use it: reads on /dev/fuse or an eventfd,
+//! FUSE's URING_CMD commands, and the [`EndWatch`] poll both use to see the connection end.
+//! A read or command hands the kernel a buffer address, and the kernel writes there until
+//! the matching completion arrives, so those submitting functions are `unsafe fn`: each
+//! states what its callers must keep alive and untouched until then, and each call site (in
+//! `uring` and `fuse_uring`) says why it holds.
 #![allow(unsafe_code)]
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -98,24 +99,6 @@ impl Ring {
         self.push(&sqe)
     }
 
-    /// Queue a poll of `fd` that completes only with POLLERR or POLLHUP: on /dev/fuse, when
-    /// the connection ends (unmount, abort). It names no buffer, so it needs no care. Not
-    /// free while armed: /dev/fuse wakes its pollers for every request queued on it (without
-    /// saying for what), and each wake re-polls on this ring's thread. Arm it only while
-    /// nothing else would see the end, and [`cancel`](Self::cancel) it after.
-    pub(crate) fn watch_for_end(&mut self, fd: RawFd, tag: u64) -> io::Result<()> {
-        let mask = (libc::POLLERR | libc::POLLHUP) as u32;
-        let sqe = opcode::PollAdd::new(types::Fd(fd), mask).build().user_data(tag);
-        self.push(&sqe.into())
-    }
-
-    /// Cancel the submission tagged `tag` (it completes with ECANCELED, if it had not
-    /// completed). The cancel itself completes tagged `cancel_tag`.
-    pub(crate) fn cancel(&mut self, tag: u64, cancel_tag: u64) -> io::Result<()> {
-        let sqe = opcode::AsyncCancel::new(tag).build().user_data(cancel_tag);
-        self.push(&sqe.into())
-    }
-
     /// Submit what is queued; do not wait.
     pub(crate) fn submit(&mut self) -> io::Result<()> {
         loop {
@@ -148,5 +131,56 @@ impl Ring {
             n += 1;
         }
         n
+    }
+}
+
+/// The tag of [`EndWatch`]'s poll. Tags from `u64::MAX` down are the transports' own
+/// submissions (`u64::MAX` is their wake eventfd's read); the rest are slot or entry indices.
+const END_WATCH: u64 = u64::MAX - 1;
+/// The tag of the cancel of that poll.
+const END_WATCH_CANCEL: u64 = u64::MAX - 2;
+
+/// A poll on /dev/fuse that completes only with POLLERR or POLLHUP, when the connection ends
+/// (unmount, abort), for a ring transport whose every read or command is held by a request
+/// answered later: then nothing is with the kernel to complete with the end. It names no
+/// buffer, so it needs no care. Not free while armed: /dev/fuse wakes its pollers for every
+/// request queued on it (without saying for what), and each wake re-polls on the ring's
+/// thread; so it is armed only while nothing else would see the end.
+pub(crate) struct EndWatch {
+    fd: RawFd,
+    armed: bool,
+}
+
+impl EndWatch {
+    /// A watch on `fd`, not armed.
+    pub(crate) fn new(fd: RawFd) -> EndWatch {
+        EndWatch { fd, armed: false }
+    }
+
+    /// Arm the watch when `unwatched` (nothing with the kernel would see the end), cancel it
+    /// when something is again.
+    pub(crate) fn keep(&mut self, ring: &mut Ring, unwatched: bool) -> io::Result<()> {
+        if unwatched && !self.armed {
+            let mask = (libc::POLLERR | libc::POLLHUP) as u32;
+            let sqe = opcode::PollAdd::new(types::Fd(self.fd), mask).build();
+            ring.push(&sqe.user_data(END_WATCH).into())?;
+        } else if !unwatched && self.armed {
+            // The poll completes with ECANCELED (or has completed); the cancel with its own tag.
+            let sqe = opcode::AsyncCancel::new(END_WATCH).build();
+            ring.push(&sqe.user_data(END_WATCH_CANCEL).into())?;
+        }
+        self.armed = unwatched;
+        Ok(())
+    }
+
+    /// Whether `c` is the watch's (`Some`), and if so whether it says the connection ended
+    /// (`Some(true)`). A cancelled poll or its cancel says nothing: `keep` has already
+    /// moved on.
+    pub(crate) fn saw(c: &Completion) -> Option<bool> {
+        match c.tag {
+            END_WATCH => Some(c.result > 0),
+            END_WATCH_CANCEL => Some(false),
+            _ => None,
+        }
     }
 }

@@ -32,7 +32,7 @@
 //! busy mount detached lazily) leaks their buffers instead of freeing them under the kernel.
 #![allow(unsafe_code)]
 
-use super::ring::{Completion, Ring};
+use super::ring::{Completion, EndWatch, Ring};
 use super::workers::{ReadError, WorkerExit, Workers};
 use crate::channel::{Channel, Shared};
 use crate::dev::FuseDev;
@@ -47,10 +47,6 @@ use std::sync::Arc;
 
 /// The tag of the wake eventfd's read; reads on /dev/fuse are tagged with their slot.
 const WAKE: u64 = u64::MAX;
-/// The tag of the poll that sees the connection end.
-const GONE: u64 = u64::MAX - 1;
-/// The tag of the cancel of that poll.
-const CANCELLED: u64 = u64::MAX - 2;
 
 /// Start worker `i` on `dev` with `depth` reads in flight.
 pub(super) fn start<F: Filesystem>(
@@ -107,9 +103,8 @@ fn run<F: Filesystem>(
             break 'serve WorkerExit::Failed(e);
         }
         let mut gone = false;
-        // Whether a poll for the connection's end is armed: only while every slot holds a
-        // request, so that no read is armed to see it (see `Ring::watch_for_end`).
-        let mut watching = false;
+        // Armed only while every slot holds a request, so that no read is armed to see it.
+        let mut end_watch = EndWatch::new(fd);
         loop {
             if let Err(e) = ring.submit_and_wait() {
                 break 'serve WorkerExit::Failed(e);
@@ -125,16 +120,11 @@ fn run<F: Filesystem>(
                     }
                     continue; // held requests are looked at after the batch
                 }
-                if c.tag == GONE {
-                    // A cancelled watch (ECANCELED) changes nothing: `watching` already
-                    // says none is armed, or a newer one is.
-                    if c.result > 0 {
+                if let Some(ended) = EndWatch::saw(c) {
+                    if ended {
                         gone = true; // the connection ended: held requests were ended too
                         held.clear();
                     }
-                    continue;
-                }
-                if c.tag == CANCELLED {
                     continue;
                 }
                 let slot = c.tag as usize;
@@ -180,17 +170,9 @@ fn run<F: Filesystem>(
                     break 'serve WorkerExit::Failed(e);
                 }
             }
-            let watch = if reads.in_flight == 0 && !watching {
-                ring.watch_for_end(fd, GONE)
-            } else if reads.in_flight > 0 && watching {
-                ring.cancel(GONE, CANCELLED)
-            } else {
-                Ok(())
-            };
-            if let Err(e) = watch {
+            if let Err(e) = end_watch.keep(&mut ring, reads.in_flight == 0) {
                 break 'serve WorkerExit::Failed(e);
             }
-            watching = reads.in_flight == 0;
         }
     };
     if reads.in_flight > 0 {
