@@ -40,7 +40,7 @@ pub struct CachedFs<B: Backend> {
     stats_in_flight: SingleFlight<(u64, u64), R<FileAttr>>,
     /// Listing misses in flight, by node id and cache version.
     lists_in_flight: SingleFlight<(u64, u64), R<Listing>>,
-    /// Reads in flight, by node id, offset and size.
+    /// Reads in flight, by node id, offset, size and cache version (see [`Block`]).
     reads_in_flight: SingleFlight<Block, R<Arc<Vec<u8>>>>,
 }
 
