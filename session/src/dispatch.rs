@@ -15,7 +15,7 @@ use zerocopy::FromBytes;
 /// Handle one request read from the kernel. Never panics: a malformed request is answered
 /// EIO (if it expects an answer) and logged; a panic in the filesystem is caught, logged,
 /// and the request answered EIO by its dropped reply object.
-pub(crate) fn dispatch<F: Filesystem + ?Sized>(fs: &F, chan: &Arc<Channel>, buf: &[u8]) {
+pub(crate) fn dispatch<F: Filesystem>(fs: &F, chan: &Arc<Channel>, buf: &[u8]) {
     match Request::parse(buf, &chan.shared.dialect()) {
         Ok(req) => serve(fs, chan, &req),
         Err(e) => match InHeader::read_from_prefix(buf) {
@@ -28,7 +28,7 @@ pub(crate) fn dispatch<F: Filesystem + ?Sized>(fs: &F, chan: &Arc<Channel>, buf:
 /// Handle one request delivered in FUSE-over-io_uring's parts: the header, the opcode's
 /// fixed struct (`op_in`, `None` if it heads the payload) and the payload (names, data,
 /// extensions).
-pub(crate) fn dispatch_parts<F: Filesystem + ?Sized>(
+pub(crate) fn dispatch_parts<F: Filesystem>(
     fs: &F,
     chan: &Arc<Channel>,
     header: InHeader,
@@ -41,7 +41,7 @@ pub(crate) fn dispatch_parts<F: Filesystem + ?Sized>(
     }
 }
 
-fn serve<F: Filesystem + ?Sized>(fs: &F, chan: &Arc<Channel>, req: &Request<'_>) {
+fn serve<F: Filesystem>(fs: &F, chan: &Arc<Channel>, req: &Request<'_>) {
     let h = req.header;
     if chan.shared.debug {
         log::info!(
@@ -69,7 +69,7 @@ fn reject(chan: &Arc<Channel>, h: &InHeader, e: fusefs_proto::ParseError) {
 
 /// Call the filesystem method for `req`. The match has no wildcard arm on purpose: an
 /// operation added to `fusefs_proto` and not dispatched here does not compile.
-fn call<F: Filesystem + ?Sized>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<'_>) {
+fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<'_>) {
     let shared = &*chan.shared;
     let ctx = Context { header: h, extensions: req.extensions, shared };
     let opcode = Opcode::from(h.opcode);
