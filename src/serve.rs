@@ -4,7 +4,9 @@
 macro_rules! answer {
     ($r:expr, $reply:ident, |$v:ident| $ok:expr) => {
         match $r {
-            Ok($v) => $ok,
+            Ok($v) => {
+                $ok;
+            }
             Err(e) => $reply.error(e),
         }
     };

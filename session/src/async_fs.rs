@@ -635,7 +635,9 @@ fn attr<F>(_: &Arc<F>, reply: ReplyAttr, r: Result<(FileAttr, Duration), Errno>)
 
 fn opened<F>(_: &Arc<F>, reply: ReplyOpen, r: Result<(u64, OpenFlags), Errno>) {
     match r {
-        Ok((fh, flags)) => reply.opened(fh, flags),
+        Ok((fh, flags)) => {
+            reply.opened(fh, flags);
+        }
         Err(e) => reply.error(e),
     }
 }

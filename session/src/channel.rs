@@ -10,6 +10,7 @@
 //! transport, or every `Filesystem` method would carry a transport parameter. The price is
 //! one indirect call per reply (measured in DECISIONS.md: within the noise of a request).
 
+use crate::backing::BackingFiles;
 use crate::in_flight::InFlight;
 use crate::init::Negotiated;
 use crate::interrupt::Interrupts;
@@ -100,6 +101,8 @@ pub(crate) struct Shared {
     pub(crate) in_flight: InFlight,
     /// Request buffers, directory listings and other buffers of the request path.
     pub(crate) pool: Arc<BufferPool>,
+    /// Registers backing files for passthrough.
+    pub(crate) backing: BackingFiles,
     /// Log every request and reply.
     pub(crate) debug: bool,
     /// Set when the session shuts down; transports stop after their current request.
@@ -114,6 +117,7 @@ impl Shared {
         negotiated: Negotiated,
         pool: Arc<BufferPool>,
         in_flight: InFlight,
+        backing: BackingFiles,
         debug: bool,
     ) -> Shared {
         Shared {
@@ -121,6 +125,7 @@ impl Shared {
             interrupts: Interrupts::new(),
             in_flight,
             pool,
+            backing,
             debug,
             stopping: AtomicBool::new(false),
             destroyed: AtomicBool::new(false),

@@ -187,7 +187,37 @@ pub struct Config {
     pub time_gran: u32,
     /// Capabilities to ask for; the kernel grants those it offers. Default:
     /// ASYNC_READ, BIG_WRITES, PARALLEL_DIROPS, DO_READDIRPLUS, READDIRPLUS_AUTO, MAX_PAGES.
+    ///
+    /// The ones that change what the kernel caches, and so how many requests it sends:
+    /// - PASSTHROUGH: reads and writes of files opened with a backing file never reach the
+    ///   filesystem ([`BackingFiles`](crate::BackingFiles)); with
+    ///   [`max_stack_depth`](Self::max_stack_depth). Not with WRITEBACK_CACHE: asking for
+    ///   both drops PASSTHROUGH with a warning (the kernel would drop it silently).
+    /// - AUTO_INVAL_DATA: the kernel drops a file's cached pages when GETATTR shows its mtime
+    ///   or size changed (for data changed behind the mount); EXPLICIT_INVAL_DATA: it never
+    ///   does on its own, the filesystem invalidates with
+    ///   [`Notifier::inval_inode`](crate::Notifier::inval_inode).
+    /// - WRITEBACK_CACHE: see [`writeback_cache`](Self::writeback_cache).
+    ///
+    /// Per open file, the reply's `OpenFlags` choose: KEEP_CACHE (keep the page cache
+    /// across opens: right when the data cannot change behind the mount), CACHE_DIR (the
+    /// kernel caches a directory's listing, on OPENDIR), NOFLUSH (no FLUSH on close),
+    /// DIRECT_IO (no page cache for this open) and PARALLEL_DIRECT_WRITES (with DIRECT_IO,
+    /// concurrent writes to one file are not serialized by the kernel).
     pub capabilities: InitFlags,
+    /// Ask for WRITEBACK_CACHE (adds it to [`capabilities`](Self::capabilities) at INIT);
+    /// default false. The kernel then buffers writes in the page cache and sends them later,
+    /// in large WRITEs, which makes small writes much faster. The consequences: the
+    /// kernel owns a file's size and mtime while it has dirty pages (the filesystem's
+    /// attributes are trusted less), WRITE requests come from the kernel's flusher, not the
+    /// writer (their uid and pid are not the writer's), a file opened write-only may get
+    /// READs (to fill partial pages: open it read-write underneath), O_APPEND is handled by
+    /// the kernel, and data changed behind the mount is seen late. Not with PASSTHROUGH.
+    pub writeback_cache: bool,
+    /// How deep the filesystems under a passthrough backing file may stack (1 or 2): 1 for
+    /// backing files on an ordinary filesystem, 2 when they are themselves on a FUSE or
+    /// overlay mount; default 1. Used when PASSTHROUGH is asked for.
+    pub max_stack_depth: u32,
     /// How requests travel between the kernel and the filesystem; default
     /// [`Transport::FuseUring`], which falls back to [`Transport::Threads`] when the kernel
     /// does not offer it (see [`Config::transport_fallback`]).
@@ -237,6 +267,8 @@ impl Default for Config {
             congestion_threshold: 0,
             time_gran: 1,
             capabilities: Config::DEFAULT_CAPABILITIES,
+            writeback_cache: false,
+            max_stack_depth: 1,
             transport: Transport::default(),
             transport_fallback: true,
             max_in_flight: 1024,

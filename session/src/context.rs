@@ -1,5 +1,6 @@
 //! The request context every `Filesystem` method receives.
 
+use crate::backing::BackingFiles;
 use crate::channel::Shared;
 use fusefs_proto::abi::InHeader;
 use fusefs_proto::request::Extensions;
@@ -40,6 +41,10 @@ impl<'a> Context<'a> {
     /// thread.
     pub fn is_interrupted(&self) -> bool {
         self.shared.interrupts.is_interrupted(self.header.unique)
+    }
+    /// Registers backing files for passthrough opens (see [`BackingFiles`]).
+    pub fn backing_files(&self) -> &BackingFiles {
+        &self.shared.backing
     }
     /// The request's extensions (supplementary groups, security contexts).
     pub fn extensions(&self) -> Extensions<'a> {

@@ -1,9 +1,10 @@
 //! The /dev/fuse file descriptor: open, clone, read a request, write a message.
 //!
-//! `unsafe` here: the clone ioctl and statx, each block saying why it is sound.
+//! `unsafe` here: the clone and backing-file ioctls and statx, each block saying why it is
+//! sound.
 #![allow(unsafe_code)]
 
-use fusefs_proto::abi::DEV_IOC_CLONE;
+use fusefs_proto::abi::{BackingMap, DEV_IOC_BACKING_CLOSE, DEV_IOC_BACKING_OPEN, DEV_IOC_CLONE};
 use fusefs_proto::OutMessage;
 use std::fs::OpenOptions;
 use std::io::{self, IoSlice};
@@ -51,6 +52,39 @@ impl FuseDev {
             return Err(io::Error::last_os_error());
         }
         Ok(new)
+    }
+
+    /// `ioctl(fd, FUSE_DEV_IOC_BACKING_OPEN, {file})`: register `file` as a backing file
+    /// for passthrough; the kernel's id for it.
+    pub(crate) fn backing_open(&self, file: BorrowedFd<'_>) -> io::Result<u32> {
+        let map = BackingMap { fd: file.as_raw_fd(), flags: 0, padding: 0 };
+        // SAFETY: BACKING_OPEN reads one `fuse_backing_map` through the pointer, which points
+        // at a live local of that layout (`BackingMap` mirrors it, size-checked in proto);
+        // both fds are open for the call.
+        let rc = unsafe {
+            libc::ioctl(self.fd.as_raw_fd(), DEV_IOC_BACKING_OPEN as _, &map as *const BackingMap)
+        };
+        if rc <= 0 {
+            return Err(if rc == 0 {
+                io::Error::other("BACKING_OPEN returned id 0")
+            } else {
+                io::Error::last_os_error()
+            });
+        }
+        Ok(rc as u32)
+    }
+
+    /// `ioctl(fd, FUSE_DEV_IOC_BACKING_CLOSE, &id)`: drop the registration `id`.
+    pub(crate) fn backing_close(&self, id: u32) -> io::Result<()> {
+        // SAFETY: BACKING_CLOSE reads one u32 through the pointer, which points at a live
+        // local u32; the fd is open for the call.
+        let rc = unsafe {
+            libc::ioctl(self.fd.as_raw_fd(), DEV_IOC_BACKING_CLOSE as _, &id as *const u32)
+        };
+        if rc == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// `read(fd, buf)`: one whole request (the kernel never splits or joins requests).

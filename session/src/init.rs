@@ -55,14 +55,18 @@ impl KernelConfig {
     pub(crate) fn new(offer: KernelOffer, c: &Config) -> KernelConfig {
         KernelConfig {
             offer,
-            capabilities: c.capabilities,
+            capabilities: if c.writeback_cache {
+                c.capabilities | InitFlags::WRITEBACK_CACHE
+            } else {
+                c.capabilities
+            },
             max_write: c.max_write,
             max_readahead: c.max_readahead,
             max_pages: c.max_pages,
             max_background: c.max_background,
             congestion_threshold: c.congestion_threshold,
             time_gran: c.time_gran,
-            max_stack_depth: 0,
+            max_stack_depth: c.max_stack_depth,
             request_timeout: 0,
         }
     }

@@ -19,9 +19,12 @@
 //!
 //! The core (dispatch, replies, context, the `Filesystem` trait) names no transport; the
 //! transports live in `transport/`, behind the seam (`channel::ReplySink`). `unsafe` is
-//! confined to `dev` (the clone ioctl, statx), `mount` (taking ownership of a received fd)
+//! confined to `dev` (the clone and backing-file ioctls, statx), `mount` (taking ownership of a received fd)
 //! and the transports' io_uring submissions (`transport/ring`, `uring`, `fuse_uring`), each
 //! block stating why it is sound.
+//!
+//! [`BackingFiles`] registers the backing files of passthrough opens, after which the kernel
+//! serves their reads and writes itself.
 //!
 //! [`Notifier`] sends invalidations and the other notifications; [`testing::Harness`] drives
 //! a filesystem with typed requests and no mount at all.
@@ -31,6 +34,7 @@
 
 #[cfg(feature = "tokio")]
 mod async_fs;
+mod backing;
 mod channel;
 mod config;
 mod context;
@@ -54,6 +58,7 @@ mod types;
 
 #[cfg(feature = "tokio")]
 pub use async_fs::{AsyncFilesystem, AsyncFs, DirEntry, DirEntryPlus, RequestInfo};
+pub use backing::{BackingFile, BackingFiles};
 pub use config::{Config, MountMethod, MountOptions, Transport};
 pub use context::Context;
 pub use filesystem::Filesystem;

@@ -4,6 +4,7 @@
 //! thread or an async task when a slow backend is done. Replies go out through the request's
 //! [`Channel`], the seam behind which the transport sits.
 
+use crate::backing::BackingFile;
 use crate::channel::Channel;
 use crate::pool::PooledBuf;
 use crate::types::{Entry, FileAttr, FileType, Statfs};
@@ -70,8 +71,10 @@ impl Sender {
             }
         }
         shared.interrupts.done(self.unique);
-        shared.in_flight.end();
+        // Counted before the request stops being in flight: once `in_flight` reads 0, the
+        // statistics hold every reply sent (what tests wait on).
         self.chan.ops.record(self.opcode, header.error != 0, self.started.map(|s| s.elapsed()));
+        shared.in_flight.end();
         sent.is_ok()
     }
 
@@ -256,17 +259,24 @@ impl ReplyOpen {
     /// Opened, with handle `fh` (passed back in READ, WRITE, FLUSH, RELEASE... of this open)
     /// and `FOPEN_*` flags. Every successful OPEN is followed by exactly one RELEASE for `fh`
     /// (OPENDIR: one RELEASEDIR), also when the caller is killed; that is where to free it.
-    pub fn opened(mut self, fh: u64, flags: OpenFlags) {
+    /// False means the kernel never got the reply (the caller was interrupted): no RELEASE
+    /// will come, so free it now.
+    pub fn opened(mut self, fh: u64, flags: OpenFlags) -> bool {
         let out = OpenOut { fh, open_flags: flags.bits(), backing_id: 0 };
-        self.s.send(OutMessage::open(self.s.unique, &out));
+        self.s.send(OutMessage::open(self.s.unique, &out))
     }
 
-    /// Opened in passthrough mode: reads and writes go straight to the backing file
-    /// registered as `backing_id` (needs PASSTHROUGH).
-    pub fn passthrough(mut self, fh: u64, flags: OpenFlags, backing_id: i32) {
-        let flags = flags | OpenFlags::PASSTHROUGH;
-        let out = OpenOut { fh, open_flags: flags.bits(), backing_id };
-        self.s.send(OutMessage::open(self.s.unique, &out));
+    /// Opened in passthrough mode: the kernel serves reads, writes, splice and mmap of this
+    /// open from `backing` without asking the filesystem; FLUSH, FSYNC, FALLOCATE, LSEEK,
+    /// SETATTR and RELEASE still come. Keep `backing` until this open's RELEASE (the
+    /// kernel takes its reference after the reply is written). `flags` may add
+    /// DIRECT_IO, PARALLEL_DIRECT_WRITES and NOFLUSH; anything else (KEEP_CACHE, ...) makes
+    /// the caller's open fail, so those are dropped here with a warning. The result is
+    /// [`opened`](Self::opened)'s.
+    #[must_use = "false means no RELEASE will come: release the backing file's use now"]
+    pub fn passthrough(mut self, fh: u64, flags: OpenFlags, backing: &BackingFile) -> bool {
+        let out = passthrough_open(fh, flags, backing);
+        self.s.send(OutMessage::open(self.s.unique, &out))
     }
 }
 
@@ -285,6 +295,35 @@ impl ReplyCreate {
         let open = OpenOut { fh, open_flags: flags.bits(), backing_id: 0 };
         self.s.send(OutMessage::create(self.s.unique, &entry.to_wire(), &open))
     }
+
+    /// Created and opened in passthrough mode: [`ReplyOpen::passthrough`] for the open,
+    /// [`created`](Self::created) for the entry and the result.
+    #[must_use = "false means the kernel took no lookup reference: take the count back"]
+    pub fn created_passthrough(
+        mut self,
+        entry: &Entry,
+        fh: u64,
+        flags: OpenFlags,
+        backing: &BackingFile,
+    ) -> bool {
+        let open = passthrough_open(fh, flags, backing);
+        self.s.send(OutMessage::create(self.s.unique, &entry.to_wire(), &open))
+    }
+}
+
+/// The open flags the kernel accepts beside PASSTHROUGH.
+const WITH_PASSTHROUGH: OpenFlags =
+    OpenFlags::DIRECT_IO.union(OpenFlags::PARALLEL_DIRECT_WRITES).union(OpenFlags::NOFLUSH);
+
+fn passthrough_open(fh: u64, flags: OpenFlags, backing: &BackingFile) -> OpenOut {
+    if !WITH_PASSTHROUGH.contains(flags - OpenFlags::PASSTHROUGH) {
+        log::warn!(
+            "open flags {:?} cannot go with passthrough; dropped",
+            flags - WITH_PASSTHROUGH - OpenFlags::PASSTHROUGH
+        );
+    }
+    let flags = (flags & WITH_PASSTHROUGH) | OpenFlags::PASSTHROUGH;
+    OpenOut { fh, open_flags: flags.bits(), backing_id: backing.id() as i32 }
 }
 
 /// Reply to WRITE.

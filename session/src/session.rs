@@ -1,5 +1,6 @@
 //! A mounted, served filesystem: mount, INIT, start the transport, stop.
 
+use crate::backing::BackingFiles;
 use crate::channel::Shared;
 use crate::config::{Config, Transport};
 use crate::dev::FuseDev;
@@ -11,6 +12,7 @@ use crate::notifier::Notifier;
 use crate::pool::{BufferPool, PoolStats};
 use crate::stats::SessionStats;
 use crate::transport::{Plan, Workers};
+use fusefs_proto::InitFlags;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
@@ -86,13 +88,15 @@ impl<F: Filesystem> Session<F> {
         }
         let in_flight = InFlight::new(config.max_in_flight, chosen.pollers());
         let ring = chosen.ring(&negotiated);
+        let backing =
+            BackingFiles::new(&notify_dev, negotiated.granted.contains(InitFlags::PASSTHROUGH));
         let mut session = Session {
             fs,
             mount,
             notifier: Notifier::new(&notify_dev),
             _notify_dev: notify_dev,
             workers,
-            shared: Arc::new(Shared::new(negotiated, pool, in_flight, config.debug)),
+            shared: Arc::new(Shared::new(negotiated, pool, in_flight, backing, config.debug)),
             ring,
             shutdown_timeout: config.shutdown_timeout,
             stopped: false,
@@ -119,6 +123,11 @@ impl<F: Filesystem> Session<F> {
     /// A handle for sending notifications.
     pub fn notifier(&self) -> Notifier {
         self.notifier.clone()
+    }
+
+    /// A handle for registering backing files (passthrough).
+    pub fn backing_files(&self) -> BackingFiles {
+        self.shared.backing.clone()
     }
 
     /// The filesystem being served.

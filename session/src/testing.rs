@@ -21,6 +21,7 @@
 //! assert_eq!(reply.entry().unwrap_err(), Errno::ENOENT);
 //! ```
 
+use crate::backing::BackingFiles;
 use crate::channel::{Channel, ReplySink, Shared};
 use crate::config::Config;
 use crate::dispatch::dispatch;
@@ -87,7 +88,13 @@ impl<F: Filesystem> Harness<F> {
         let (_, negotiated) = init::negotiate(&kc);
         let pool = BufferPool::new(1 << 20, 4);
         let in_flight = InFlight::new(config.max_in_flight, 1);
-        let shared = Arc::new(Shared::new(negotiated, pool, in_flight, config.debug));
+        let shared = Arc::new(Shared::new(
+            negotiated,
+            pool,
+            in_flight,
+            BackingFiles::detached(),
+            config.debug,
+        ));
         let memory = Arc::new(Channel::new(&shared, Memory::default()));
         let chan = Arc::clone(&memory) as Arc<Channel>;
         Harness { fs: Arc::new(fs), memory, chan, builders: std::sync::atomic::AtomicU64::new(0) }
