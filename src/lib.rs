@@ -30,8 +30,10 @@
 //!   reply type per reply shape ([`ReplyEntry`], [`ReplyData`], ...), the values they carry
 //!   ([`FileAttr`], [`Entry`], [`Statfs`], [`Errno`]), and [`testing`] to unit-test a
 //!   filesystem with typed requests and no mount;
-//! - ready-made filesystems: [`memfs::MemFs`] (in memory, POSIX) and [`cached::CachedFs`]
-//!   (any path-based [`cached::Backend`] behind caches, for slow stores);
+//! - ready-made filesystems: [`memfs::MemFs`] (in memory, POSIX),
+//!   [`passthrough::PassthroughFs`] (a directory mirrored, its file data served by the kernel
+//!   from backing files: [`BackingFiles`]) and [`cached::CachedFs`] (any path-based
+//!   [`cached::Backend`] behind caches, for slow stores);
 //! - the layers underneath, one crate each: [`proto`] (the wire codec), [`cache`] (LRU with
 //!   TTL, inode table), and `fusefs-session` (mount, INIT, transports, dispatch), whose
 //!   public items are re-exported here, all but its buffer pool (`fusefs_session::pool`,
@@ -45,14 +47,15 @@ mod serve;
 #[cfg(feature = "tokio")]
 pub mod cached;
 pub mod memfs;
+pub mod passthrough;
 
 pub use fusefs_cache as cache;
 pub use fusefs_session::proto;
 pub use fusefs_session::{op, testing};
 
+pub use fusefs_session::{BackingFile, BackingFiles, Notifier, Session, TerminationSignals};
 pub use fusefs_session::{Config, MountMethod, MountOptions, Transport};
 pub use fusefs_session::{KernelConfig, KernelOffer, Negotiated};
-pub use fusefs_session::{Notifier, Session, TerminationSignals};
 pub use fusefs_session::{OpStats, PoolStats, SessionStats, SAMPLE_EVERY};
 
 #[cfg(feature = "tokio")]

@@ -1,0 +1,976 @@
+//! A filesystem that mirrors a directory of another filesystem, every operation passed to
+//! the source, with its data path handed to the kernel (FUSE_PASSTHROUGH) where it can be.
+//!
+//! Shaped after libfuse's passthrough_hp: nodes are O_PATH fds on the source's inodes, not
+//! paths (module `node`), so a rename behind an open file, or an unlink of it, changes nothing for
+//! it; a source inode's number is reported as `st_ino` and `d_ino`. Files and nodes are
+//! created as the caller (fsuid and fsgid switched per thread, for that call only), so
+//! ownership and setgid directories follow the source's rules. Permissions are the kernel's
+//! to check: mount with `default_permissions` (the example does), since the daemon acts with
+//! its own authority otherwise.
+//!
+//! With [`PassthroughOptions::passthrough`], a regular file opened through the mount is
+//! served by the kernel from a backing file (one per node, registered on its first open
+//! and closed at the last release: [`BackingFile`]). Registering needs CAP_SYS_ADMIN and a
+//! kernel that granted PASSTHROUGH at INIT; without either, the filesystem logs why once and
+//! serves the data itself (READ and WRITE through `pread`/`pwrite`), as it does with the
+//! option off. Locks (POSIX and flock) are left to the kernel's local locking.
+//!
+//! [`PassthroughOptions::cache`] says whether the mount is the only writer of the source:
+//! then the kernel keeps file pages across opens (KEEP_CACHE) and directory listings
+//! (CACHE_DIR) and negative lookups are cached. Off, every open and listing goes to the
+//! source; changes made behind the mount are then seen after the entry and attribute
+//! timeouts.
+//!
+//! Two process-wide settings are the caller's to make, as the example does: the umask
+//! (set it to 0: the kernel sends modes with the caller's umask applied, and the process's
+//! would apply again) and RLIMIT_NOFILE (one fd per node the kernel knows, plus open files).
+
+mod node;
+mod sys;
+
+use fusefs_session::op;
+use fusefs_session::*;
+use node::{Node, Nodes};
+use rustix::fs::{AtFlags, Mode, OFlags};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use sys::{errno, AsCaller};
+
+/// How a [`PassthroughFs`] serves its source.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PassthroughOptions {
+    /// Hand regular files' reads and writes to the kernel (FUSE_PASSTHROUGH), falling back to
+    /// serving them where it cannot; default true.
+    pub passthrough: bool,
+    /// The mount is the only writer of the source: keep pages across opens, cache listings
+    /// and negative lookups; default true.
+    pub cache: bool,
+    /// How long the kernel may trust a name's lookup; default 1 s.
+    pub entry_ttl: Duration,
+    /// How long the kernel may trust attributes; default 1 s.
+    pub attr_ttl: Duration,
+    /// Answer STATX (the source's birth times); default false. With it, the kernel sends a
+    /// STATX for the first `statx(2)` asking for the birth time of each node it looks up
+    /// (Rust's `fs::metadata` does), beside the LOOKUP: two requests where one did. Without
+    /// it, the first STATX gets ENOSYS, which the kernel remembers, and `statx(2)` is served
+    /// from LOOKUP and GETATTR with no birth time, as libfuse's passthrough_hp does.
+    pub statx: bool,
+}
+
+impl Default for PassthroughOptions {
+    fn default() -> Self {
+        PassthroughOptions {
+            passthrough: true,
+            cache: true,
+            entry_ttl: Duration::from_secs(1),
+            attr_ttl: Duration::from_secs(1),
+            statx: false,
+        }
+    }
+}
+
+/// A directory of another filesystem, mirrored: see the [module docs](self).
+pub struct PassthroughFs {
+    nodes: Nodes,
+    handles: RwLock<slab::Slab<Arc<Handle>>>,
+    opts: PassthroughOptions,
+    /// Passthrough is still worth trying (cleared, with one log line, the first time the
+    /// kernel or the privilege says no).
+    passthrough: AtomicBool,
+}
+
+/// An open file or directory.
+enum Handle {
+    /// A regular file served by us: READ and WRITE come here.
+    Served(File),
+    /// A regular file in passthrough mode: the node's backing file serves it.
+    Passthrough(Arc<Node>),
+    /// A directory being listed.
+    Dir(Mutex<Listing>),
+}
+
+/// A directory stream and the cookie of the entry it will read next.
+struct Listing {
+    dir: rustix::fs::Dir,
+    next: u64,
+}
+
+impl PassthroughFs {
+    /// Mirror the directory `source`.
+    pub fn new(source: impl AsRef<Path>, opts: PassthroughOptions) -> io::Result<PassthroughFs> {
+        let source = source.as_ref();
+        let root = rustix::fs::open(
+            source,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            io::Error::new(io::Error::from(e).kind(), format!("{}: {e}", source.display()))
+        })?;
+        let nodes = Nodes::new(root).map_err(io::Error::from)?;
+        Ok(PassthroughFs {
+            nodes,
+            handles: RwLock::new(slab::Slab::new()),
+            passthrough: AtomicBool::new(opts.passthrough),
+            opts,
+        })
+    }
+
+    /// Nodes the kernel knows (the root included) and files or directories open: what a
+    /// leak would show.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.nodes.len(), self.handles.read().unwrap().len())
+    }
+
+    /// Whether opens still use passthrough: false when the option is off, or after the first
+    /// open found that the kernel or the privilege does not allow it.
+    pub fn uses_passthrough(&self) -> bool {
+        self.passthrough.load(Ordering::Relaxed)
+    }
+
+    fn entry(&self, node: &Node, st: &rustix::fs::Stat) -> Entry {
+        Entry {
+            nodeid: node.id,
+            generation: 0,
+            attr: sys::attr(st),
+            entry_ttl: self.opts.entry_ttl,
+            attr_ttl: self.opts.attr_ttl,
+        }
+    }
+
+    /// Look `name` up in `parent` and count the lookup: the node and its stat.
+    fn find(&self, parent: &Node, name: &OsStr) -> Result<(Arc<Node>, rustix::fs::Stat), Errno> {
+        let fd = rustix::fs::openat(
+            parent.fd.as_fd(),
+            name.as_bytes(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno)?;
+        let st = sys::stat(fd.as_fd())?;
+        Ok((self.nodes.intern(fd, &st), st))
+    }
+
+    /// Answer a LOOKUP-like request with `name` in `parent` (created by the caller just
+    /// before); if the kernel never gets the entry, take the lookup back.
+    fn answer_entry(&self, parent: &Node, name: &OsStr, reply: ReplyEntry) {
+        match self.find(parent, name) {
+            Ok((node, st)) => {
+                if !reply.entry(&self.entry(&node, &st)) {
+                    self.nodes.forget(node.id, 1);
+                }
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn handle(&self, fh: u64) -> Result<Arc<Handle>, Errno> {
+        let handles = self.handles.read().unwrap();
+        handles.get(fh as usize).cloned().ok_or(Errno::EBADF)
+    }
+
+    fn add_handle(&self, h: Handle) -> u64 {
+        self.handles.write().unwrap().insert(Arc::new(h)) as u64
+    }
+
+    fn remove_handle(&self, fh: u64) -> Option<Arc<Handle>> {
+        self.handles.write().unwrap().try_remove(fh as usize)
+    }
+
+    /// Run `f` on the file behind handle `fh` (ours, or a passthrough node's backing file).
+    fn with_file<R>(&self, fh: u64, f: impl FnOnce(&File) -> Result<R, Errno>) -> Result<R, Errno> {
+        match &*self.handle(fh)? {
+            Handle::Served(file) => f(file),
+            Handle::Passthrough(node) => {
+                let file = node.passthrough.lock().unwrap().file.clone();
+                f(file.as_deref().ok_or(Errno::EBADF)?)
+            }
+            Handle::Dir(_) => Err(Errno::EISDIR),
+        }
+    }
+
+    /// Say once why passthrough is off from now on.
+    fn give_up_passthrough(&self, why: &io::Error) {
+        if self.passthrough.swap(false, Ordering::Relaxed) {
+            log::warn!("passthrough unavailable, serving file data instead: {why}");
+        }
+    }
+
+    /// Make `node` ready for one more passthrough open with `flags`: its backing file
+    /// registered (reusing `created` if it is open read-write). `Ok(None)` when passthrough
+    /// cannot be used, which the caller answers by serving the file itself.
+    fn passthrough_open<'n>(
+        &self,
+        ctx: &Context<'_>,
+        node: &'n Node,
+        flags: i32,
+        created: Option<&File>,
+    ) -> Result<Option<std::sync::MutexGuard<'n, node::Passthrough>>, Errno> {
+        if !self.uses_passthrough() || node.kind != FileType::RegularFile {
+            return Ok(None);
+        }
+        let mut pt = node.passthrough.lock().unwrap();
+        if pt.backing.is_none() {
+            let file = match created {
+                Some(f)
+                    if rustix::fs::fcntl_getfl(f)
+                        .is_ok_and(|fl| fl & OFlags::RWMODE == OFlags::RDWR) =>
+                {
+                    f.try_clone().map_err(|e| Errno::from(&e))?
+                }
+                _ => match sys::reopen(node.fd.as_fd(), OFlags::RDWR) {
+                    Ok(f) => f,
+                    // A file the daemon cannot write (read-only source): read-only opens
+                    // can still pass through.
+                    Err(e) if flags & libc::O_ACCMODE == libc::O_RDONLY => {
+                        log::debug!(
+                            "node {}: read-write backing refused ({e}), read-only",
+                            node.id
+                        );
+                        sys::reopen(node.fd.as_fd(), OFlags::RDONLY)?
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
+            match ctx.backing_files().open(&file) {
+                Ok(b) => {
+                    pt.writable = rustix::fs::fcntl_getfl(&file)
+                        .is_ok_and(|fl| fl & OFlags::RWMODE == OFlags::RDWR);
+                    pt.file = Some(Arc::new(file));
+                    pt.backing = Some(b);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported
+                    ) =>
+                {
+                    self.give_up_passthrough(&e);
+                    return Ok(None);
+                }
+                Err(e) => return Err(Errno::from(&e)),
+            }
+        } else if flags & libc::O_ACCMODE != libc::O_RDONLY && !pt.writable {
+            // The backing file cannot take writes, and the kernel allows no second one.
+            return Err(Errno::EACCES);
+        }
+        pt.opens += 1;
+        Ok(Some(pt))
+    }
+
+    /// A passthrough open of `node` is over: at the last one its backing file goes.
+    fn passthrough_release(&self, node: &Node) {
+        let mut pt = node.passthrough.lock().unwrap();
+        pt.opens = pt.opens.saturating_sub(1);
+        if pt.opens == 0 {
+            pt.backing = None; // BACKING_CLOSE
+            pt.file = None;
+        }
+    }
+
+    /// The open flags for a file we serve: the caller's, without those that acted at open
+    /// time (creation and truncation, which the kernel sends as SETATTR).
+    fn served_flags(flags: i32) -> OFlags {
+        let drop = libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC;
+        OFlags::from_bits_retain((flags & !drop) as u32) | OFlags::CLOEXEC
+    }
+
+    fn served_open_flags(&self) -> OpenFlags {
+        let mut f = OpenFlags::NOFLUSH;
+        if self.opts.cache {
+            f |= OpenFlags::KEEP_CACHE;
+        }
+        f
+    }
+
+    /// Create and open `op.name` in `parent` as the caller. With passthrough the file is
+    /// opened read-write whatever the caller asked (creating a file checks no permission
+    /// on it), so that it can be the backing file at once; should the name exist by then
+    /// and refuse that, with the caller's own access mode.
+    fn create_file(
+        &self,
+        ctx: &Context<'_>,
+        parent: &Node,
+        op: &op::Create<'_>,
+    ) -> Result<File, Errno> {
+        let _as = AsCaller::new(ctx.uid(), ctx.gid());
+        let mode = Mode::from_raw_mode(op.mode & 0o7777);
+        let flags = Self::served_flags(op.flags)
+            | OFlags::CREATE
+            | OFlags::from_bits_retain((op.flags & libc::O_EXCL) as u32);
+        let create = |flags| rustix::fs::openat(parent.fd.as_fd(), op.name.as_bytes(), flags, mode);
+        let fd = if self.uses_passthrough() {
+            match create((flags - OFlags::RWMODE) | OFlags::RDWR) {
+                Err(rustix::io::Errno::ACCESS) => create(flags),
+                r => r,
+            }
+        } else {
+            create(flags)
+        };
+        fd.map(File::from).map_err(errno)
+    }
+
+    /// The node of a file just created as `name` in `parent`, with one lookup counted: an
+    /// O_PATH fd opened by name, checked to be the same inode as `file` (or, if the name
+    /// was renamed or replaced meanwhile, one reached through `file` itself).
+    fn created_node(
+        &self,
+        parent: &Node,
+        name: &OsStr,
+        file: &File,
+    ) -> Result<(Arc<Node>, rustix::fs::Stat), Errno> {
+        let st = rustix::fs::fstat(file).map_err(errno)?;
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let by_name = rustix::fs::openat(parent.fd.as_fd(), name.as_bytes(), flags, Mode::empty())
+            .ok()
+            .filter(|fd| sys::stat(fd.as_fd()).is_ok_and(|s| sys::key(&s) == sys::key(&st)));
+        let fd: OwnedFd = match by_name {
+            Some(fd) => fd,
+            // Following the /proc link (no NOFOLLOW) lands on the file itself.
+            None => {
+                let flags = OFlags::PATH | OFlags::CLOEXEC;
+                rustix::fs::open(sys::proc_path(file.as_fd()), flags, Mode::empty())
+                    .map_err(errno)?
+            }
+        };
+        Ok((self.nodes.intern(fd, &st), st))
+    }
+
+    fn setattr_inner(&self, op: &op::Setattr) -> Result<rustix::fs::Stat, Errno> {
+        let node = self.nodes.get(op.ino)?;
+        let a = &op.attr;
+        let fd = node.fd.as_fd();
+        if a.uid.is_some() || a.gid.is_some() {
+            let uid = a.uid.map(rustix::fs::Uid::from_raw);
+            let gid = a.gid.map(rustix::fs::Gid::from_raw);
+            rustix::fs::chownat(fd, c"", uid, gid, AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(errno)?;
+        }
+        if let Some(mode) = a.mode {
+            // After chown, which clears set-id bits the kernel's mode already accounts for.
+            rustix::fs::chmodat(
+                rustix::fs::CWD,
+                sys::proc_path(fd),
+                Mode::from_raw_mode(mode & 0o7777),
+                AtFlags::empty(),
+            )
+            .map_err(errno)?;
+        }
+        if let Some(size) = a.size {
+            match a.fh {
+                Some(fh) => {
+                    self.with_file(fh, |f| rustix::fs::ftruncate(f, size).map_err(errno))?
+                }
+                None => {
+                    let f = sys::reopen(fd, OFlags::WRONLY)?;
+                    rustix::fs::ftruncate(&f, size).map_err(errno)?;
+                }
+            }
+        }
+        if a.atime.is_some() || a.mtime.is_some() {
+            let ts = |t: Option<op::TimeOrNow>| match t {
+                None => rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
+                Some(op::TimeOrNow::Now) => {
+                    rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_NOW }
+                }
+                Some(op::TimeOrNow::Time(t)) => sys::timespec(t),
+            };
+            let times =
+                rustix::fs::Timestamps { last_access: ts(a.atime), last_modification: ts(a.mtime) };
+            rustix::fs::utimensat(fd, c"", &times, AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(errno)?;
+        }
+        sys::stat(fd)
+    }
+
+    /// Fill a listing of handle `fh` from `offset`; `add` returns true when the reply is
+    /// full (that entry is read again next time).
+    fn list(
+        &self,
+        fh: u64,
+        offset: u64,
+        mut add: impl FnMut(&rustix::fs::DirEntry, u64) -> Result<bool, Errno>,
+    ) -> Result<(), Errno> {
+        let h = self.handle(fh)?;
+        let Handle::Dir(listing) = &*h else { return Err(Errno::ENOTDIR) };
+        let mut l = listing.lock().unwrap();
+        if l.next != offset {
+            l.dir.seek(offset as i64).map_err(errno)?;
+            l.next = offset;
+        }
+        while let Some(e) = l.dir.read() {
+            let e = e.map_err(errno)?;
+            let cookie = e.offset() as u64;
+            if add(&e, cookie)? {
+                // Not sent: read it again next time.
+                let next = l.next;
+                l.dir.seek(next as i64).map_err(errno)?;
+                return Ok(());
+            }
+            l.next = cookie;
+        }
+        Ok(())
+    }
+}
+
+fn is_dot(name: &[u8]) -> bool {
+    name == b"." || name == b".."
+}
+
+impl Filesystem for PassthroughFs {
+    fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
+        if !self.opts.cache {
+            // Pages of a file changed behind the mount go when GETATTR shows it changed.
+            config.capabilities |= InitFlags::AUTO_INVAL_DATA;
+        }
+        if self.opts.passthrough {
+            config.capabilities |= InitFlags::PASSTHROUGH;
+            config.capabilities -= InitFlags::WRITEBACK_CACHE;
+            if config.max_stack_depth == 0 {
+                config.max_stack_depth = 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
+        let parent = match self.nodes.get(op.parent) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        match self.find(&parent, op.name) {
+            Ok((node, st)) => {
+                if !reply.entry(&self.entry(&node, &st)) {
+                    self.nodes.forget(node.id, 1);
+                }
+            }
+            Err(Errno::ENOENT) if self.opts.cache => reply.negative(self.opts.entry_ttl),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn forget(&self, _: &Context<'_>, op: op::Forget) {
+        self.nodes.forget(op.ino, op.nlookup);
+    }
+
+    fn batch_forget(&self, _: &Context<'_>, op: op::BatchForget<'_>) {
+        for (ino, n) in op.forgets.iter() {
+            self.nodes.forget(ino, n);
+        }
+    }
+
+    fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
+        match self.nodes.get(op.ino).and_then(|n| sys::stat(n.fd.as_fd())) {
+            Ok(st) => reply.attr(&sys::attr(&st), self.opts.attr_ttl),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setattr(&self, _: &Context<'_>, op: op::Setattr, reply: ReplyAttr) {
+        match self.setattr_inner(&op) {
+            Ok(st) => reply.attr(&sys::attr(&st), self.opts.attr_ttl),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readlink(&self, _: &Context<'_>, op: op::Readlink, reply: ReplyData) {
+        let target = self
+            .nodes
+            .get(op.ino)
+            .and_then(|n| rustix::fs::readlinkat(n.fd.as_fd(), c"", Vec::new()).map_err(errno));
+        match target {
+            Ok(t) => reply.data(t.as_bytes()),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn symlink(&self, ctx: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
+        let parent = match self.nodes.get(op.parent) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        let made = {
+            let _as = AsCaller::new(ctx.uid(), ctx.gid());
+            rustix::fs::symlinkat(op.target.as_bytes(), parent.fd.as_fd(), op.name.as_bytes())
+        };
+        match made {
+            Ok(()) => self.answer_entry(&parent, op.name, reply),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn mknod(&self, ctx: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
+        let parent = match self.nodes.get(op.parent) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        let made = {
+            let _as = AsCaller::new(ctx.uid(), ctx.gid());
+            rustix::fs::mknodat(
+                parent.fd.as_fd(),
+                op.name.as_bytes(),
+                rustix::fs::FileType::from_raw_mode(op.mode),
+                Mode::from_raw_mode(op.mode & 0o7777),
+                op.rdev as u64,
+            )
+        };
+        match made {
+            Ok(()) => self.answer_entry(&parent, op.name, reply),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn mkdir(&self, ctx: &Context<'_>, op: op::Mkdir<'_>, reply: ReplyEntry) {
+        let parent = match self.nodes.get(op.parent) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        let made = {
+            let _as = AsCaller::new(ctx.uid(), ctx.gid());
+            rustix::fs::mkdirat(
+                parent.fd.as_fd(),
+                op.name.as_bytes(),
+                Mode::from_raw_mode(op.mode & 0o7777),
+            )
+        };
+        match made {
+            Ok(()) => self.answer_entry(&parent, op.name, reply),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn unlink(&self, _: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {
+        let r = self.nodes.get(op.parent).and_then(|p| {
+            rustix::fs::unlinkat(p.fd.as_fd(), op.name.as_bytes(), AtFlags::empty()).map_err(errno)
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rmdir(&self, _: &Context<'_>, op: op::Rmdir<'_>, reply: ReplyEmpty) {
+        let r = self.nodes.get(op.parent).and_then(|p| {
+            rustix::fs::unlinkat(p.fd.as_fd(), op.name.as_bytes(), AtFlags::REMOVEDIR)
+                .map_err(errno)
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rename(&self, _: &Context<'_>, op: op::Rename<'_>, reply: ReplyEmpty) {
+        let r = self.nodes.get(op.parent).and_then(|p| {
+            let np = self.nodes.get(op.newparent)?;
+            rustix::fs::renameat_with(
+                p.fd.as_fd(),
+                op.name.as_bytes(),
+                np.fd.as_fd(),
+                op.newname.as_bytes(),
+                rustix::fs::RenameFlags::from_bits_retain(op.flags.bits()),
+            )
+            .map_err(errno)
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn link(&self, _: &Context<'_>, op: op::Link<'_>, reply: ReplyEntry) {
+        let r = self.nodes.get(op.ino).and_then(|n| {
+            let np = self.nodes.get(op.newparent)?;
+            // Through /proc/self/fd, which needs no CAP_DAC_READ_SEARCH (AT_EMPTY_PATH does).
+            rustix::fs::linkat(
+                rustix::fs::CWD,
+                sys::proc_path(n.fd.as_fd()),
+                np.fd.as_fd(),
+                op.newname.as_bytes(),
+                AtFlags::SYMLINK_FOLLOW,
+            )
+            .map_err(errno)?;
+            Ok(np)
+        });
+        match r {
+            Ok(np) => self.answer_entry(&np, op.newname, reply),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn open(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
+        let node = match self.nodes.get(op.ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let opened = self.passthrough_open(ctx, &node, op.flags, None);
+        match opened {
+            Ok(Some(pt)) => {
+                let fh = self.add_handle(Handle::Passthrough(Arc::clone(&node)));
+                let backing = pt.backing.as_ref().expect("registered above");
+                let sent = reply.passthrough(fh, OpenFlags::NOFLUSH, backing);
+                drop(pt);
+                if !sent {
+                    // No RELEASE will come for an open the kernel never got.
+                    self.remove_handle(fh);
+                    self.passthrough_release(&node);
+                }
+            }
+            Ok(None) => match sys::reopen(node.fd.as_fd(), Self::served_flags(op.flags)) {
+                Ok(file) => {
+                    let fh = self.add_handle(Handle::Served(file));
+                    if !reply.opened(fh, self.served_open_flags()) {
+                        self.remove_handle(fh);
+                    }
+                }
+                Err(e) => reply.error(e),
+            },
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn create(&self, ctx: &Context<'_>, op: op::Create<'_>, reply: ReplyCreate) {
+        let parent = match self.nodes.get(op.parent) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
+        };
+        let file = match self.create_file(ctx, &parent, &op) {
+            Ok(f) => f,
+            Err(e) => return reply.error(e),
+        };
+        let (node, st) = match self.created_node(&parent, op.name, &file) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let entry = self.entry(&node, &st);
+        let opened = self.passthrough_open(ctx, &node, op.flags, Some(&file));
+        match opened {
+            Ok(Some(pt)) => {
+                let fh = self.add_handle(Handle::Passthrough(Arc::clone(&node)));
+                let backing = pt.backing.as_ref().expect("registered above");
+                let sent = reply.created_passthrough(&entry, fh, OpenFlags::NOFLUSH, backing);
+                drop(pt);
+                if !sent {
+                    self.remove_handle(fh);
+                    self.passthrough_release(&node);
+                    self.nodes.forget(node.id, 1);
+                }
+            }
+            Ok(None) => {
+                let fh = self.add_handle(Handle::Served(file));
+                if !reply.created(&entry, fh, self.served_open_flags()) {
+                    self.remove_handle(fh);
+                    self.nodes.forget(node.id, 1);
+                }
+            }
+            Err(e) => {
+                self.nodes.forget(node.id, 1);
+                reply.error(e)
+            }
+        }
+    }
+
+    fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
+        let h = match self.handle(op.fh) {
+            Ok(h) => h,
+            Err(e) => return reply.error(e),
+        };
+        match &*h {
+            Handle::Served(file) => reply.fill(|buf| {
+                let want = buf.len().min(op.size as usize);
+                file.read_at(&mut buf[..want], op.offset).map_err(|e| Errno::from(&e))
+            }),
+            // The kernel reads passthrough files itself; a READ here is for a handle that
+            // cannot have one.
+            _ => reply.error(Errno::EBADF),
+        }
+    }
+
+    fn write(&self, _: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
+        let r =
+            self.with_file(op.fh, |f| f.write_at(op.data, op.offset).map_err(|e| Errno::from(&e)));
+        match r {
+            Ok(n) => reply.written(n as u32),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn statfs(&self, _: &Context<'_>, op: op::Statfs, reply: ReplyStatfs) {
+        let r =
+            self.nodes.get(op.ino).and_then(|n| rustix::fs::fstatvfs(n.fd.as_fd()).map_err(errno));
+        match r {
+            Ok(s) => reply.statfs(&Statfs {
+                blocks: s.f_blocks,
+                bfree: s.f_bfree,
+                bavail: s.f_bavail,
+                files: s.f_files,
+                ffree: s.f_ffree,
+                bsize: s.f_bsize as u32,
+                namelen: s.f_namemax as u32,
+                frsize: s.f_frsize as u32,
+            }),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn release(&self, _: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
+        if let Some(h) = self.remove_handle(op.fh) {
+            if let Handle::Passthrough(node) = &*h {
+                self.passthrough_release(node);
+            }
+        }
+        reply.ok();
+    }
+
+    fn fsync(&self, _: &Context<'_>, op: op::Fsync, reply: ReplyEmpty) {
+        let r = self.with_file(op.fh, |f| {
+            if op.datasync { rustix::fs::fdatasync(f) } else { rustix::fs::fsync(f) }.map_err(errno)
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn setxattr(&self, _: &Context<'_>, op: op::Setxattr<'_>, reply: ReplyEmpty) {
+        let r = self.nodes.get(op.ino).and_then(|n| {
+            rustix::fs::setxattr(
+                sys::proc_path(n.fd.as_fd()),
+                op.name.as_bytes(),
+                op.value,
+                rustix::fs::XattrFlags::from_bits_retain(op.flags.bits()),
+            )
+            .map_err(errno)
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn getxattr(&self, _: &Context<'_>, op: op::Getxattr<'_>, reply: ReplyXattr) {
+        let r = self.nodes.get(op.ino).and_then(|n| {
+            let path = sys::proc_path(n.fd.as_fd());
+            let size = match op.size {
+                0 => rustix::fs::getxattr(&path, op.name.as_bytes(), &mut [0u8; 0][..])
+                    .map_err(errno)?,
+                s => s as usize,
+            };
+            let mut buf = vec![0u8; size];
+            let n = rustix::fs::getxattr(&path, op.name.as_bytes(), &mut buf[..]).map_err(errno)?;
+            buf.truncate(n);
+            Ok(buf)
+        });
+        match r {
+            Ok(v) => reply.value(&v),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn listxattr(&self, _: &Context<'_>, op: op::Listxattr, reply: ReplyXattr) {
+        let r = self.nodes.get(op.ino).and_then(|n| {
+            let path = sys::proc_path(n.fd.as_fd());
+            let size = match op.size {
+                0 => rustix::fs::listxattr(&path, &mut [0u8; 0][..]).map_err(errno)?,
+                s => s as usize,
+            };
+            let mut buf = vec![0u8; size];
+            let n = rustix::fs::listxattr(&path, &mut buf[..]).map_err(errno)?;
+            buf.truncate(n);
+            Ok(buf)
+        });
+        match r {
+            Ok(v) => reply.value(&v),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn removexattr(&self, _: &Context<'_>, op: op::Removexattr<'_>, reply: ReplyEmpty) {
+        let r = self.nodes.get(op.ino).and_then(|n| {
+            rustix::fs::removexattr(sys::proc_path(n.fd.as_fd()), op.name.as_bytes()).map_err(errno)
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn opendir(&self, _: &Context<'_>, op: op::Open, reply: ReplyOpen) {
+        let dir = self.nodes.get(op.ino).and_then(|n| {
+            let fd = rustix::fs::openat(
+                n.fd.as_fd(),
+                c".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(errno)?;
+            rustix::fs::Dir::new(fd).map_err(errno)
+        });
+        match dir {
+            Ok(dir) => {
+                let fh = self.add_handle(Handle::Dir(Mutex::new(Listing { dir, next: 0 })));
+                let flags = if self.opts.cache {
+                    OpenFlags::CACHE_DIR | OpenFlags::KEEP_CACHE
+                } else {
+                    OpenFlags::empty()
+                };
+                if !reply.opened(fh, flags) {
+                    self.remove_handle(fh);
+                }
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdir(&self, _: &Context<'_>, op: op::Readdir, mut reply: ReplyDirectory) {
+        let r = self.list(op.fh, op.offset, |e, cookie| {
+            let kind = sys::kind(e.file_type().as_raw_mode());
+            Ok(reply.add(e.ino(), cookie, kind, OsStr::from_bytes(e.file_name().to_bytes())))
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdirplus(&self, _: &Context<'_>, op: op::Readdir, mut reply: ReplyDirectoryPlus) {
+        let dir = match self.nodes.get(op.ino) {
+            Ok(d) => d,
+            Err(e) => return reply.error(e),
+        };
+        let mut counted = Vec::new();
+        let r = self.list(op.fh, op.offset, |e, cookie| {
+            let name = OsStr::from_bytes(e.file_name().to_bytes());
+            let kind = sys::kind(e.file_type().as_raw_mode());
+            if is_dot(name.as_bytes()) {
+                return Ok(reply.add_name(e.ino(), cookie, kind, name));
+            }
+            let (node, st) = match self.find(&dir, name) {
+                Ok(found) => found,
+                // Gone since the listing was read: leave it out.
+                Err(Errno::ENOENT) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            if reply.add(&self.entry(&node, &st), cookie, name) {
+                self.nodes.forget(node.id, 1);
+                return Ok(true);
+            }
+            counted.push(node.id);
+            Ok(false)
+        });
+        match r {
+            Ok(()) => {
+                if !reply.ok() {
+                    for id in counted {
+                        self.nodes.forget(id, 1);
+                    }
+                }
+            }
+            Err(e) => {
+                for id in counted {
+                    self.nodes.forget(id, 1);
+                }
+                reply.error(e)
+            }
+        }
+    }
+
+    fn releasedir(&self, _: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
+        self.remove_handle(op.fh);
+        reply.ok();
+    }
+
+    fn fsyncdir(&self, _: &Context<'_>, op: op::Fsync, reply: ReplyEmpty) {
+        let r = self.handle(op.fh).and_then(|h| match &*h {
+            Handle::Dir(l) => {
+                let l = l.lock().unwrap();
+                let fd = l.dir.fd().map_err(errno)?;
+                if op.datasync { rustix::fs::fdatasync(fd) } else { rustix::fs::fsync(fd) }
+                    .map_err(errno)
+            }
+            _ => Err(Errno::ENOTDIR),
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn fallocate(&self, _: &Context<'_>, op: op::Fallocate, reply: ReplyEmpty) {
+        let r = self.with_file(op.fh, |f| {
+            let mode = rustix::fs::FallocateFlags::from_bits_retain(op.mode as u32);
+            rustix::fs::fallocate(f, mode, op.offset, op.length).map_err(errno)
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn lseek(&self, _: &Context<'_>, op: op::Lseek, reply: ReplyLseek) {
+        let r = self.with_file(op.fh, |f| {
+            let pos = match op.whence {
+                libc::SEEK_DATA => rustix::fs::SeekFrom::Data(op.offset as u64),
+                libc::SEEK_HOLE => rustix::fs::SeekFrom::Hole(op.offset as u64),
+                libc::SEEK_SET => rustix::fs::SeekFrom::Start(op.offset as u64),
+                libc::SEEK_END => rustix::fs::SeekFrom::End(op.offset),
+                _ => return Err(Errno::EINVAL),
+            };
+            rustix::fs::seek(f, pos).map_err(errno)
+        });
+        match r {
+            Ok(off) => reply.offset(off),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn copy_file_range(&self, _: &Context<'_>, op: op::CopyFileRange, reply: ReplyCopy) {
+        let r = self.with_file(op.fh_in, |fin| {
+            self.with_file(op.fh_out, |fout| {
+                let (mut off_in, mut off_out) = (op.offset_in, op.offset_out);
+                let len = op.len.min(isize::MAX as u64) as usize;
+                rustix::fs::copy_file_range(fin, Some(&mut off_in), fout, Some(&mut off_out), len)
+                    .map_err(errno)
+            })
+        });
+        match r {
+            Ok(n) => reply.copied(n as u64),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn statx(&self, _: &Context<'_>, op: op::StatxReq, reply: ReplyStatx) {
+        if !self.opts.statx {
+            return reply.error(Errno::ENOSYS);
+        }
+        let r = self.nodes.get(op.ino).and_then(|n| {
+            let st = sys::stat(n.fd.as_fd())?;
+            let sx = rustix::fs::statx(
+                n.fd.as_fd(),
+                c"",
+                AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
+                rustix::fs::StatxFlags::BTIME,
+            )
+            .map_err(errno)?;
+            let birth = (sx.stx_mask & rustix::fs::StatxFlags::BTIME.bits() != 0).then(|| {
+                std::time::UNIX_EPOCH
+                    + Duration::new(sx.stx_btime.tv_sec.max(0) as u64, sx.stx_btime.tv_nsec)
+            });
+            Ok(sys::attr(&st).to_statx(birth))
+        });
+        match r {
+            Ok(sx) => reply.statx(&sx, self.opts.attr_ttl),
+            Err(e) => reply.error(e),
+        }
+    }
+}
