@@ -99,6 +99,9 @@ impl AsyncFilesystem for MemFs {
     async fn open(&self, _: RequestInfo, ino: u64, flags: i32) -> R<(u64, OpenFlags)> {
         MemFs::open(self, ino, flags).map(|_| (0, OpenFlags::KEEP_CACHE))
     }
+    async fn opendir(&self, _: RequestInfo, _: u64, _: i32) -> R<(u64, OpenFlags)> {
+        Ok((0, MemFs::DIR_OPEN_FLAGS))
+    }
     async fn read(&self, _: RequestInfo, ino: u64, _: u64, offset: u64, size: u32) -> R<Vec<u8>> {
         let mut buf = vec![0; size as usize];
         let n = MemFs::read(self, ino, offset, &mut buf)?;

@@ -100,6 +100,12 @@ impl Filesystem for MemFs {
         answer!(self.open(op.ino, op.flags), reply, |_v| reply.opened(0, OpenFlags::KEEP_CACHE))
     }
 
+    fn opendir(&self, _: &Context<'_>, _: op::Open, reply: ReplyOpen) {
+        // The same for listings: the kernel keeps them (its cache is dropped when the
+        // directory changes through the mount), and cookies are stable, as it needs.
+        reply.opened(0, MemFs::DIR_OPEN_FLAGS);
+    }
+
     fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
         reply.fill(|out| self.read(op.ino, op.offset, out))
     }

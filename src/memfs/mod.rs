@@ -210,6 +210,11 @@ impl State {
 }
 
 impl MemFs {
+    /// How directories are opened: every change goes through the mount and cookies are
+    /// stable, so the kernel may keep listings (CACHE_DIR) across opens (KEEP_CACHE).
+    pub const DIR_OPEN_FLAGS: fusefs_session::OpenFlags =
+        fusefs_session::OpenFlags::CACHE_DIR.union(fusefs_session::OpenFlags::KEEP_CACHE);
+
     /// An empty filesystem: a root directory (mode 0755, owned by root).
     pub fn new(opts: MemFsOptions) -> MemFs {
         let now = SystemTime::now();
