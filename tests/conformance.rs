@@ -1,7 +1,9 @@
 //! Conformance: pjdfstest's whole POSIX suite and fsx's data-integrity exerciser against the
-//! memfs example, served through the sync API and through the async one (`--async`), and fsx
-//! against the slowfs example (CachedFs over a local directory, through the async API), each
-//! mounted as a child process the way a user would run it.
+//! memfs example, served through the sync API and through the async one (`--async`), against
+//! the passthrough example over a fresh tmpfs with kernel passthrough and without it
+//! (`--no-passthrough`), and fsx against the slowfs example (CachedFs over a local
+//! directory, through the async API), each mounted as a child process the way a user would
+//! run it.
 //!
 //! Both tools are installed with `cargo install --locked pjdfstest fsx` (.ci/run does it), and
 //! pjdfstest needs users `nobody` and `tests` (group `tests`). Without them these tests say
@@ -9,7 +11,7 @@
 //! that a failure.
 
 mod common;
-use common::{can_mount, with_limit, ExampleMount};
+use common::{can_mount, with_limit, ExampleMount, Tmpfs};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -47,22 +49,88 @@ fn run_limited(what: &str, mut cmd: Command, limit: Duration) -> std::process::O
     )
 }
 
+/// What the passthrough example reports with nothing open: no file open, no backing file
+/// registered (nodes stay known while the kernel caches them).
+const NO_LEAK: &str = " 0 open, 0 backing files";
+
+/// Ask the example for its report (SIGUSR1) until the latest one contains `want`, each
+/// probe waiting for its answer; fail past the time limit.
+fn settled_report(m: &ExampleMount, want: &str) {
+    let deadline = std::time::Instant::now() + common::LIMIT;
+    let reports = |m: &ExampleMount| m.output().matches(": now ").count();
+    loop {
+        let before = reports(m);
+        m.signal(nix::sys::signal::Signal::SIGUSR1);
+        while reports(m) == before {
+            assert!(std::time::Instant::now() < deadline, "no report on SIGUSR1");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let out = m.output();
+        let last = out.lines().rfind(|l| l.contains(": now ")).unwrap_or("");
+        if last.contains(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the example never reported {want:?}: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn config(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance").join(name)
 }
 
 #[test]
 fn pjdfstest_full_suite() {
-    pjdfstest_on("pjdfstest_full_suite", &[]);
+    pjdfstest_on("pjdfstest_full_suite", "memfs", &[], &[], &[], None);
 }
 
 /// The whole suite again with MemFs served through the async API (`AsyncFs`).
 #[test]
 fn pjdfstest_full_suite_async() {
-    pjdfstest_on("pjdfstest_full_suite_async", &["--async"]);
+    pjdfstest_on("pjdfstest_full_suite_async", "memfs", &[], &["--async"], &[], None);
 }
 
-fn pjdfstest_on(test: &str, memfs_args: &[&str]) {
+/// The whole suite against the passthrough example over a tmpfs, files' data passed through.
+#[test]
+fn pjdfstest_full_suite_passthrough() {
+    if !can_mount("pjdfstest_full_suite_passthrough") {
+        return;
+    }
+    let src = Tmpfs::new((0, 0));
+    let src_arg = src.path.to_str().unwrap();
+    let test = "pjdfstest_full_suite_passthrough";
+    let (says, settled) = (["(passthrough granted)"], Some(NO_LEAK));
+    pjdfstest_on(test, "passthrough", &[src_arg], &[], &says, settled);
+}
+
+/// The same with the data served by the daemon (`--no-passthrough`).
+#[test]
+fn pjdfstest_full_suite_passthrough_served() {
+    if !can_mount("pjdfstest_full_suite_passthrough_served") {
+        return;
+    }
+    let src = Tmpfs::new((0, 0));
+    let src_arg = src.path.to_str().unwrap();
+    let test = "pjdfstest_full_suite_passthrough_served";
+    let (says, settled) = (["(data served by the daemon)"], Some(NO_LEAK));
+    pjdfstest_on(test, "passthrough", &[src_arg], &["--no-passthrough"], &says, settled);
+}
+
+/// pjdfstest against `example` started with `before` and `example_args`; `says` must all
+/// appear in what the example prints by the time it exits, and if `settled` is given, the
+/// example's report on SIGUSR1 must come to contain it once the kernel has sent every
+/// RELEASE (a leak check: they arrive after the callers' close returns).
+fn pjdfstest_on(
+    test: &str,
+    example: &str,
+    before: &[&str],
+    example_args: &[&str],
+    says: &[&str],
+    settled: Option<&str>,
+) {
     if !can_mount(test) {
         return;
     }
@@ -78,8 +146,8 @@ fn pjdfstest_on(test: &str, memfs_args: &[&str]) {
         }
     }
     // allow_other: pjdfstest works as several users.
-    let args: Vec<&str> = ["--allow-other"].iter().chain(memfs_args).copied().collect();
-    let mut m = ExampleMount::start("memfs", &args);
+    let args: Vec<&str> = ["--allow-other"].iter().chain(example_args).copied().collect();
+    let mut m = ExampleMount::start_with(example, before, &args);
     let secondary = tempfile::tempdir().unwrap(); // another filesystem, for the EXDEV tests
     let mut cmd = Command::new(&pjdfstest);
     cmd.arg("-c")
@@ -105,7 +173,14 @@ fn pjdfstest_on(test: &str, memfs_args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(summary.contains(" 0 failed"), "{summary}");
-    assert_eq!(m.signal_and_wait(nix::sys::signal::Signal::SIGTERM).code(), Some(0));
+    if let Some(settled) = settled {
+        settled_report(&m, settled);
+    }
+    let (status, log) = m.signal_and_wait_output(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+    for s in says {
+        assert!(log.contains(s), "{example} did not say {s:?}:\n{log}");
+    }
 }
 
 #[test]
@@ -145,6 +220,29 @@ fn fsx_data_integrity_on_cachedfs() {
     let src_arg = src.path().to_str().unwrap();
     let m = ExampleMount::start_with("slowfs", &[src_arg], &["--latency-ms", "0"]);
     run_fsx(&fsx, m, "fsx-cachedfs.toml", 30_000);
+}
+
+/// fsx against the passthrough example over a tmpfs, data passed through (mmap included).
+#[test]
+fn fsx_data_integrity_passthrough() {
+    fsx_on_passthrough("fsx_data_integrity_passthrough", &[]);
+}
+
+/// fsx against the passthrough example serving the data itself.
+#[test]
+fn fsx_data_integrity_passthrough_served() {
+    fsx_on_passthrough("fsx_data_integrity_passthrough_served", &["--no-passthrough"]);
+}
+
+fn fsx_on_passthrough(test: &str, args: &[&str]) {
+    if !can_mount(test) {
+        return;
+    }
+    let Some(fsx) = tool("fsx", test) else { return };
+    let src = Tmpfs::new((0, 0));
+    let src_arg = src.path.to_str().unwrap();
+    let m = ExampleMount::start_with("passthrough", &[src_arg], args);
+    run_fsx(&fsx, m, "fsx.toml", 30_000);
 }
 
 /// Run fsx with `config` on a file in the example's mount, `ops` operations (or

@@ -229,10 +229,40 @@ impl ExampleMount {
         args: &[&str],
         expected: Transport,
     ) -> ExampleMount {
+        Self::spawn(name, before, args, Some(expected), None)
+    }
+
+    /// Like `start_with`, run as the unprivileged user `uid`:`gid` (no capabilities, so it
+    /// mounts through fusermount3 on a mountpoint made theirs), on whichever transport the
+    /// kernel lets that user have.
+    pub fn start_as(
+        name: &str,
+        before: &[&str],
+        args: &[&str],
+        uid: u32,
+        gid: u32,
+    ) -> ExampleMount {
+        Self::spawn(name, before, args, None, Some((uid, gid)))
+    }
+
+    fn spawn(
+        name: &str,
+        before: &[&str],
+        args: &[&str],
+        expected: Option<Transport>,
+        user: Option<(u32, u32)>,
+    ) -> ExampleMount {
+        use std::os::unix::process::CommandExt;
         let dir = tempfile::Builder::new().prefix("fusefs-example-").tempdir().unwrap();
         let path = dir.path().to_path_buf();
         let transport = transport();
-        let mut child = Command::new(example(name))
+        let mut cmd = Command::new(example(name));
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+            // std drops the supplementary groups too when it switches the uid as root.
+            cmd.uid(uid).gid(gid);
+        }
+        let mut child = cmd
             .args(before)
             .arg(&path)
             .args(["--transport", transport.name()])
@@ -264,9 +294,16 @@ impl ExampleMount {
             panic!("example {name} did not start serving within {LIMIT:?}");
         }
         assert!(is_mounted(&m.path), "example {name} says serving but nothing is mounted");
-        let over = format!("over {expected}");
-        assert!(m.log.lock().unwrap().contains(&over), "example {name} serves {over}");
+        if let Some(expected) = expected {
+            let over = format!("over {expected}");
+            assert!(m.log.lock().unwrap().contains(&over), "example {name} serves {over}");
+        }
         m
+    }
+
+    /// Everything the example has printed on stderr so far.
+    pub fn output(&self) -> String {
+        self.log.lock().unwrap().clone()
     }
 
     /// Send `sig` without waiting.
@@ -360,5 +397,41 @@ impl ExampleMount {
 impl Drop for ExampleMount {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A fresh tmpfs on a temporary directory (the source of a passthrough mount), unmounted
+/// when dropped, also when the test fails.
+pub struct Tmpfs {
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mount a tmpfs owned by `owner` (uid, gid), mode 0755.
+    pub fn new(owner: (u32, u32)) -> Tmpfs {
+        let dir = tempfile::Builder::new().prefix("fusefs-tmpfs-").tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let data = format!("mode=0755,uid={},gid={}", owner.0, owner.1);
+        nix::mount::mount(
+            Some("tmpfs"),
+            &path,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .expect("mount tmpfs");
+        Tmpfs { path, _dir: dir }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        if nix::mount::umount(&self.path).is_err() {
+            let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+        }
+        if !std::thread::panicking() {
+            assert!(!is_mounted(&self.path), "tmpfs {} left mounted", self.path.display());
+        }
     }
 }

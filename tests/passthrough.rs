@@ -1,0 +1,369 @@
+//! FUSE_PASSTHROUGH end to end: `PassthroughFs` over a fresh tmpfs, mounted in this process,
+//! with the kernel serving file data from backing files; the registrations' lifetime; what
+//! the kernel does when passthrough and cached opens of one file meet; and the example's
+//! fallback when it runs without CAP_SYS_ADMIN.
+
+mod common;
+use common::{can_mount, ExampleMount, TestMount, Tmpfs};
+use fusefs::passthrough::{PassthroughFs, PassthroughOptions};
+use fusefs::proto::Opcode;
+use fusefs::{op, BackingFile, Context, Entry, FileAttr, FileType, Filesystem, InitFlags};
+use fusefs::{Errno, KernelConfig, OpenFlags, ReplyAttr, ReplyEmpty, ReplyEntry, ReplyOpen};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Requests of `opcode` the session has answered. A reply is counted just after the kernel
+/// took it, so the caller may already be back: wait until nothing is in flight first.
+fn count<F: Filesystem>(m: &TestMount<F>, opcode: Opcode) -> u64 {
+    wait_until("replies counted", || m.session().stats().in_flight == 0);
+    m.session().stats().ops.iter().filter(|o| o.opcode == opcode).map(|o| o.count).sum()
+}
+
+/// Wait (up to the time limit) until `cond` holds: RELEASE reaches the daemon after
+/// close(2) has returned, as a background request.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + common::LIMIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {:?}", common::LIMIT);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn mount_passthrough(src: &Path) -> TestMount<PassthroughFs> {
+    let fs = PassthroughFs::new(src, PassthroughOptions::default()).unwrap();
+    let m = TestMount::new(fs, 2);
+    assert!(
+        m.session().negotiated().granted.contains(InitFlags::PASSTHROUGH),
+        "the 6.18 kernel grants PASSTHROUGH"
+    );
+    m
+}
+
+#[test]
+fn passthrough_reads_and_writes_are_the_backing_files() {
+    if !can_mount("passthrough_reads_and_writes_are_the_backing_files") {
+        return;
+    }
+    let src = Tmpfs::new((0, 0));
+    let data: Vec<u8> = (0..3 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(src.path.join("f"), &data).unwrap();
+    let m = mount_passthrough(&src.path);
+    let src_f = src.path.join("f");
+    m.run(move |p| {
+        let f = OpenOptions::new().read(true).write(true).open(p.join("f")).unwrap();
+        assert_eq!(fs::read(p.join("f")).unwrap(), data, "the backing file's bytes");
+        f.write_all_at(b"through the mount", 1 << 20).unwrap();
+        let mut back = [0u8; 17];
+        File::open(&src_f).unwrap().read_exact_at(&mut back, 1 << 20).unwrap();
+        assert_eq!(&back, b"through the mount", "a write lands in the backing file");
+        // Written behind the mount: no page cache of ours stands in between.
+        File::options().write(true).open(&src_f).unwrap().write_all_at(b"behind", 7).unwrap();
+        let mut seen = [0u8; 6];
+        f.read_exact_at(&mut seen, 7).unwrap();
+        assert_eq!(&seen, b"behind", "a read comes from the backing file");
+    });
+    assert!(m.session().filesystem().uses_passthrough());
+    assert_eq!(count(&m, Opcode::Read), 0, "no READ reached the daemon");
+    assert_eq!(count(&m, Opcode::Write), 0, "no WRITE reached the daemon");
+    assert!(count(&m, Opcode::Open) >= 2);
+    m.unmount();
+}
+
+#[test]
+fn a_backing_file_is_closed_at_the_last_release() {
+    if !can_mount("a_backing_file_is_closed_at_the_last_release") {
+        return;
+    }
+    let src = Tmpfs::new((0, 0));
+    for i in 0..100 {
+        fs::write(src.path.join(format!("f{i}")), [i as u8; 64]).unwrap();
+    }
+    let m = mount_passthrough(&src.path);
+    let backing = m.session().backing_files();
+    // Two opens of one file share one registration; it goes with the second close.
+    let (a, b) = m.run(|p| (File::open(p.join("f0")).unwrap(), File::open(p.join("f0")).unwrap()));
+    assert_eq!(backing.live(), 1, "one backing file per node");
+    drop(a);
+    let live_with_one_open = {
+        // The first RELEASE must have been served before looking.
+        wait_until("first release", || count(&m, Opcode::Release) >= 1);
+        backing.live()
+    };
+    assert_eq!(live_with_one_open, 1, "still open once");
+    drop(b);
+    wait_until("backing file closed", || backing.live() == 0);
+    // 10,000 opens over 100 files, each read back, then nothing left registered or open.
+    let before = count(&m, Opcode::Release);
+    m.run(|p| {
+        for i in 0..10_000 {
+            let mut buf = [0u8; 64];
+            let f = File::open(p.join(format!("f{}", i % 100))).unwrap();
+            f.read_exact_at(&mut buf, 0).unwrap();
+            assert_eq!(buf, [(i % 100) as u8; 64]);
+        }
+    });
+    wait_until("10,000 releases", || count(&m, Opcode::Release) >= before + 10_000);
+    assert_eq!(backing.live(), 0, "no backing file left registered");
+    assert_eq!(m.session().filesystem().counts().1, 0, "no handle left open");
+    m.unmount();
+}
+
+/// How the next OPEN of the test file is answered.
+const PASSTHROUGH: u8 = 0;
+const CACHED: u8 = 1;
+const DIRECT: u8 = 2;
+
+/// One file, "f", backed by a file of the test's; each OPEN answered the way `next` says.
+struct Mixed {
+    backing_file: File,
+    backing: Mutex<Option<BackingFile>>,
+    next: AtomicU8,
+}
+
+impl Mixed {
+    fn attr(&self, ino: u64) -> FileAttr {
+        let now = SystemTime::now();
+        if ino == 1 {
+            return FileAttr::new(1, FileType::Directory, 0o755, now);
+        }
+        let mut a = FileAttr::new(2, FileType::RegularFile, 0o666, now);
+        a.size = self.backing_file.metadata().unwrap().len();
+        a
+    }
+}
+
+impl Filesystem for Mixed {
+    fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
+        config.capabilities |= InitFlags::PASSTHROUGH;
+        Ok(())
+    }
+    fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
+        if op.parent == 1 && op.name == "f" {
+            let _ = reply.entry(&Entry::new(self.attr(2), Duration::ZERO));
+        } else {
+            reply.error(Errno::ENOENT);
+        }
+    }
+    fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
+        reply.attr(&self.attr(op.ino), Duration::ZERO);
+    }
+    fn open(&self, ctx: &Context<'_>, _: op::Open, reply: ReplyOpen) {
+        match self.next.load(Ordering::SeqCst) {
+            PASSTHROUGH => {
+                let mut b = self.backing.lock().unwrap();
+                if b.is_none() {
+                    *b = Some(ctx.backing_files().open(&self.backing_file).unwrap());
+                }
+                let _ = reply.passthrough(0, OpenFlags::empty(), b.as_ref().unwrap());
+            }
+            CACHED => {
+                reply.opened(0, OpenFlags::KEEP_CACHE);
+            }
+            _ => {
+                reply.opened(0, OpenFlags::DIRECT_IO);
+            }
+        }
+    }
+    fn release(&self, _: &Context<'_>, _: op::Release, reply: ReplyEmpty) {
+        reply.ok();
+    }
+}
+
+/// What the kernel (fs/fuse/iomode.c) documents: the opens of an inode decide its io mode,
+/// and "using incorrect open mode is a server mistake, which results in user visible failure
+/// of open() with EIO": while an inode is open in passthrough mode every open must be a
+/// passthrough one (cached or DIRECT_IO answers fail with EIO), and while it is open with
+/// the page cache a passthrough open fails with EIO. A DIRECT_IO open takes no mode, so a
+/// passthrough open may join it.
+#[test]
+fn mixing_passthrough_and_cached_opens_of_one_file() {
+    if !can_mount("mixing_passthrough_and_cached_opens_of_one_file") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("backing");
+    fs::write(&path, b"backing bytes").unwrap();
+    let backing_file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let fs = Mixed { backing_file, backing: Mutex::new(None), next: AtomicU8::new(PASSTHROUGH) };
+    let m = TestMount::new(fs, 2);
+    let next = |how| m.session().filesystem().next.store(how, Ordering::SeqCst);
+    let open = |p: &Path| File::open(p.join("f"));
+    let err = |r: std::io::Result<File>| r.err().and_then(|e| e.raw_os_error());
+
+    next(PASSTHROUGH);
+    let pt = m.run(move |p| open(&p).unwrap());
+    next(CACHED);
+    assert_eq!(
+        m.run(move |p| err(open(&p))),
+        Some(libc::EIO),
+        "cached open of a passthrough inode"
+    );
+    next(DIRECT);
+    assert_eq!(
+        m.run(move |p| err(open(&p))),
+        Some(libc::EIO),
+        "direct-io open of a passthrough inode"
+    );
+    // Reads through the passthrough open still come from the backing file.
+    let mut buf = [0u8; 13];
+    pt.read_exact_at(&mut buf, 0).unwrap();
+    assert_eq!(&buf, b"backing bytes");
+    drop(pt);
+    let fs = m.session().filesystem();
+    wait_until("releases", || count(&m, Opcode::Release) >= 3);
+    *fs.backing.lock().unwrap() = None;
+
+    next(CACHED);
+    let cached = m.run(move |p| open(&p).unwrap());
+    next(PASSTHROUGH);
+    assert_eq!(
+        m.run(move |p| err(open(&p))),
+        Some(libc::EIO),
+        "passthrough open of a cached inode"
+    );
+    drop(cached);
+    wait_until("releases", || count(&m, Opcode::Release) >= 5);
+    *fs.backing.lock().unwrap() = None;
+
+    // A DIRECT_IO open takes neither mode: a passthrough open may follow it.
+    next(DIRECT);
+    let direct = m.run(move |p| open(&p).unwrap());
+    next(PASSTHROUGH);
+    let r = m.run(move |p| err(open(&p)));
+    assert_eq!(r, None, "passthrough open beside a direct-io one");
+    drop(direct);
+    m.unmount();
+}
+
+/// Without CAP_SYS_ADMIN the kernel refuses to register backing files (EPERM): the example,
+/// run as an unprivileged user (which drops every capability) and mounted through
+/// fusermount3, says so once and serves the data itself.
+#[test]
+fn without_the_privilege_the_example_serves_the_data_itself() {
+    let test = "without_the_privilege_the_example_serves_the_data_itself";
+    if !can_mount(test) {
+        return;
+    }
+    if std::process::Command::new("fusermount3").arg("-V").output().is_err() {
+        if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
+            panic!("{test}: fusermount3 is not installed (Debian package fuse3)");
+        }
+        eprintln!("\n*** SKIPPED {test}: no fusermount3 ***\n");
+        return;
+    }
+    // fusermount3 opens /dev/fuse as the user: udev makes it 0666 on a standard system.
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata("/dev/fuse").unwrap().permissions());
+    if mode & 0o006 != 0o006 {
+        let why = format!(
+            "/dev/fuse is mode {:o}: users cannot mount (chmod 0666 /dev/fuse, as udev does)",
+            mode & 0o777
+        );
+        if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
+            panic!("{test}: {why}");
+        }
+        eprintln!("\n*** SKIPPED {test}: {why} ***\n");
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("user nobody");
+    let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
+    let src = Tmpfs::new((uid, gid));
+    let mut m = ExampleMount::start_as("passthrough", &[src.path.to_str().unwrap()], &[], uid, gid);
+    let mnt = m.path.clone();
+    common::with_limit(
+        "client",
+        common::LIMIT,
+        || {},
+        move || {
+            use std::os::unix::process::CommandExt;
+            // As the mounting user: the mount is theirs (no allow_other).
+            let script = "printf 'one' > f && cat f && printf 'two' >> f && cat f && cat f";
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(&mnt)
+                .uid(uid)
+                .gid(gid)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "oneonetwoonetwo");
+        },
+    );
+    assert_eq!(fs::read(src.path.join("f")).unwrap(), b"onetwo");
+    let (status, log) = m.signal_and_wait_output(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert_eq!(log.matches("passthrough unavailable").count(), 1, "said once:\n{log}");
+    assert!(log.contains("CAP_SYS_ADMIN"), "says why:\n{log}");
+    assert!(log.contains(" 0 open, 0 backing files"), "{log}");
+}
+
+#[test]
+fn backing_files_need_passthrough_granted() {
+    if !can_mount("backing_files_need_passthrough_granted") {
+        return;
+    }
+    // MemFs does not ask for PASSTHROUGH.
+    let m = TestMount::new(fusefs::memfs::MemFs::new(Default::default()), 1);
+    let backing = m.session().backing_files();
+    assert!(!backing.granted());
+    let f = tempfile::tempfile().unwrap();
+    let e = backing.open(&f).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("PASSTHROUGH"), "{e}");
+    m.unmount();
+    // A passthrough mount refuses a directory with the kernel's EISDIR... and so on.
+    let src = Tmpfs::new((0, 0));
+    let m = mount_passthrough(&src.path);
+    let backing = m.session().backing_files();
+    let dir = File::open(&src.path).unwrap();
+    let e = backing.open(&dir).unwrap_err();
+    assert!(matches!(e.raw_os_error(), Some(libc::EISDIR) | Some(libc::EINVAL)), "{e}");
+    assert_eq!(backing.live(), 0);
+    m.unmount();
+}
+
+/// Listing a directory and reading a file twice: with `cache` the kernel keeps the listing
+/// (CACHE_DIR) and the pages (KEEP_CACHE), so the second time sends no READDIR(PLUS) and no
+/// READ; without it, both go to the daemon again.
+#[test]
+fn the_kernel_keeps_listings_and_pages_only_when_told() {
+    if !can_mount("the_kernel_keeps_listings_and_pages_only_when_told") {
+        return;
+    }
+    for cache in [true, false] {
+        let src = Tmpfs::new((0, 0));
+        for i in 0..50 {
+            fs::write(src.path.join(format!("f{i}")), [i as u8; 4096]).unwrap();
+        }
+        let mut o = PassthroughOptions::default();
+        o.passthrough = false; // READs must reach the daemon to be counted
+        o.cache = cache;
+        let m = TestMount::new(PassthroughFs::new(&src.path, o).unwrap(), 2);
+        let listings = |m: &TestMount<PassthroughFs>| {
+            count(m, Opcode::Readdir) + count(m, Opcode::Readdirplus)
+        };
+        let list = |p: &Path| fs::read_dir(p).unwrap().count();
+        assert_eq!(m.run(move |p| list(&p)), 50);
+        let (first_listing, first_read) = {
+            let l = listings(&m);
+            assert_eq!(m.run(|p| fs::read(p.join("f7")).unwrap()), vec![7u8; 4096]);
+            (l, count(&m, Opcode::Read))
+        };
+        assert!(first_listing > 0 && first_read > 0);
+        assert_eq!(m.run(move |p| list(&p)), 50);
+        assert_eq!(m.run(|p| fs::read(p.join("f7")).unwrap()), vec![7u8; 4096]);
+        if cache {
+            assert_eq!(listings(&m), first_listing, "CACHE_DIR: the listing came from the kernel");
+            assert_eq!(count(&m, Opcode::Read), first_read, "KEEP_CACHE: the pages stayed");
+        } else {
+            assert!(listings(&m) > first_listing, "no CACHE_DIR: listed by the daemon again");
+            assert!(count(&m, Opcode::Read) > first_read, "no KEEP_CACHE: read again");
+        }
+        m.unmount();
+    }
+}
