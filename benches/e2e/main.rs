@@ -1,11 +1,15 @@
 //! The end-to-end benchmark: the same MemFs served by fusefs on each of its transports
 //! (`threads`, `uring`, `fuse-uring`) and by fuser, plus tmpfs as the physical limit, measured
-//! side by side in one run.
+//! side by side in one run; and the passthrough filesystem (`fusefs::passthrough`) over a
+//! tmpfs, with kernel passthrough (`passthrough`) and serving the data itself
+//! (`passthrough-served`), beside that tmpfs read directly and, given its path, libfuse's
+//! passthrough_hp over a tmpfs of its own (`libfuse-pt`).
 //!
 //! `cargo bench --bench e2e -- [--quick] [--reps N] [--json PATH] [--only WORKLOAD,...]
-//! [--targets threads,uring,fuse-uring,fuser,tmpfs]` (as root; the fuse-uring target needs
+//! [--targets threads,uring,fuse-uring,fuser,tmpfs,passthrough,passthrough-served,libfuse-pt]
+//! [--passthrough-hp PATH]` (as root; the fuse-uring target needs
 //! /sys/module/fuse/parameters/enable_uring set to Y). `--quick` runs in about 2 minutes on
-//! a 2-vCPU machine.
+//! a 2-vCPU machine with the MemFs targets only.
 //!
 //! Workloads (each run against every target in turn, interleaved, `reps` times, the order of
 //! the targets reversed every other repetition; the median and the spread are reported):
@@ -14,7 +18,9 @@
 //! 3. `rand-read-1t`, `rand-read-4t`: 4 KiB O_DIRECT reads at random offsets, 1 and 4 client
 //!    threads: IOPS.
 //! 4. `create`, `stat`, `list`, `unlink`: 10,000 files (2,000 quick) in one directory; stat
-//!    with attribute timeout 0; a full listing of the directory: ops/s (entries/s for list).
+//!    with attribute timeout 0 (1 s for the passthrough targets, as the example serves it,
+//!    and libfuse's default for libfuse-pt); a full listing of the directory: ops/s
+//!    (entries/s for list).
 //!    The kernel's dentry and inode caches are dropped before stat, list and unlink, so both
 //!    libraries do the same lookups whatever their replies let the kernel cache.
 //! 5. `open-read-close`: open, 4 KiB pread, close of a small file in a loop: loops/s, p50 and
@@ -36,6 +42,7 @@ mod fuser_memfs;
 mod latency;
 
 use fusefs::memfs::{MemFs, MemFsOptions};
+use fusefs::passthrough::{PassthroughFs, PassthroughOptions};
 use fusefs::PageBuf;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -64,6 +71,11 @@ struct Args {
     /// Only these targets: threads, uring, fuse-uring, fuser, tmpfs (comma-separated).
     #[arg(long, value_name = "T,...", value_delimiter = ',')]
     targets: Option<Vec<String>>,
+    /// libfuse's passthrough_hp binary (built from libfuse's repository; its libfuse3.so is
+    /// looked for in ../lib beside it), to run as the `libfuse-pt` target: with `-o io_uring`
+    /// when the kernel offers FUSE-over-io_uring, its defaults otherwise.
+    #[arg(long, value_name = "PATH")]
+    passthrough_hp: Option<PathBuf>,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -75,6 +87,7 @@ struct Opts {
     json: PathBuf,
     only: Option<Vec<String>>,
     targets: Option<Vec<String>>,
+    passthrough_hp: Option<PathBuf>,
     file_size: u64,
     meta_files: usize,
     secs: f64,
@@ -89,6 +102,7 @@ impl Opts {
             json: a.json,
             only: a.only,
             targets: a.targets,
+            passthrough_hp: a.passthrough_hp,
             file_size: 1 << 30,
             meta_files: 10_000,
             secs: 3.0,
@@ -106,7 +120,14 @@ impl Opts {
     }
 
     fn wants_target(&self, t: &str) -> bool {
-        self.targets.as_ref().is_none_or(|l| l.iter().any(|x| x == t))
+        match &self.targets {
+            Some(l) => l.iter().any(|x| x == t),
+            // By default: the MemFs targets and tmpfs, plus libfuse when its path is given.
+            None => {
+                !t.starts_with("passthrough")
+                    && (t != "libfuse-pt" || self.passthrough_hp.is_some())
+            }
+        }
     }
 
     fn wants(&self, w: &str) -> bool {
@@ -116,7 +137,9 @@ impl Opts {
 
 enum Server {
     Fusefs(Box<fusefs::Session<MemFs>>),
+    Passthrough(Box<fusefs::Session<PassthroughFs>>),
     Fuser(fuser::BackgroundSession),
+    Libfuse(std::process::Child),
     Tmpfs,
 }
 
@@ -124,7 +147,30 @@ struct Target {
     name: &'static str,
     path: PathBuf,
     server: Option<Server>,
+    /// A passthrough target's source: a tmpfs mounted here, unmounted after the server.
+    source: Option<tempfile::TempDir>,
     _dir: tempfile::TempDir,
+}
+
+/// A fresh tmpfs on a temporary directory.
+fn tmpfs(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        dir.path(),
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=8g"),
+    )
+    .expect("mount tmpfs");
+    dir
+}
+
+/// Whether `p` is a mountpoint in /proc/mounts.
+fn is_mounted(p: &Path) -> bool {
+    let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let p = p.to_string_lossy();
+    mounts.lines().any(|l| l.split(' ').nth(1) == Some(&*p))
 }
 
 fn memfs_options() -> MemFsOptions {
@@ -141,8 +187,21 @@ const FUSEFS_TARGETS: [(&str, fusefs::Transport); 3] = [
     ("fuse-uring", fusefs::Transport::FuseUring),
 ];
 
-/// Every target, in table order: fusefs on each transport, fuser, tmpfs.
-const TARGETS: [&str; 5] = ["threads", "uring", "fuse-uring", "fuser", "tmpfs"];
+/// Every target, in table order: fusefs on each transport, fuser, tmpfs, then the passthrough
+/// filesystem in both modes and libfuse's.
+const TARGETS: [&str; 8] = [
+    "threads",
+    "uring",
+    "fuse-uring",
+    "fuser",
+    "tmpfs",
+    "passthrough",
+    "passthrough-served",
+    "libfuse-pt",
+];
+
+/// The passthrough targets, each against tmpfs read directly (and libfuse-pt if present).
+const PASSTHROUGH_TARGETS: [&str; 2] = ["passthrough", "passthrough-served"];
 
 fn mount_all(o: &Opts) -> Vec<Target> {
     let threads = 2;
@@ -164,6 +223,59 @@ fn mount_all(o: &Opts) -> Vec<Target> {
             name,
             path: dir.path().into(),
             server: Some(Server::Fusefs(Box::new(s))),
+            source: None,
+            _dir: dir,
+        });
+    }
+
+    for name in PASSTHROUGH_TARGETS {
+        if !o.wants_target(name) {
+            continue;
+        }
+        let src = tmpfs("bench-pt-src-");
+        let dir = tempfile::Builder::new().prefix("bench-pt-").tempdir().unwrap();
+        // The example's defaults (1 s timeouts, the mount the only writer): libfuse's
+        // passthrough_hp, run with its own defaults, caches for longer still.
+        let mut po = PassthroughOptions::default();
+        po.passthrough = name == "passthrough";
+        let fs = PassthroughFs::new(src.path(), po).expect("passthrough source");
+        let mut c = fusefs::Config::default();
+        c.threads = threads;
+        c.mount.fsname = format!("bench-{name}");
+        let s = fusefs::Session::mount(fs, dir.path(), c)
+            .unwrap_or_else(|e| panic!("mount {name}: {e}"));
+        eprintln!("{name}: over {}", s.transport());
+        targets.push(Target {
+            name,
+            path: dir.path().into(),
+            server: Some(Server::Passthrough(Box::new(s))),
+            source: Some(src),
+            _dir: dir,
+        });
+    }
+
+    if let (true, Some(bin)) = (o.wants_target("libfuse-pt"), &o.passthrough_hp) {
+        let src = tmpfs("bench-libfuse-src-");
+        let dir = tempfile::Builder::new().prefix("bench-libfuse-").tempdir().unwrap();
+        let lib = bin.parent().and_then(Path::parent).map(|d| d.join("lib")).unwrap_or_default();
+        let mut cmd = std::process::Command::new(bin);
+        cmd.env("LD_LIBRARY_PATH", lib).arg("--foreground").arg("--num-threads=2");
+        if fs::read_to_string("/sys/module/fuse/parameters/enable_uring")
+            .is_ok_and(|v| v.trim() == "Y")
+        {
+            cmd.args(["-o", "io_uring"]);
+        }
+        let child = cmd.arg(src.path()).arg(dir.path()).spawn().expect("start passthrough_hp");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !is_mounted(dir.path()) {
+            assert!(Instant::now() < deadline, "passthrough_hp did not mount within 30 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        targets.push(Target {
+            name: "libfuse-pt",
+            path: dir.path().into(),
+            server: Some(Server::Libfuse(child)),
+            source: Some(src),
             _dir: dir,
         });
     }
@@ -181,6 +293,7 @@ fn mount_all(o: &Opts) -> Vec<Target> {
             name: "fuser",
             path: dir.path().into(),
             server: Some(Server::Fuser(bg)),
+            source: None,
             _dir: dir,
         });
     }
@@ -199,6 +312,7 @@ fn mount_all(o: &Opts) -> Vec<Target> {
             name: "tmpfs",
             path: dir.path().into(),
             server: Some(Server::Tmpfs),
+            source: None,
             _dir: dir,
         });
     }
@@ -299,9 +413,20 @@ fn unmount_all(targets: Vec<Target>) {
     for mut t in targets {
         match t.server.take() {
             Some(Server::Fusefs(s)) => s.unmount().expect("unmount fusefs"),
+            Some(Server::Passthrough(s)) => s.unmount().expect("unmount passthrough"),
             Some(Server::Fuser(bg)) => bg.umount_and_join().expect("unmount fuser"),
+            Some(Server::Libfuse(mut child)) => {
+                if nix::mount::umount(&t.path).is_err() {
+                    let _ = nix::mount::umount2(&t.path, nix::mount::MntFlags::MNT_DETACH);
+                }
+                // It exits once the kernel lets go; reap it.
+                let _ = child.wait();
+            }
             Some(Server::Tmpfs) => nix::mount::umount(&t.path).expect("unmount tmpfs"),
             None => {}
+        }
+        if let Some(src) = t.source.take() {
+            nix::mount::umount(src.path()).expect("unmount passthrough source");
         }
     }
 }
@@ -481,7 +606,7 @@ impl CpuMeter {
     ) -> T {
         // The fusefs sessions' threads all start with "fusefs-"; the idle ones use no CPU.
         let prefix = match target {
-            "tmpfs" => return f().0,
+            "tmpfs" | "libfuse-pt" => return f().0,
             "fuser" => "fuser-",
             _ => "fusefs-",
         };
@@ -673,7 +798,7 @@ fn main() {
         "| workload | placement | unit | {} |",
         present
             .iter()
-            .map(|t| if t.starts_with("fuse") || *t == "tmpfs" {
+            .map(|t| if t.starts_with("fuse") || t.starts_with("lib") || *t == "tmpfs" {
                 t.to_string()
             } else {
                 format!("{t} (fusefs)")
@@ -704,6 +829,16 @@ fn main() {
                 }
                 let vs = if FUSEFS_TARGETS.iter().any(|(n, _)| n == t) && o.wants_target("fuser") {
                     format!(" **{:.2}x**", ratio(m.0, fuser))
+                } else if PASSTHROUGH_TARGETS.contains(t) {
+                    // Against the source read directly, and against libfuse's passthrough.
+                    let mut vs = String::new();
+                    for (peer, label) in [("tmpfs", "tmpfs"), ("libfuse-pt", "libfuse")] {
+                        let p = cell(peer).0;
+                        if !p.is_nan() {
+                            vs += &format!(" **{:.2}x {label}**", ratio(m.0, p));
+                        }
+                    }
+                    vs
                 } else {
                     String::new()
                 };
@@ -727,7 +862,8 @@ fn main() {
     });
     println!(
         "\n(median, with min-max over {} repetitions; **ratios** are each fusefs transport \
-         against fuser, above 1 favouring fusefs)",
+         against fuser, and each passthrough target against tmpfs and libfuse's passthrough_hp, \
+         above 1 favouring fusefs)",
         o.reps
     );
     println!("\nServer CPU per operation (µs, median; user + system of the server's threads):\n");
