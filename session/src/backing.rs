@@ -56,10 +56,11 @@ impl BackingFiles {
     /// reads and writes go through this file's own mode) as a backing file:
     /// `ioctl(dev, FUSE_DEV_IOC_BACKING_OPEN, {fd})`.
     ///
-    /// Errors: `Unsupported` if INIT did not grant passthrough; `PermissionDenied` (EPERM)
-    /// without CAP_SYS_ADMIN; EISDIR or EINVAL for what is not a regular file; ELOOP if the
-    /// file is on a stack of filesystems deeper than `max_stack_depth` allows; ENOTCONN once
-    /// the session has ended. Each error names what to do about it.
+    /// Errors: `Unsupported` if INIT did not grant passthrough (no call is made); otherwise
+    /// the kernel's, with their errno (`raw_os_error`): EPERM (`PermissionDenied`) without
+    /// CAP_SYS_ADMIN; EISDIR or EINVAL for what is not a regular file or is on a filesystem
+    /// that cannot back one; ELOOP if the file is on a stack of filesystems deeper than
+    /// `max_stack_depth` allows; ENOTCONN once the session has ended.
     pub fn open(&self, file: impl AsFd) -> io::Result<BackingFile> {
         if !self.granted {
             return Err(io::Error::new(
@@ -69,17 +70,7 @@ impl BackingFiles {
             ));
         }
         let dev = self.dev.upgrade().ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTCONN))?;
-        let id = dev.backing_open(file.as_fd()).map_err(|e| match e.raw_os_error() {
-            Some(libc::EPERM) => io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "registering a backing file needs CAP_SYS_ADMIN (EPERM); serve the data instead",
-            ),
-            Some(libc::ELOOP) => io::Error::new(
-                e.kind(),
-                "backing file stacked too deep for max_stack_depth (ELOOP)",
-            ),
-            _ => e,
-        })?;
+        let id = dev.backing_open(file.as_fd())?;
         self.live.fetch_add(1, Ordering::Relaxed);
         Ok(BackingFile { id, dev: Weak::clone(&self.dev), live: Arc::clone(&self.live) })
     }

@@ -259,8 +259,10 @@ impl ReplyOpen {
     /// Opened, with handle `fh` (passed back in READ, WRITE, FLUSH, RELEASE... of this open)
     /// and `FOPEN_*` flags. Every successful OPEN is followed by exactly one RELEASE for `fh`
     /// (OPENDIR: one RELEASEDIR), also when the caller is killed; that is where to free it.
-    /// False means the kernel never got the reply (the caller was interrupted): no RELEASE
-    /// will come, so free it now.
+    /// False means the reply did not reach the kernel (the transport's write failed: the
+    /// connection ended, or the kernel refused it): no RELEASE will come, so free it now.
+    /// On `fuse-uring` a reply is committed after this returns and a failed commit is only
+    /// logged, so false does not come there.
     pub fn opened(mut self, fh: u64, flags: OpenFlags) -> bool {
         let out = OpenOut { fh, open_flags: flags.bits(), backing_id: 0 };
         self.s.send(OutMessage::open(self.s.unique, &out))
