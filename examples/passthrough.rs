@@ -44,6 +44,11 @@ struct Args {
     #[arg(long)]
     statx: bool,
 
+    /// How deep the filesystems under SOURCE stack: 2 if SOURCE is on a FUSE or overlay
+    /// mount (the kernel refuses deeper backing files; they are then served).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+    max_stack_depth: u32,
+
     /// Entry and attribute timeouts, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_seconds)]
     ttl: f64,
@@ -70,6 +75,7 @@ fn main() {
         c.mount.fsname = format!("passthrough:{source}");
         c.mount.subtype = Some("passthrough".into());
         c.mount.default_permissions = true;
+        c.max_stack_depth = args.max_stack_depth;
     });
     // Files are created with the mode the kernel sends, which has the caller's umask
     // applied already; ours must not mask it again.

@@ -14,7 +14,10 @@
 //! and closed at the last release: [`BackingFile`]). Registering needs CAP_SYS_ADMIN and a
 //! kernel that granted PASSTHROUGH at INIT; without either, the filesystem logs why once and
 //! serves the data itself (READ and WRITE through `pread`/`pwrite`), as it does with the
-//! option off. Locks (POSIX and flock) are left to the kernel's local locking.
+//! option off. A file the kernel refuses as a backing file (ELOOP: on a stack of
+//! filesystems deeper than `Config::max_stack_depth`) is served the same way. A node keeps
+//! one mode while any open of it lasts, as the kernel requires. Locks (POSIX and flock) are
+//! left to the kernel's local locking.
 //!
 //! [`PassthroughOptions::cache`] says whether the mount is the only writer of the source:
 //! then the kernel keeps file pages across opens (KEEP_CACHE) and directory listings
@@ -87,12 +90,14 @@ pub struct PassthroughFs {
     /// Passthrough is still worth trying (cleared, with one log line, the first time the
     /// kernel or the privilege says no).
     passthrough: AtomicBool,
+    /// A file refused as a backing file has been logged (once per mount).
+    refusal_logged: AtomicBool,
 }
 
 /// An open file or directory.
 enum Handle {
     /// A regular file served by us: READ and WRITE come here.
-    Served(File),
+    Served(File, Arc<Node>),
     /// A regular file in passthrough mode: the node's backing file serves it.
     Passthrough(Arc<Node>),
     /// A directory being listed.
@@ -122,6 +127,7 @@ impl PassthroughFs {
             nodes,
             handles: RwLock::new(slab::Slab::new()),
             passthrough: AtomicBool::new(opts.passthrough),
+            refusal_logged: AtomicBool::new(false),
             opts,
         })
     }
@@ -190,7 +196,7 @@ impl PassthroughFs {
     /// Run `f` on the file behind handle `fh` (ours, or a passthrough node's backing file).
     fn with_file<R>(&self, fh: u64, f: impl FnOnce(&File) -> Result<R, Errno>) -> Result<R, Errno> {
         match &*self.handle(fh)? {
-            Handle::Served(file) => f(file),
+            Handle::Served(file, _) => f(file),
             Handle::Passthrough(node) => {
                 let file = node.passthrough.lock().unwrap().file.clone();
                 f(file.as_deref().ok_or(Errno::EBADF)?)
@@ -202,13 +208,20 @@ impl PassthroughFs {
     /// Say once why passthrough is off from now on.
     fn give_up_passthrough(&self, why: &io::Error) {
         if self.passthrough.swap(false, Ordering::Relaxed) {
-            log::warn!("passthrough unavailable, serving file data instead: {why}");
+            let hint = match why.kind() {
+                io::ErrorKind::PermissionDenied => {
+                    " (registering backing files needs CAP_SYS_ADMIN)"
+                }
+                _ => "",
+            };
+            log::warn!("passthrough unavailable, serving file data instead{hint}: {why}");
         }
     }
 
     /// Make `node` ready for one more passthrough open with `flags`: its backing file
-    /// registered (reusing `created` if it is open read-write). `Ok(None)` when passthrough
-    /// cannot be used, which the caller answers by serving the file itself.
+    /// registered (reusing `created` if it is open read-write). `Ok(None)` when the node is
+    /// to be served by us instead, which the caller then does. A node keeps the mode of its
+    /// first open while any is open, since the kernel fails an open of the other mode (EIO).
     fn passthrough_open<'n>(
         &self,
         ctx: &Context<'_>,
@@ -216,16 +229,21 @@ impl PassthroughFs {
         flags: i32,
         created: Option<&File>,
     ) -> Result<Option<std::sync::MutexGuard<'n, node::Passthrough>>, Errno> {
-        if !self.uses_passthrough() || node.kind != FileType::RegularFile {
+        if node.kind != FileType::RegularFile {
             return Ok(None);
         }
         let mut pt = node.passthrough.lock().unwrap();
-        if pt.backing.is_none() {
+        if pt.backing.is_some() {
+            if flags & libc::O_ACCMODE != libc::O_RDONLY && !pt.writable {
+                // The backing file cannot take writes, and the kernel allows no second one.
+                return Err(Errno::EACCES);
+            }
+        } else if pt.served > 0 || pt.refused || !self.uses_passthrough() {
+            pt.served += 1;
+            return Ok(None);
+        } else {
             let file = match created {
-                Some(f)
-                    if rustix::fs::fcntl_getfl(f)
-                        .is_ok_and(|fl| fl & OFlags::RWMODE == OFlags::RDWR) =>
-                {
+                Some(f) if access_mode(f) == Some(OFlags::RDWR) => {
                     f.try_clone().map_err(|e| Errno::from(&e))?
                 }
                 _ => match sys::reopen(node.fd.as_fd(), OFlags::RDWR) {
@@ -244,11 +262,11 @@ impl PassthroughFs {
             };
             match ctx.backing_files().open(&file) {
                 Ok(b) => {
-                    pt.writable = rustix::fs::fcntl_getfl(&file)
-                        .is_ok_and(|fl| fl & OFlags::RWMODE == OFlags::RDWR);
+                    pt.writable = access_mode(&file) == Some(OFlags::RDWR);
                     pt.file = Some(Arc::new(file));
                     pt.backing = Some(b);
                 }
+                // No passthrough on this mount: the kernel or the privilege says no.
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -256,13 +274,20 @@ impl PassthroughFs {
                     ) =>
                 {
                     self.give_up_passthrough(&e);
+                    pt.served += 1;
                     return Ok(None);
                 }
-                Err(e) => return Err(Errno::from(&e)),
+                // Not for this file (ELOOP: on a stack deeper than max_stack_depth; EINVAL:
+                // a filesystem that cannot back one): serve it, and say so once.
+                Err(e) => {
+                    if !self.refusal_logged.swap(true, Ordering::Relaxed) {
+                        log::warn!("node {}: the kernel refused it as a backing file ({e}); serving such files' data instead", node.id);
+                    }
+                    pt.refused = true;
+                    pt.served += 1;
+                    return Ok(None);
+                }
             }
-        } else if flags & libc::O_ACCMODE != libc::O_RDONLY && !pt.writable {
-            // The backing file cannot take writes, and the kernel allows no second one.
-            return Err(Errno::EACCES);
         }
         pt.opens += 1;
         Ok(Some(pt))
@@ -278,10 +303,18 @@ impl PassthroughFs {
         }
     }
 
-    /// The open flags for a file we serve: the caller's, without those that acted at open
-    /// time (creation and truncation, which the kernel sends as SETATTR).
+    /// A served open of `node` is over.
+    fn served_release(&self, node: &Node) {
+        let mut pt = node.passthrough.lock().unwrap();
+        pt.served = pt.served.saturating_sub(1);
+    }
+
+    /// The flags to reopen a node with for an OPEN: the caller's, without those that acted
+    /// at open time (creation, and truncation, which the kernel sends as SETATTR after an
+    /// OPEN) and O_NOFOLLOW (the node is reopened through its /proc/self/fd link, which it
+    /// would refuse; the kernel resolved the name already).
     fn served_flags(flags: i32) -> OFlags {
-        let drop = libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC;
+        let drop = libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC | libc::O_NOFOLLOW;
         OFlags::from_bits_retain((flags & !drop) as u32) | OFlags::CLOEXEC
     }
 
@@ -305,15 +338,13 @@ impl PassthroughFs {
     ) -> Result<File, Errno> {
         let _as = AsCaller::new(ctx.uid(), ctx.gid());
         let mode = Mode::from_raw_mode(op.mode & 0o7777);
-        let flags = Self::served_flags(op.flags)
-            | OFlags::CREATE
-            | OFlags::from_bits_retain((op.flags & libc::O_EXCL) as u32);
+        // The caller's flags as they are: CREATE is the whole open (no SETATTR follows for
+        // O_TRUNC when the name turns out to exist).
+        let flags = OFlags::from_bits_retain(op.flags as u32) | OFlags::CREATE | OFlags::CLOEXEC;
         let create = |flags| rustix::fs::openat(parent.fd.as_fd(), op.name.as_bytes(), flags, mode);
-        let fd = if self.uses_passthrough() {
-            match create((flags - OFlags::RWMODE) | OFlags::RDWR) {
-                Err(rustix::io::Errno::ACCESS) => create(flags),
-                r => r,
-            }
+        let fd = if self.uses_passthrough() && flags & OFlags::RWMODE != OFlags::RDWR {
+            // Refused only if the name exists by now (read-only file, EROFS, ETXTBSY...).
+            create((flags - OFlags::RWMODE) | OFlags::RDWR).or_else(|_| create(flags))
         } else {
             create(flags)
         };
@@ -399,11 +430,25 @@ impl PassthroughFs {
         &self,
         fh: u64,
         offset: u64,
-        mut add: impl FnMut(&rustix::fs::DirEntry, u64) -> Result<bool, Errno>,
+        add: impl FnMut(&rustix::fs::DirEntry, u64) -> Result<bool, Errno>,
     ) -> Result<(), Errno> {
         let h = self.handle(fh)?;
         let Handle::Dir(listing) = &*h else { return Err(Errno::ENOTDIR) };
         let mut l = listing.lock().unwrap();
+        let r = Self::list_from(&mut l, offset, add);
+        if r.is_err() {
+            // Where the stream stands is unknown (and rustix's Dir reads nothing more after
+            // an error until it seeks): the next call seeks to what the kernel asks for.
+            l.next = u64::MAX;
+        }
+        r
+    }
+
+    fn list_from(
+        l: &mut Listing,
+        offset: u64,
+        mut add: impl FnMut(&rustix::fs::DirEntry, u64) -> Result<bool, Errno>,
+    ) -> Result<(), Errno> {
         if l.next != offset {
             l.dir.seek(offset as i64).map_err(errno)?;
             l.next = offset;
@@ -421,6 +466,24 @@ impl PassthroughFs {
         }
         Ok(())
     }
+
+    /// The type of a listed entry; asked of the source when the listing does not say
+    /// (DT_UNKNOWN, which some filesystems give).
+    fn entry_kind(&self, dir: u64, e: &rustix::fs::DirEntry) -> FileType {
+        if e.file_type() != rustix::fs::FileType::Unknown {
+            return sys::kind(e.file_type().as_raw_mode());
+        }
+        let st = self.nodes.get(dir).and_then(|d| {
+            rustix::fs::statat(d.fd.as_fd(), e.file_name(), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(errno)
+        });
+        st.map_or(FileType::RegularFile, |st| sys::kind(st.st_mode))
+    }
+}
+
+/// O_RDONLY, O_WRONLY or O_RDWR: how `f` is open.
+fn access_mode(f: &File) -> Option<OFlags> {
+    rustix::fs::fcntl_getfl(f).ok().map(|fl| fl & OFlags::RWMODE)
 }
 
 fn is_dot(name: &[u8]) -> bool {
@@ -435,7 +498,10 @@ impl Filesystem for PassthroughFs {
         }
         if self.opts.passthrough {
             config.capabilities |= InitFlags::PASSTHROUGH;
-            config.capabilities -= InitFlags::WRITEBACK_CACHE;
+            if config.capabilities.contains(InitFlags::WRITEBACK_CACHE) {
+                log::warn!("WRITEBACK_CACHE cannot go with passthrough; not asked for");
+                config.capabilities -= InitFlags::WRITEBACK_CACHE;
+            }
             if config.max_stack_depth == 0 {
                 config.max_stack_depth = 1;
             }
@@ -628,12 +694,16 @@ impl Filesystem for PassthroughFs {
             }
             Ok(None) => match sys::reopen(node.fd.as_fd(), Self::served_flags(op.flags)) {
                 Ok(file) => {
-                    let fh = self.add_handle(Handle::Served(file));
+                    let fh = self.add_handle(Handle::Served(file, Arc::clone(&node)));
                     if !reply.opened(fh, self.served_open_flags()) {
                         self.remove_handle(fh);
+                        self.served_release(&node);
                     }
                 }
-                Err(e) => reply.error(e),
+                Err(e) => {
+                    self.served_release(&node);
+                    reply.error(e)
+                }
             },
             Err(e) => reply.error(e),
         }
@@ -667,9 +737,10 @@ impl Filesystem for PassthroughFs {
                 }
             }
             Ok(None) => {
-                let fh = self.add_handle(Handle::Served(file));
+                let fh = self.add_handle(Handle::Served(file, Arc::clone(&node)));
                 if !reply.created(&entry, fh, self.served_open_flags()) {
                     self.remove_handle(fh);
+                    self.served_release(&node);
                     self.nodes.forget(node.id, 1);
                 }
             }
@@ -686,7 +757,7 @@ impl Filesystem for PassthroughFs {
             Err(e) => return reply.error(e),
         };
         match &*h {
-            Handle::Served(file) => reply.fill(|buf| {
+            Handle::Served(file, _) => reply.fill(|buf| {
                 let want = buf.len().min(op.size as usize);
                 file.read_at(&mut buf[..want], op.offset).map_err(|e| Errno::from(&e))
             }),
@@ -725,8 +796,10 @@ impl Filesystem for PassthroughFs {
 
     fn release(&self, _: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
         if let Some(h) = self.remove_handle(op.fh) {
-            if let Handle::Passthrough(node) = &*h {
-                self.passthrough_release(node);
+            match &*h {
+                Handle::Passthrough(node) => self.passthrough_release(node),
+                Handle::Served(_, node) => self.served_release(node),
+                Handle::Dir(_) => {}
             }
         }
         reply.ok();
@@ -834,7 +907,7 @@ impl Filesystem for PassthroughFs {
 
     fn readdir(&self, _: &Context<'_>, op: op::Readdir, mut reply: ReplyDirectory) {
         let r = self.list(op.fh, op.offset, |e, cookie| {
-            let kind = sys::kind(e.file_type().as_raw_mode());
+            let kind = self.entry_kind(op.ino, e);
             Ok(reply.add(e.ino(), cookie, kind, OsStr::from_bytes(e.file_name().to_bytes())))
         });
         match r {
@@ -851,9 +924,11 @@ impl Filesystem for PassthroughFs {
         let mut counted = Vec::new();
         let r = self.list(op.fh, op.offset, |e, cookie| {
             let name = OsStr::from_bytes(e.file_name().to_bytes());
-            let kind = sys::kind(e.file_type().as_raw_mode());
             if is_dot(name.as_bytes()) {
-                return Ok(reply.add_name(e.ino(), cookie, kind, name));
+                return Ok(reply.add_name(e.ino(), cookie, FileType::Directory, name));
+            }
+            if !fusefs_session::proto::dirent::valid_name(name.as_bytes()) {
+                return Ok(false); // the reply would skip it: take no lookup for it
             }
             let (node, st) = match self.find(&dir, name) {
                 Ok(found) => found,

@@ -28,8 +28,9 @@ pub(super) struct Node {
     pub passthrough: Mutex<Passthrough>,
 }
 
-/// One backing file per node while any passthrough open of it lasts: the kernel refuses a
-/// second one for the same inode (EBUSY).
+/// A node's io mode: one backing file while any passthrough open of it lasts (the kernel
+/// refuses a second one for the same inode, EBUSY), or served opens, never both (the
+/// kernel fails an open of the other mode with EIO).
 #[derive(Default)]
 pub(super) struct Passthrough {
     /// The source file, opened read-write (read-only where it cannot be), registered as
@@ -41,6 +42,11 @@ pub(super) struct Passthrough {
     pub writable: bool,
     /// Passthrough opens not yet released.
     pub opens: usize,
+    /// Opens served by the daemon (the page cache's mode) not yet released: while there are
+    /// any, the node's opens are served too.
+    pub served: usize,
+    /// The kernel refused this file as a backing file: it is always served.
+    pub refused: bool,
 }
 
 /// The nodes, by id and by source inode, with their lookup counts. One lock: lookups and
