@@ -49,35 +49,6 @@ fn run_limited(what: &str, mut cmd: Command, limit: Duration) -> std::process::O
     )
 }
 
-/// What the passthrough example reports with nothing open: no file open, no backing file
-/// registered (nodes stay known while the kernel caches them).
-const NO_LEAK: &str = " 0 open, 0 backing files";
-
-/// Ask the example for its report (SIGUSR1) until the latest one contains `want`, each
-/// probe waiting for its answer; fail past the time limit.
-fn settled_report(m: &ExampleMount, want: &str) {
-    let deadline = std::time::Instant::now() + common::LIMIT;
-    let reports = |m: &ExampleMount| m.output().matches(": now ").count();
-    loop {
-        let before = reports(m);
-        m.signal(nix::sys::signal::Signal::SIGUSR1);
-        while reports(m) == before {
-            assert!(std::time::Instant::now() < deadline, "no report on SIGUSR1");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let out = m.output();
-        let last = out.lines().rfind(|l| l.contains(": now ")).unwrap_or("");
-        if last.contains(want) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the example never reported {want:?}: {last}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn config(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance").join(name)
 }
@@ -102,7 +73,7 @@ fn pjdfstest_full_suite_passthrough() {
     let src = Tmpfs::new((0, 0));
     let src_arg = src.path.to_str().unwrap();
     let test = "pjdfstest_full_suite_passthrough";
-    let (says, settled) = (["(passthrough granted)"], Some(NO_LEAK));
+    let (says, settled) = (["(passthrough granted)"], Some(common::PASSTHROUGH_NO_LEAK));
     pjdfstest_on(test, "passthrough", &[src_arg], &[], &says, settled);
 }
 
@@ -115,7 +86,7 @@ fn pjdfstest_full_suite_passthrough_served() {
     let src = Tmpfs::new((0, 0));
     let src_arg = src.path.to_str().unwrap();
     let test = "pjdfstest_full_suite_passthrough_served";
-    let (says, settled) = (["(data served by the daemon)"], Some(NO_LEAK));
+    let (says, settled) = (["(data served by the daemon)"], Some(common::PASSTHROUGH_NO_LEAK));
     pjdfstest_on(test, "passthrough", &[src_arg], &["--no-passthrough"], &says, settled);
 }
 
@@ -174,13 +145,14 @@ fn pjdfstest_on(
     );
     assert!(summary.contains(" 0 failed"), "{summary}");
     if let Some(settled) = settled {
-        settled_report(&m, settled);
+        m.settled_report(settled);
     }
     let (status, log) = m.signal_and_wait_output(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(status.code(), Some(0));
     for s in says {
         assert!(log.contains(s), "{example} did not say {s:?}:\n{log}");
     }
+    assert!(!log.contains("passthrough unavailable"), "passthrough fell back:\n{log}");
 }
 
 #[test]
@@ -191,7 +163,7 @@ fn fsx_data_integrity() {
     }
     let Some(fsx) = tool("fsx", test) else { return };
     let m = ExampleMount::start("memfs", &[]);
-    run_fsx(&fsx, m, "fsx.toml", 100_000);
+    run_fsx(&fsx, m, "fsx.toml", 100_000, None);
 }
 
 /// fsx with MemFs served through the async API.
@@ -203,7 +175,7 @@ fn fsx_data_integrity_async() {
     }
     let Some(fsx) = tool("fsx", test) else { return };
     let m = ExampleMount::start("memfs", &["--async"]);
-    run_fsx(&fsx, m, "fsx.toml", 30_000);
+    run_fsx(&fsx, m, "fsx.toml", 30_000, None);
 }
 
 /// CachedFs over a local directory through the async API (slowfs, no added latency): the
@@ -219,7 +191,7 @@ fn fsx_data_integrity_on_cachedfs() {
     let src = tempfile::tempdir().unwrap();
     let src_arg = src.path().to_str().unwrap();
     let m = ExampleMount::start_with("slowfs", &[src_arg], &["--latency-ms", "0"]);
-    run_fsx(&fsx, m, "fsx-cachedfs.toml", 30_000);
+    run_fsx(&fsx, m, "fsx-cachedfs.toml", 30_000, None);
 }
 
 /// fsx against the passthrough example over a tmpfs, data passed through (mmap included).
@@ -242,12 +214,23 @@ fn fsx_on_passthrough(test: &str, args: &[&str]) {
     let src = Tmpfs::new((0, 0));
     let src_arg = src.path.to_str().unwrap();
     let m = ExampleMount::start_with("passthrough", &[src_arg], args);
-    run_fsx(&fsx, m, "fsx.toml", 30_000);
+    let mode =
+        if args.is_empty() { "(passthrough granted)" } else { "(data served by the daemon)" };
+    assert!(m.output().contains(mode), "{}", m.output());
+    let log = run_fsx(&fsx, m, "fsx.toml", 30_000, Some(common::PASSTHROUGH_NO_LEAK));
+    assert!(!log.contains("passthrough unavailable"), "passthrough fell back:\n{log}");
 }
 
 /// Run fsx with `config` on a file in the example's mount, `ops` operations (or
-/// FUSEFS_FSX_OPS) with a fixed seed (or FUSEFS_FSX_SEED); then stop the example.
-fn run_fsx(fsx: &Path, mut m: ExampleMount, config_name: &str, ops: u64) {
+/// FUSEFS_FSX_OPS) with a fixed seed (or FUSEFS_FSX_SEED); then (once its SIGUSR1 report
+/// says `settled`, if given) stop the example, and return what it printed.
+fn run_fsx(
+    fsx: &Path,
+    mut m: ExampleMount,
+    config_name: &str,
+    ops: u64,
+    settled: Option<&str>,
+) -> String {
     let ops: u64 = std::env::var("FUSEFS_FSX_OPS").ok().and_then(|s| s.parse().ok()).unwrap_or(ops);
     let seed: u64 =
         std::env::var("FUSEFS_FSX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261124);
@@ -272,5 +255,10 @@ fn run_fsx(fsx: &Path, mut m: ExampleMount, config_name: &str, ops: u64) {
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     );
     eprintln!("fsx ({config_name}): {ops} operations with seed {seed}: no corruption");
-    assert_eq!(m.signal_and_wait(nix::sys::signal::Signal::SIGTERM).code(), Some(0));
+    if let Some(settled) = settled {
+        m.settled_report(settled);
+    }
+    let (status, log) = m.signal_and_wait_output(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(status.code(), Some(0), "{log}");
+    log
 }

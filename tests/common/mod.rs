@@ -14,6 +14,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// What the passthrough example reports when nothing is open and no backing file is
+/// registered (nodes stay known while the kernel caches them).
+pub const PASSTHROUGH_NO_LEAK: &str = " 0 open, 0 backing files";
+
 /// The time limit for one client action.
 pub const LIMIT: Duration = Duration::from_secs(30);
 
@@ -299,6 +303,30 @@ impl ExampleMount {
             assert!(m.log.lock().unwrap().contains(&over), "example {name} serves {over}");
         }
         m
+    }
+
+    /// Ask the example for its report (SIGUSR1) until the latest one (a line holding
+    /// ": now ") contains `want`, each probe waiting for its answer; fail past the time
+    /// limit. For what settles after the callers are done: RELEASE reaches the daemon after
+    /// close(2) has returned.
+    pub fn settled_report(&self, want: &str) {
+        let deadline = std::time::Instant::now() + LIMIT;
+        let reports = |m: &ExampleMount| m.output().matches(": now ").count();
+        loop {
+            let before = reports(self);
+            self.signal(nix::sys::signal::Signal::SIGUSR1);
+            while reports(self) == before {
+                assert!(std::time::Instant::now() < deadline, "no report on SIGUSR1");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let out = self.output();
+            let last = out.lines().rfind(|l| l.contains(": now ")).unwrap_or("");
+            if last.contains(want) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "never reported {want:?}: {last}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Everything the example has printed on stderr so far.
