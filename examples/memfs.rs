@@ -27,7 +27,7 @@ struct Args {
     size: Option<u64>,
 
     /// Entry and attribute timeouts, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = common::parse_seconds)]
     ttl: f64,
 
     /// Serve through the async API (`AsyncFs`: a task per request) instead of the sync one.
@@ -46,13 +46,6 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .ok_or_else(|| "not a size (e.g. 512M)".to_string())
-}
-
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
-        _ => Err("not a number of seconds".into()),
-    }
 }
 
 fn main() {

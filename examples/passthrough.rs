@@ -50,15 +50,8 @@ struct Args {
     max_stack_depth: u32,
 
     /// Entry and attribute timeouts, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = common::parse_seconds)]
     ttl: f64,
-}
-
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
-        _ => Err("not a number of seconds".into()),
-    }
 }
 
 fn main() {

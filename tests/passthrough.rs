@@ -251,11 +251,7 @@ fn without_the_privilege_the_example_serves_the_data_itself() {
     if !can_mount(test) {
         return;
     }
-    if std::process::Command::new("fusermount3").arg("-V").output().is_err() {
-        if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
-            panic!("{test}: fusermount3 is not installed (Debian package fuse3)");
-        }
-        eprintln!("\n*** SKIPPED {test}: no fusermount3 ***\n");
+    if !common::has_fusermount3(test) {
         return;
     }
     // fusermount3 opens /dev/fuse as the user: udev makes it 0666 on a standard system.

@@ -426,11 +426,7 @@ fn fusermount3_mounts_for_unprivileged_users() {
     if !can_mount("fusermount3_mounts_for_unprivileged_users") {
         return;
     }
-    if std::process::Command::new("fusermount3").arg("-V").output().is_err() {
-        if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
-            panic!("fusermount3 is not installed (Debian package fuse3)");
-        }
-        eprintln!("\n*** SKIPPED fusermount3_mounts_for_unprivileged_users: no fusermount3 ***\n");
+    if !common::has_fusermount3("fusermount3_mounts_for_unprivileged_users") {
         return;
     }
     let mut c = common::config();

@@ -299,15 +299,7 @@ fn mount_all(o: &Opts) -> Vec<Target> {
     }
 
     if o.wants_target("tmpfs") {
-        let dir = tempfile::Builder::new().prefix("bench-tmpfs-").tempdir().unwrap();
-        nix::mount::mount(
-            Some("tmpfs"),
-            dir.path(),
-            Some("tmpfs"),
-            nix::mount::MsFlags::empty(),
-            Some("size=8g"),
-        )
-        .expect("mount tmpfs");
+        let dir = tmpfs("bench-tmpfs-");
         targets.push(Target {
             name: "tmpfs",
             path: dir.path().into(),

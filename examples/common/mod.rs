@@ -60,6 +60,14 @@ fn mount_options() -> impl TypedValueParser<Value = String> {
     })
 }
 
+/// A command-line number of seconds: finite and not negative.
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err("not a number of seconds".into()),
+    }
+}
+
 impl Common {
     /// The configuration: `defaults` (the example's own choices) applied to
     /// `Config::default()` first, then what the command line says, which wins.

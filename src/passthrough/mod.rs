@@ -29,17 +29,19 @@
 //! (set it to 0: the kernel sends modes with the caller's umask applied, and the process's
 //! would apply again) and RLIMIT_NOFILE (one fd per node the kernel knows, plus open files).
 
+mod handle;
+mod mode;
 mod node;
 mod sys;
 
 use fusefs_session::op;
 use fusefs_session::*;
+use handle::{Handle, Listing};
 use node::{Node, Nodes};
 use rustix::fs::{AtFlags, Mode, OFlags};
 use std::ffi::OsStr;
-use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -92,22 +94,6 @@ pub struct PassthroughFs {
     passthrough: AtomicBool,
     /// A file refused as a backing file has been logged (once per mount).
     refusal_logged: AtomicBool,
-}
-
-/// An open file or directory.
-enum Handle {
-    /// A regular file served by us: READ and WRITE come here.
-    Served(File, Arc<Node>),
-    /// A regular file in passthrough mode: the node's backing file serves it.
-    Passthrough(Arc<Node>),
-    /// A directory being listed.
-    Dir(Mutex<Listing>),
-}
-
-/// A directory stream and the cookie of the entry it will read next.
-struct Listing {
-    dir: rustix::fs::Dir,
-    next: u64,
 }
 
 impl PassthroughFs {
@@ -167,8 +153,9 @@ impl PassthroughFs {
         Ok((self.nodes.intern(fd, &st), st))
     }
 
-    /// Answer a LOOKUP-like request with `name` in `parent` (created by the caller just
-    /// before); if the kernel never gets the entry, take the lookup back.
+    /// Answer LOOKUP, or a request that made `name` in `parent`, with its entry; if the
+    /// kernel never gets it, take the lookup back. A missing name is a negative entry the
+    /// kernel may cache, when nothing changes the source behind the mount.
     fn answer_entry(&self, parent: &Node, name: &OsStr, reply: ReplyEntry) {
         match self.find(parent, name) {
             Ok((node, st)) => {
@@ -176,205 +163,39 @@ impl PassthroughFs {
                     self.nodes.forget(node.id, 1);
                 }
             }
+            Err(Errno::ENOENT) if self.opts.cache => reply.negative(self.opts.entry_ttl),
             Err(e) => reply.error(e),
         }
     }
 
-    fn handle(&self, fh: u64) -> Result<Arc<Handle>, Errno> {
-        let handles = self.handles.read().unwrap();
-        handles.get(fh as usize).cloned().ok_or(Errno::EBADF)
-    }
-
-    fn add_handle(&self, h: Handle) -> u64 {
-        self.handles.write().unwrap().insert(Arc::new(h)) as u64
-    }
-
-    fn remove_handle(&self, fh: u64) -> Option<Arc<Handle>> {
-        self.handles.write().unwrap().try_remove(fh as usize)
-    }
-
-    /// Run `f` on the file behind handle `fh` (ours, or a passthrough node's backing file).
-    fn with_file<R>(&self, fh: u64, f: impl FnOnce(&File) -> Result<R, Errno>) -> Result<R, Errno> {
-        match &*self.handle(fh)? {
-            Handle::Served(file, _) => f(file),
-            Handle::Passthrough(node) => {
-                let file = node.passthrough.lock().unwrap().file.clone();
-                f(file.as_deref().ok_or(Errno::EBADF)?)
-            }
-            Handle::Dir(_) => Err(Errno::EISDIR),
-        }
-    }
-
-    /// Say once why passthrough is off from now on.
-    fn give_up_passthrough(&self, why: &io::Error) {
-        if self.passthrough.swap(false, Ordering::Relaxed) {
-            let hint = match why.kind() {
-                io::ErrorKind::PermissionDenied => {
-                    " (registering backing files needs CAP_SYS_ADMIN)"
-                }
-                _ => "",
-            };
-            log::warn!("passthrough unavailable, serving file data instead{hint}: {why}");
-        }
-    }
-
-    /// Make `node` ready for one more passthrough open with `flags`: its backing file
-    /// registered (reusing `created` if it is open read-write). `Ok(None)` when the node is
-    /// to be served by us instead, which the caller then does. A node keeps the mode of its
-    /// first open while any is open, since the kernel fails an open of the other mode (EIO).
-    fn passthrough_open<'n>(
+    /// Make `name` in directory `parent` with `make` (given the directory's fd), as the
+    /// caller, and answer with its entry.
+    fn make(
         &self,
         ctx: &Context<'_>,
-        node: &'n Node,
-        flags: i32,
-        created: Option<&File>,
-    ) -> Result<Option<std::sync::MutexGuard<'n, node::Passthrough>>, Errno> {
-        if node.kind != FileType::RegularFile {
-            return Ok(None);
-        }
-        let mut pt = node.passthrough.lock().unwrap();
-        if pt.backing.is_some() {
-            if flags & libc::O_ACCMODE != libc::O_RDONLY && !pt.writable {
-                // The backing file cannot take writes, and the kernel allows no second one.
-                return Err(Errno::EACCES);
-            }
-        } else if pt.served > 0 || pt.refused || !self.uses_passthrough() {
-            pt.served += 1;
-            return Ok(None);
-        } else {
-            let file = match created {
-                Some(f) if access_mode(f) == Some(OFlags::RDWR) => {
-                    f.try_clone().map_err(|e| Errno::from(&e))?
-                }
-                _ => match sys::reopen(node.fd.as_fd(), OFlags::RDWR) {
-                    Ok(f) => f,
-                    // A file the daemon cannot write (read-only source): read-only opens
-                    // can still pass through.
-                    Err(e) if flags & libc::O_ACCMODE == libc::O_RDONLY => {
-                        log::debug!(
-                            "node {}: read-write backing refused ({e}), read-only",
-                            node.id
-                        );
-                        sys::reopen(node.fd.as_fd(), OFlags::RDONLY)?
-                    }
-                    Err(e) => return Err(e),
-                },
-            };
-            match ctx.backing_files().open(&file) {
-                Ok(b) => {
-                    pt.writable = access_mode(&file) == Some(OFlags::RDWR);
-                    pt.file = Some(Arc::new(file));
-                    pt.backing = Some(b);
-                }
-                // No passthrough on this mount: the kernel or the privilege says no.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::PermissionDenied | io::ErrorKind::Unsupported
-                    ) =>
-                {
-                    self.give_up_passthrough(&e);
-                    pt.served += 1;
-                    return Ok(None);
-                }
-                // Not for this file (ELOOP: on a stack deeper than max_stack_depth; EINVAL:
-                // a filesystem that cannot back one): serve it, and say so once.
-                Err(e) => {
-                    if !self.refusal_logged.swap(true, Ordering::Relaxed) {
-                        log::warn!("node {}: the kernel refused it as a backing file ({e}); serving such files' data instead", node.id);
-                    }
-                    pt.refused = true;
-                    pt.served += 1;
-                    return Ok(None);
-                }
-            }
-        }
-        pt.opens += 1;
-        Ok(Some(pt))
-    }
-
-    /// A passthrough open of `node` is over: at the last one its backing file goes.
-    fn passthrough_release(&self, node: &Node) {
-        let mut pt = node.passthrough.lock().unwrap();
-        pt.opens = pt.opens.saturating_sub(1);
-        if pt.opens == 0 {
-            pt.backing = None; // BACKING_CLOSE
-            pt.file = None;
-        }
-    }
-
-    /// A served open of `node` is over.
-    fn served_release(&self, node: &Node) {
-        let mut pt = node.passthrough.lock().unwrap();
-        pt.served = pt.served.saturating_sub(1);
-    }
-
-    /// The flags to reopen a node with for an OPEN: the caller's, without those that acted
-    /// at open time (creation, and truncation, which the kernel sends as SETATTR after an
-    /// OPEN) and O_NOFOLLOW (the node is reopened through its /proc/self/fd link, which it
-    /// would refuse; the kernel resolved the name already).
-    fn served_flags(flags: i32) -> OFlags {
-        let drop = libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC | libc::O_NOFOLLOW;
-        OFlags::from_bits_retain((flags & !drop) as u32) | OFlags::CLOEXEC
-    }
-
-    fn served_open_flags(&self) -> OpenFlags {
-        let mut f = OpenFlags::NOFLUSH;
-        if self.opts.cache {
-            f |= OpenFlags::KEEP_CACHE;
-        }
-        f
-    }
-
-    /// Create and open `op.name` in `parent` as the caller. With passthrough the file is
-    /// opened read-write whatever the caller asked (creating a file checks no permission
-    /// on it), so that it can be the backing file at once; should the name exist by then
-    /// and refuse that, with the caller's own access mode.
-    fn create_file(
-        &self,
-        ctx: &Context<'_>,
-        parent: &Node,
-        op: &op::Create<'_>,
-    ) -> Result<File, Errno> {
-        let _as = AsCaller::new(ctx.uid(), ctx.gid());
-        let mode = Mode::from_raw_mode(op.mode & 0o7777);
-        // The caller's flags as they are: CREATE is the whole open (no SETATTR follows for
-        // O_TRUNC when the name turns out to exist).
-        let flags = OFlags::from_bits_retain(op.flags as u32) | OFlags::CREATE | OFlags::CLOEXEC;
-        let create = |flags| rustix::fs::openat(parent.fd.as_fd(), op.name.as_bytes(), flags, mode);
-        let fd = if self.uses_passthrough() && flags & OFlags::RWMODE != OFlags::RDWR {
-            // Refused only if the name exists by now (read-only file, EROFS, ETXTBSY...).
-            create((flags - OFlags::RWMODE) | OFlags::RDWR).or_else(|_| create(flags))
-        } else {
-            create(flags)
-        };
-        fd.map(File::from).map_err(errno)
-    }
-
-    /// The node of a file just created as `name` in `parent`, with one lookup counted: an
-    /// O_PATH fd opened by name, checked to be the same inode as `file` (or, if the name
-    /// was renamed or replaced meanwhile, one reached through `file` itself).
-    fn created_node(
-        &self,
-        parent: &Node,
+        parent: u64,
         name: &OsStr,
-        file: &File,
-    ) -> Result<(Arc<Node>, rustix::fs::Stat), Errno> {
-        let st = rustix::fs::fstat(file).map_err(errno)?;
-        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let by_name = rustix::fs::openat(parent.fd.as_fd(), name.as_bytes(), flags, Mode::empty())
-            .ok()
-            .filter(|fd| sys::stat(fd.as_fd()).is_ok_and(|s| sys::key(&s) == sys::key(&st)));
-        let fd: OwnedFd = match by_name {
-            Some(fd) => fd,
-            // Following the /proc link (no NOFOLLOW) lands on the file itself.
-            None => {
-                let flags = OFlags::PATH | OFlags::CLOEXEC;
-                rustix::fs::open(sys::proc_path(file.as_fd()), flags, Mode::empty())
-                    .map_err(errno)?
-            }
+        reply: ReplyEntry,
+        make: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> rustix::io::Result<()>,
+    ) {
+        let parent = match self.nodes.get(parent) {
+            Ok(p) => p,
+            Err(e) => return reply.error(e),
         };
-        Ok((self.nodes.intern(fd, &st), st))
+        let made = {
+            let _as = AsCaller::new(ctx.uid(), ctx.gid());
+            make(parent.fd.as_fd())
+        };
+        match made {
+            Ok(()) => self.answer_entry(&parent, name, reply),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    /// `unlinkat(parent, name, flags)`: UNLINK, or RMDIR with AT_REMOVEDIR.
+    fn remove(&self, parent: u64, name: &OsStr, flags: AtFlags) -> Result<(), Errno> {
+        let p = self.nodes.get(parent)?;
+        rustix::fs::unlinkat(p.fd.as_fd(), name.as_bytes(), flags).map_err(errno)
     }
 
     fn setattr_inner(&self, op: &op::Setattr) -> Result<rustix::fs::Stat, Errno> {
@@ -423,67 +244,6 @@ impl PassthroughFs {
         }
         sys::stat(fd)
     }
-
-    /// Fill a listing of handle `fh` from `offset`; `add` returns true when the reply is
-    /// full (that entry is read again next time).
-    fn list(
-        &self,
-        fh: u64,
-        offset: u64,
-        add: impl FnMut(&rustix::fs::DirEntry, u64) -> Result<bool, Errno>,
-    ) -> Result<(), Errno> {
-        let h = self.handle(fh)?;
-        let Handle::Dir(listing) = &*h else { return Err(Errno::ENOTDIR) };
-        let mut l = listing.lock().unwrap();
-        let r = Self::list_from(&mut l, offset, add);
-        if r.is_err() {
-            // Where the stream stands is unknown (and rustix's Dir reads nothing more after
-            // an error until it seeks): the next call seeks to what the kernel asks for.
-            l.next = u64::MAX;
-        }
-        r
-    }
-
-    fn list_from(
-        l: &mut Listing,
-        offset: u64,
-        mut add: impl FnMut(&rustix::fs::DirEntry, u64) -> Result<bool, Errno>,
-    ) -> Result<(), Errno> {
-        if l.next != offset {
-            l.dir.seek(offset as i64).map_err(errno)?;
-            l.next = offset;
-        }
-        while let Some(e) = l.dir.read() {
-            let e = e.map_err(errno)?;
-            let cookie = e.offset() as u64;
-            if add(&e, cookie)? {
-                // Not sent: read it again next time.
-                let next = l.next;
-                l.dir.seek(next as i64).map_err(errno)?;
-                return Ok(());
-            }
-            l.next = cookie;
-        }
-        Ok(())
-    }
-
-    /// The type of a listed entry; asked of the source when the listing does not say
-    /// (DT_UNKNOWN, which some filesystems give).
-    fn entry_kind(&self, dir: u64, e: &rustix::fs::DirEntry) -> FileType {
-        if e.file_type() != rustix::fs::FileType::Unknown {
-            return sys::kind(e.file_type().as_raw_mode());
-        }
-        let st = self.nodes.get(dir).and_then(|d| {
-            rustix::fs::statat(d.fd.as_fd(), e.file_name(), AtFlags::SYMLINK_NOFOLLOW)
-                .map_err(errno)
-        });
-        st.map_or(FileType::RegularFile, |st| sys::kind(st.st_mode))
-    }
-}
-
-/// O_RDONLY, O_WRONLY or O_RDWR: how `f` is open.
-fn access_mode(f: &File) -> Option<OFlags> {
-    rustix::fs::fcntl_getfl(f).ok().map(|fl| fl & OFlags::RWMODE)
 }
 
 fn is_dot(name: &[u8]) -> bool {
@@ -510,17 +270,8 @@ impl Filesystem for PassthroughFs {
     }
 
     fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
-        let parent = match self.nodes.get(op.parent) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        match self.find(&parent, op.name) {
-            Ok((node, st)) => {
-                if !reply.entry(&self.entry(&node, &st)) {
-                    self.nodes.forget(node.id, 1);
-                }
-            }
-            Err(Errno::ENOENT) if self.opts.cache => reply.negative(self.opts.entry_ttl),
+        match self.nodes.get(op.parent) {
+            Ok(parent) => self.answer_entry(&parent, op.name, reply),
             Err(e) => reply.error(e),
         }
     }
@@ -554,86 +305,35 @@ impl Filesystem for PassthroughFs {
             .nodes
             .get(op.ino)
             .and_then(|n| rustix::fs::readlinkat(n.fd.as_fd(), c"", Vec::new()).map_err(errno));
-        match target {
-            Ok(t) => reply.data(t.as_bytes()),
-            Err(e) => reply.error(e),
-        }
+        answer!(target, reply, |t| reply.data(t.as_bytes()));
     }
 
     fn symlink(&self, ctx: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
-        let parent = match self.nodes.get(op.parent) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        let made = {
-            let _as = AsCaller::new(ctx.uid(), ctx.gid());
-            rustix::fs::symlinkat(op.target.as_bytes(), parent.fd.as_fd(), op.name.as_bytes())
-        };
-        match made {
-            Ok(()) => self.answer_entry(&parent, op.name, reply),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.make(ctx, op.parent, op.name, reply, |dir| {
+            rustix::fs::symlinkat(op.target.as_bytes(), dir, op.name.as_bytes())
+        })
     }
 
     fn mknod(&self, ctx: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
-        let parent = match self.nodes.get(op.parent) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        let made = {
-            let _as = AsCaller::new(ctx.uid(), ctx.gid());
-            rustix::fs::mknodat(
-                parent.fd.as_fd(),
-                op.name.as_bytes(),
-                rustix::fs::FileType::from_raw_mode(op.mode),
-                Mode::from_raw_mode(op.mode & 0o7777),
-                op.rdev as u64,
-            )
-        };
-        match made {
-            Ok(()) => self.answer_entry(&parent, op.name, reply),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.make(ctx, op.parent, op.name, reply, |dir| {
+            let kind = rustix::fs::FileType::from_raw_mode(op.mode);
+            let mode = Mode::from_raw_mode(op.mode & 0o7777);
+            rustix::fs::mknodat(dir, op.name.as_bytes(), kind, mode, op.rdev as u64)
+        })
     }
 
     fn mkdir(&self, ctx: &Context<'_>, op: op::Mkdir<'_>, reply: ReplyEntry) {
-        let parent = match self.nodes.get(op.parent) {
-            Ok(p) => p,
-            Err(e) => return reply.error(e),
-        };
-        let made = {
-            let _as = AsCaller::new(ctx.uid(), ctx.gid());
-            rustix::fs::mkdirat(
-                parent.fd.as_fd(),
-                op.name.as_bytes(),
-                Mode::from_raw_mode(op.mode & 0o7777),
-            )
-        };
-        match made {
-            Ok(()) => self.answer_entry(&parent, op.name, reply),
-            Err(e) => reply.error(errno(e)),
-        }
+        self.make(ctx, op.parent, op.name, reply, |dir| {
+            rustix::fs::mkdirat(dir, op.name.as_bytes(), Mode::from_raw_mode(op.mode & 0o7777))
+        })
     }
 
     fn unlink(&self, _: &Context<'_>, op: op::Unlink<'_>, reply: ReplyEmpty) {
-        let r = self.nodes.get(op.parent).and_then(|p| {
-            rustix::fs::unlinkat(p.fd.as_fd(), op.name.as_bytes(), AtFlags::empty()).map_err(errno)
-        });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        answer!(self.remove(op.parent, op.name, AtFlags::empty()), reply, |_v| reply.ok());
     }
 
     fn rmdir(&self, _: &Context<'_>, op: op::Rmdir<'_>, reply: ReplyEmpty) {
-        let r = self.nodes.get(op.parent).and_then(|p| {
-            rustix::fs::unlinkat(p.fd.as_fd(), op.name.as_bytes(), AtFlags::REMOVEDIR)
-                .map_err(errno)
-        });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        answer!(self.remove(op.parent, op.name, AtFlags::REMOVEDIR), reply, |_v| reply.ok());
     }
 
     fn rename(&self, _: &Context<'_>, op: op::Rename<'_>, reply: ReplyEmpty) {
@@ -648,10 +348,7 @@ impl Filesystem for PassthroughFs {
             )
             .map_err(errno)
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |_v| reply.ok());
     }
 
     fn link(&self, _: &Context<'_>, op: op::Link<'_>, reply: ReplyEntry) {
@@ -668,10 +365,7 @@ impl Filesystem for PassthroughFs {
             .map_err(errno)?;
             Ok(np)
         });
-        match r {
-            Ok(np) => self.answer_entry(&np, op.newname, reply),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |np| self.answer_entry(&np, op.newname, reply));
     }
 
     fn open(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
@@ -770,10 +464,7 @@ impl Filesystem for PassthroughFs {
     fn write(&self, _: &Context<'_>, op: op::Write<'_>, reply: ReplyWrite) {
         let r =
             self.with_file(op.fh, |f| f.write_at(op.data, op.offset).map_err(|e| Errno::from(&e)));
-        match r {
-            Ok(n) => reply.written(n as u32),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |n| reply.written(n as u32));
     }
 
     fn statfs(&self, _: &Context<'_>, op: op::Statfs, reply: ReplyStatfs) {
@@ -809,10 +500,7 @@ impl Filesystem for PassthroughFs {
         let r = self.with_file(op.fh, |f| {
             if op.datasync { rustix::fs::fdatasync(f) } else { rustix::fs::fsync(f) }.map_err(errno)
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |_v| reply.ok());
     }
 
     fn setxattr(&self, _: &Context<'_>, op: op::Setxattr<'_>, reply: ReplyEmpty) {
@@ -825,10 +513,7 @@ impl Filesystem for PassthroughFs {
             )
             .map_err(errno)
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |_v| reply.ok());
     }
 
     fn getxattr(&self, _: &Context<'_>, op: op::Getxattr<'_>, reply: ReplyXattr) {
@@ -844,10 +529,7 @@ impl Filesystem for PassthroughFs {
             buf.truncate(n);
             Ok(buf)
         });
-        match r {
-            Ok(v) => reply.value(&v),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |v| reply.value(&v));
     }
 
     fn listxattr(&self, _: &Context<'_>, op: op::Listxattr, reply: ReplyXattr) {
@@ -862,20 +544,14 @@ impl Filesystem for PassthroughFs {
             buf.truncate(n);
             Ok(buf)
         });
-        match r {
-            Ok(v) => reply.value(&v),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |v| reply.value(&v));
     }
 
     fn removexattr(&self, _: &Context<'_>, op: op::Removexattr<'_>, reply: ReplyEmpty) {
         let r = self.nodes.get(op.ino).and_then(|n| {
             rustix::fs::removexattr(sys::proc_path(n.fd.as_fd()), op.name.as_bytes()).map_err(errno)
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |_v| reply.ok());
     }
 
     fn opendir(&self, _: &Context<'_>, op: op::Open, reply: ReplyOpen) {
@@ -910,10 +586,7 @@ impl Filesystem for PassthroughFs {
             let kind = self.entry_kind(op.ino, e);
             Ok(reply.add(e.ino(), cookie, kind, OsStr::from_bytes(e.file_name().to_bytes())))
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |_v| reply.ok());
     }
 
     fn readdirplus(&self, _: &Context<'_>, op: op::Readdir, mut reply: ReplyDirectoryPlus) {
@@ -975,10 +648,7 @@ impl Filesystem for PassthroughFs {
             }
             _ => Err(Errno::ENOTDIR),
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |_v| reply.ok());
     }
 
     fn fallocate(&self, _: &Context<'_>, op: op::Fallocate, reply: ReplyEmpty) {
@@ -986,10 +656,7 @@ impl Filesystem for PassthroughFs {
             let mode = rustix::fs::FallocateFlags::from_bits_retain(op.mode as u32);
             rustix::fs::fallocate(f, mode, op.offset, op.length).map_err(errno)
         });
-        match r {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |_v| reply.ok());
     }
 
     fn lseek(&self, _: &Context<'_>, op: op::Lseek, reply: ReplyLseek) {
@@ -1003,10 +670,7 @@ impl Filesystem for PassthroughFs {
             };
             rustix::fs::seek(f, pos).map_err(errno)
         });
-        match r {
-            Ok(off) => reply.offset(off),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |off| reply.offset(off));
     }
 
     fn copy_file_range(&self, _: &Context<'_>, op: op::CopyFileRange, reply: ReplyCopy) {
@@ -1018,10 +682,7 @@ impl Filesystem for PassthroughFs {
                     .map_err(errno)
             })
         });
-        match r {
-            Ok(n) => reply.copied(n as u64),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |n| reply.copied(n as u64));
     }
 
     fn statx(&self, _: &Context<'_>, op: op::StatxReq, reply: ReplyStatx) {
@@ -1043,9 +704,6 @@ impl Filesystem for PassthroughFs {
             });
             Ok(sys::attr(&st).to_statx(birth))
         });
-        match r {
-            Ok(sx) => reply.statx(&sx, self.opts.attr_ttl),
-            Err(e) => reply.error(e),
-        }
+        answer!(r, reply, |sx| reply.statx(&sx, self.opts.attr_ttl));
     }
 }

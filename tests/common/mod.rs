@@ -37,6 +37,19 @@ pub fn can_mount(test: &str) -> bool {
     false
 }
 
+/// Whether `fusermount3` is installed; if not, the test says loudly that it is skipped
+/// (or fails, under FUSEFS_REQUIRE_MOUNT).
+pub fn has_fusermount3(test: &str) -> bool {
+    if Command::new("fusermount3").arg("-V").output().is_ok() {
+        return true;
+    }
+    if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
+        panic!("{test}: fusermount3 is not installed (Debian package fuse3)");
+    }
+    eprintln!("\n*** SKIPPED {test}: no fusermount3 (Debian package fuse3) ***\n");
+    false
+}
+
 /// The transport the mounting tests run on: `FUSEFS_TRANSPORT` (`threads`, `uring` or
 /// `fuse-uring`; the test script runs the suite once per transport), else the default.
 pub fn transport() -> Transport {
