@@ -8,15 +8,20 @@ use common::{can_mount, is_mounted, with_limit, ExampleMount, LIMIT};
 use nix::sys::signal::Signal;
 use std::fs;
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 
 /// Whether `e` is what the kernel gives callers of a daemon that is gone: ENOTCONN, or
 /// ECONNABORTED for a request queued just before the connection was aborted. The ring
 /// transports see the second: io_uring closes a dead process's rings asynchronously, and
 /// their pending reads hold /dev/fuse open until then, so the connection is aborted (ending
-/// queued requests with ECONNABORTED) a moment after the process is gone.
+/// queued requests with ECONNABORTED) a moment after the process is gone; a request that a
+/// fuse-uring queue had taken ends with ECANCELED when the kernel cancels the queue.
 fn is_gone(e: &std::io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOTCONN) | Some(libc::ECONNABORTED))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOTCONN) | Some(libc::ECONNABORTED) | Some(libc::ECANCELED)
+    )
 }
 
 /// A file open on the mount, and what happens to it once the daemon is gone: every call
@@ -88,4 +93,95 @@ fn a_killed_daemon_leaves_no_hung_callers() {
     assert_callers_fail_at_once(f, path.clone());
     nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH).unwrap();
     assert!(!is_mounted(&path));
+}
+
+/// The memfs example with `-o auto_unmount`, killed under load (four readers and a writer on
+/// files they hold open, with O_DIRECT): every caller gets an error within 2 s, and
+/// fusermount3, which mounted it and stayed behind, unmounts it: no mount is left.
+///
+/// Except on the ring transports: there the kernel aborts the connection only once io_uring
+/// has torn the dead process's rings down, after fusermount3 has checked (it unmounts only
+/// if opening the mountpoint fails with ENOTCONN, and gets ECONNABORTED), so the mount stays
+/// (5 of 5 tries on each, 2026-11-30). The test says so loudly and unmounts it itself; the
+/// session warns about it at mount time.
+#[test]
+fn with_auto_unmount_a_killed_daemon_leaves_no_mount() {
+    let test = "with_auto_unmount_a_killed_daemon_leaves_no_mount";
+    if !can_mount(test) || !common::has_fusermount3(test) {
+        return;
+    }
+    // The daemon's helper outlives it; as its subreaper this process can reap it.
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let mut m = ExampleMount::start("memfs", &["--threads", "2", "-o", "auto_unmount"]);
+    let path = m.path.clone();
+    for i in 0..5 {
+        fs::write(path.join(format!("f{i}")), vec![i as u8; 1 << 16]).unwrap();
+    }
+    let started = std::sync::Arc::new(std::sync::Barrier::new(6));
+    let workers: Vec<_> = (0..5)
+        .map(|i| {
+            // O_DIRECT: each read goes to the daemon, not to the page cache (which outlives it).
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path.join(format!("f{i}")))
+                .unwrap();
+            let started = std::sync::Arc::clone(&started);
+            std::thread::spawn(move || {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; 1 << 16];
+                started.wait();
+                // Workers 0-3 read, 4 writes, until the daemon is gone.
+                loop {
+                    let r = if i < 4 { f.read_at(&mut buf, 0) } else { f.write_at(&buf, 0) };
+                    if let Err(e) = r {
+                        return (e, std::time::Instant::now());
+                    }
+                }
+            })
+        })
+        .collect();
+    started.wait();
+    let killed = std::time::Instant::now();
+    assert_eq!(m.signal_and_wait(Signal::SIGKILL).signal(), Some(libc::SIGKILL));
+    for w in workers {
+        let (e, when) =
+            with_limit("a caller of a killed daemon", LIMIT, || {}, move || w.join().unwrap());
+        assert!(is_gone(&e), "a caller of a killed daemon: {e}");
+        let waited = when.duration_since(killed);
+        assert!(waited < std::time::Duration::from_secs(2), "a caller waited {waited:?}");
+    }
+    let deadline = std::time::Instant::now() + LIMIT;
+    while is_mounted(&path) {
+        if common::served_by(common::transport()) != fusefs::Transport::Threads {
+            eprintln!(
+                "\n*** KNOWN LIMITATION: auto_unmount left the mount of a SIGKILLed daemon on \
+                 {} (see the test's docs); unmounting it here ***\n",
+                common::transport()
+            );
+            nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH).unwrap();
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "auto_unmount left {}", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The helper exits once it has unmounted: reap it, so no process is left behind.
+    let me = std::process::id().to_string();
+    let helpers: Vec<i32> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(") ").map_or("", |r| r.1);
+            stat.contains("(fusermount3)") && after.split(' ').nth(1) == Some(me.as_str())
+        })
+        .collect();
+    assert_eq!(helpers.len(), 1, "the daemon's fusermount3 came to us");
+    for pid in helpers {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        with_limit("fusermount3 exits", LIMIT, || {}, move || nix::sys::wait::waitpid(pid, None))
+            .unwrap();
+    }
 }

@@ -9,7 +9,7 @@ pub enum MountMethod {
     /// mount(2) when running as root, `fusermount3` otherwise.
     #[default]
     Auto,
-    /// mount(2) only (needs CAP_SYS_ADMIN).
+    /// mount(2) only (needs CAP_SYS_ADMIN; not with `auto_unmount`).
     Syscall,
     /// The setuid helper `fusermount3` only (works for unprivileged users).
     Fusermount,
@@ -40,6 +40,10 @@ pub struct MountOptions {
     pub noexec: bool,
     /// Do not update access times (`noatime`).
     pub noatime: bool,
+    /// Unmount when the daemon dies, even by SIGKILL (`auto_unmount`): `fusermount3` mounts
+    /// (also as root, since mount(2) has no such thing) and stays behind, watching a socket
+    /// that the daemon's death closes, to unmount then. Needs `fusermount3` (package fuse3).
+    pub auto_unmount: bool,
     /// How to mount.
     pub method: MountMethod,
 }
@@ -57,6 +61,7 @@ impl Default for MountOptions {
             nodev: true,
             noexec: false,
             noatime: false,
+            auto_unmount: false,
             method: MountMethod::Auto,
         }
     }
@@ -91,6 +96,7 @@ impl MountOptions {
                 "noexec" => flag(value).map(|_| self.noexec = true)?,
                 "atime" => flag(value).map(|_| self.noatime = false)?,
                 "noatime" => flag(value).map(|_| self.noatime = true)?,
+                "auto_unmount" => flag(value).map(|_| self.auto_unmount = true)?,
                 "max_read" => {
                     let v = need(key, value)?;
                     self.max_read = v.parse().map_err(|_| format!("max_read={v}: not a number"))?;
@@ -304,8 +310,8 @@ mod tests {
     #[test]
     fn mount_options_parse() {
         let mut o = MountOptions::default();
-        o.parse("allow_other,fsname=mem,subtype=memfs,ro,max_read=65536").unwrap();
-        assert!(o.allow_other && o.read_only);
+        o.parse("allow_other,fsname=mem,subtype=memfs,ro,max_read=65536,auto_unmount").unwrap();
+        assert!(o.allow_other && o.read_only && o.auto_unmount);
         assert_eq!(o.fsname, "mem");
         assert_eq!(o.subtype.as_deref(), Some("memfs"));
         assert_eq!(o.max_read, 65536);

@@ -18,6 +18,29 @@ pub(crate) struct Mount {
     via_fusermount: bool,
     conn_id: Option<u32>,
     mounted: bool,
+    /// With `auto_unmount`: the fusermount3 that stays behind, and our end of its socket.
+    watcher: Option<AutoUnmount>,
+}
+
+/// `fusermount3 -o auto_unmount` after mounting waits for its socket to close, then unmounts
+/// and exits: the socket closes when this process dies, however it dies. A clean unmount
+/// closes it too, and reaps the helper (it is our child; nobody else would).
+#[derive(Debug)]
+struct AutoUnmount {
+    socket: OwnedFd,
+    helper: std::process::Child,
+}
+
+impl AutoUnmount {
+    /// Let the helper go (it finds the filesystem unmounted already, or unmounts it) and
+    /// reap it.
+    fn release(self) {
+        let AutoUnmount { socket, mut helper } = self;
+        drop(socket);
+        if let Err(e) = helper.wait() {
+            log::warn!("waiting for fusermount3 (auto_unmount): {e}");
+        }
+    }
 }
 
 /// The mountpoint must exist and be a directory (or, for a file mount, a regular file).
@@ -45,28 +68,37 @@ impl Mount {
     pub(crate) fn new(mountpoint: &Path, opts: &MountOptions) -> io::Result<(FuseDev, Mount)> {
         let (mountpoint, rootmode) = check_mountpoint(mountpoint)?;
         let use_syscall = match opts.method {
+            MountMethod::Syscall if opts.auto_unmount => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "auto_unmount needs fusermount3: not with MountMethod::Syscall",
+                ))
+            }
             MountMethod::Syscall => true,
             MountMethod::Fusermount => false,
-            MountMethod::Auto => nix::unistd::geteuid().is_root(),
+            // mount(2) has no auto_unmount: only fusermount3 can watch for our death.
+            MountMethod::Auto => nix::unistd::geteuid().is_root() && !opts.auto_unmount,
         };
-        let (dev, via_fusermount) = if use_syscall {
+        let (dev, via_fusermount, watcher) = if use_syscall {
             match mount_syscall(&mountpoint, rootmode, opts) {
-                Ok(dev) => (dev, false),
+                Ok(dev) => (dev, false, None),
                 // Root without CAP_SYS_ADMIN (a container): the setuid helper may still work.
                 Err(e)
                     if opts.method == MountMethod::Auto
                         && e.kind() == io::ErrorKind::PermissionDenied =>
                 {
                     log::info!("{e}; trying fusermount3");
-                    (mount_fusermount(&mountpoint, opts)?, true)
+                    let (dev, watcher) = mount_fusermount(&mountpoint, opts)?;
+                    (dev, true, watcher)
                 }
                 Err(e) => return Err(e),
             }
         } else {
-            (mount_fusermount(&mountpoint, opts)?, true)
+            let (dev, watcher) = mount_fusermount(&mountpoint, opts)?;
+            (dev, true, watcher)
         };
         let conn_id = connection_id(&mountpoint);
-        Ok((dev, Mount { mountpoint, via_fusermount, conn_id, mounted: true }))
+        Ok((dev, Mount { mountpoint, via_fusermount, conn_id, mounted: true, watcher }))
     }
 
     /// The absolute mountpoint.
@@ -84,6 +116,16 @@ impl Mount {
     /// the filesystem, for waking its workers. Unmounting twice, or a mount already gone, is
     /// not an error.
     pub(crate) fn unmount(&mut self) -> io::Result<Option<OwnedFd>> {
+        let r = self.unmount_now();
+        // Unmounted (or gone, or failing): the auto_unmount helper has nothing left to do
+        // but retry the unmount, which is what it is for.
+        if let Some(w) = self.watcher.take() {
+            w.release();
+        }
+        r
+    }
+
+    fn unmount_now(&mut self) -> io::Result<Option<OwnedFd>> {
         if !self.mounted {
             return Ok(None);
         }
@@ -207,12 +249,19 @@ fn fusermount_options(o: &MountOptions) -> String {
     if o.max_read > 0 {
         v.push(format!("max_read={}", o.max_read));
     }
+    if o.auto_unmount {
+        v.push("auto_unmount".into());
+    }
     v.join(",")
 }
 
 /// Run `fusermount3 -o OPTS -- MOUNTPOINT` with `_FUSE_COMMFD` naming one end of a socket
-/// pair; it mounts and sends the /dev/fuse fd back with SCM_RIGHTS.
-fn mount_fusermount(mountpoint: &Path, o: &MountOptions) -> io::Result<FuseDev> {
+/// pair; it mounts and sends the /dev/fuse fd back with SCM_RIGHTS. With `auto_unmount` it
+/// stays, watching the socket: the helper and our end come back too.
+fn mount_fusermount(
+    mountpoint: &Path,
+    o: &MountOptions,
+) -> io::Result<(FuseDev, Option<AutoUnmount>)> {
     use nix::sys::socket::{
         recvmsg, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
     };
@@ -249,13 +298,23 @@ fn mount_fusermount(mountpoint: &Path, o: &MountOptions) -> io::Result<FuseDev> 
             _ => None,
         })
     });
-    let status = child.wait()?;
     match received {
-        Some(fd) => Ok(FuseDev::from_fd(own_fd(fd))),
-        None => Err(io::Error::other(format!(
-            "fusermount3 could not mount {} ({status})",
-            mountpoint.display()
-        ))),
+        Some(fd) if o.auto_unmount => {
+            let dev = FuseDev::from_fd(own_fd(fd));
+            Ok((dev, Some(AutoUnmount { socket: ours, helper: child })))
+        }
+        Some(fd) => {
+            child.wait()?;
+            Ok((FuseDev::from_fd(own_fd(fd)), None))
+        }
+        None => {
+            drop(ours);
+            let status = child.wait()?;
+            Err(io::Error::other(format!(
+                "fusermount3 could not mount {} ({status})",
+                mountpoint.display()
+            )))
+        }
     }
 }
 
@@ -270,7 +329,7 @@ impl Drop for Mount {
     /// A `Mount` dropped while still mounted (an error between mounting and serving)
     /// unmounts.
     fn drop(&mut self) {
-        if self.mounted {
+        if self.mounted || self.watcher.is_some() {
             if let Err(e) = self.unmount() {
                 log::error!("unmounting {}: {e}", self.mountpoint.display());
             }
