@@ -60,7 +60,6 @@ fn main() {
     let config = args.common.config(|c| {
         c.mount.fsname = "memfs".into();
         c.mount.subtype = Some("memfs".into());
-        c.mount.default_permissions = true;
     });
     let mnt = &args.common.mountpoint;
     // Before any thread starts (the async runtime's too): threads inherit the signal mask.

@@ -67,7 +67,6 @@ fn main() {
     let config = args.common.config(|c| {
         c.mount.fsname = format!("passthrough:{source}");
         c.mount.subtype = Some("passthrough".into());
-        c.mount.default_permissions = true;
         c.max_stack_depth = args.max_stack_depth;
     });
     // Files are created with the mode the kernel sends, which has the caller's umask

@@ -41,6 +41,12 @@ pub struct Common {
     #[arg(long)]
     pub allow_other: bool,
 
+    /// Turn off the kernel's permission checks (`default_permissions`, on by default): every
+    /// user who can reach the mount may then do whatever the daemon can, with its authority.
+    /// Only for a filesystem that checks each caller itself.
+    #[arg(long)]
+    pub no_default_permissions: bool,
+
     /// Mount options, as `mount -o` takes them (comma-separated; may repeat). They win over
     /// the example's own defaults.
     #[arg(short = 'o', value_name = "OPT[,OPT...]", value_parser = mount_options())]
@@ -73,7 +79,16 @@ impl Common {
     /// `Config::default()` first, then what the command line says, which wins.
     pub fn config(&self, defaults: impl FnOnce(&mut Config)) -> Config {
         let mut config = Config::default();
+        // Every example answers with the daemon's authority: the kernel must check callers.
+        config.mount.default_permissions = true;
         defaults(&mut config);
+        if self.no_default_permissions {
+            config.mount.default_permissions = false;
+            log::warn!(
+                "--no-default-permissions: the kernel checks no permission; every user who \
+                 can reach the mount acts with this daemon's authority"
+            );
+        }
         if let Some(t) = self.transport {
             config.transport = t;
         }

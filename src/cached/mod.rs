@@ -164,9 +164,15 @@ impl CacheConfig {
         })
     }
 
-    /// Put the kernel-side settings into a session [`Config`](crate::Config): readahead, and
-    /// the largest request (`max_write`, and `max_pages` to match, so no request is larger).
+    /// Put the kernel-side settings into a session [`Config`](crate::Config): readahead, the
+    /// largest request (`max_write`, and `max_pages` to match, so no request is larger), and
+    /// `default_permissions`, since CachedFs acts with the daemon's authority and checks no
+    /// caller itself (setting it false afterwards opts out: then any user who can reach the
+    /// mount can do what the daemon can).
     pub fn apply(&self, config: &mut crate::Config) {
+        // CachedFs acts on the backend with the daemon's authority and checks no caller:
+        // the kernel must (an explicit `default_permissions = false` after this opts out).
+        config.mount.default_permissions = true;
         config.max_readahead = self.max_readahead;
         config.max_write = self.max_write;
         config.max_pages = (self.max_write / 4096).clamp(1, u32::from(u16::MAX)) as u16;

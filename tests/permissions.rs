@@ -1,0 +1,135 @@
+//! Permission checks are on by default: every example mounts with `default_permissions`, so
+//! a user other than the owner, reaching the mount through `allow_other`, meets the mode
+//! bits, tested as the real user `nobody` on each example; `--no-default-permissions` turns
+//! them off, and says so.
+
+mod common;
+use common::{can_mount, with_limit, ExampleMount, Tmpfs, LIMIT};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+/// Run `script` with sh in `dir` as user nobody: (success, stdout, stderr).
+fn as_nobody(dir: &Path, script: &str) -> (bool, String, String) {
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("user nobody");
+    let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
+    let (dir, script) = (dir.to_path_buf(), script.to_string());
+    with_limit(
+        "a command as nobody",
+        LIMIT,
+        || {},
+        move || {
+            let out = Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .current_dir(&dir)
+                .uid(uid)
+                .gid(gid)
+                .output()
+                .unwrap();
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            (out.status.success(), text(&out.stdout), text(&out.stderr))
+        },
+    )
+}
+
+/// On a mount of `example` (as root, `--allow-other`): a root-only file, a root-owned
+/// directory and a readable file, made through the mount; then, as nobody, the first two
+/// refuse and the third reads.
+fn checks_permissions(example: &str, before: &[&str], extra: &[&str]) {
+    let args: Vec<&str> = ["--allow-other"].iter().chain(extra).copied().collect();
+    let m = ExampleMount::start_with(example, before, &args);
+    let p = m.path.clone();
+    fs::write(p.join("secret"), b"root only").unwrap();
+    fs::set_permissions(p.join("secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(p.join("public"), b"for all").unwrap();
+    fs::set_permissions(p.join("public"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::create_dir(p.join("rootdir")).unwrap();
+    fs::set_permissions(p.join("rootdir"), fs::Permissions::from_mode(0o755)).unwrap();
+    let mounts = fs::read_to_string("/proc/mounts").unwrap();
+    let line = mounts.lines().find(|l| l.contains(p.to_str().unwrap())).unwrap();
+    assert!(line.contains("default_permissions"), "{example} mounted {line}");
+
+    let (ok, out, err) = as_nobody(&p, "cat public");
+    assert!(ok && out == "for all", "{example}: nobody reads a 0644 file: {err}");
+    let (ok, _, err) = as_nobody(&p, "cat secret");
+    assert!(!ok && err.contains("Permission denied"), "{example}: nobody read a 0600 file: {err}");
+    let (ok, _, err) = as_nobody(&p, "echo x > rootdir/new");
+    assert!(!ok && err.contains("Permission denied"), "{example}: nobody wrote in 0755 root dir");
+    let (ok, _, err) = as_nobody(&p, "echo x >> public");
+    assert!(!ok && err.contains("Permission denied"), "{example}: nobody wrote a 0644 file: {err}");
+    assert_eq!(fs::read(p.join("public")).unwrap(), b"for all");
+    assert!(!p.join("rootdir/new").exists());
+}
+
+fn required(test: &str) -> bool {
+    if !can_mount(test) {
+        return false;
+    }
+    if nix::unistd::User::from_name("nobody").ok().flatten().is_none() {
+        if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
+            panic!("{test}: no user nobody");
+        }
+        eprintln!("\n*** SKIPPED {test}: no user nobody ***\n");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn memfs_checks_permissions() {
+    if required("memfs_checks_permissions") {
+        checks_permissions("memfs", &[], &[]);
+    }
+}
+
+#[test]
+fn slowfs_checks_permissions() {
+    if required("slowfs_checks_permissions") {
+        let src = tempfile::tempdir().unwrap();
+        fs::set_permissions(src.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        checks_permissions("slowfs", &[src.path().to_str().unwrap()], &["--latency-ms", "0"]);
+    }
+}
+
+#[test]
+fn passthrough_checks_permissions() {
+    if required("passthrough_checks_permissions") {
+        let src = Tmpfs::new((0, 0));
+        checks_permissions("passthrough", &[src.path.to_str().unwrap()], &[]);
+    }
+}
+
+/// hello is read-only: nobody reads its file, and the mount checks permissions too.
+#[test]
+fn hello_checks_permissions() {
+    if !required("hello_checks_permissions") {
+        return;
+    }
+    let m = ExampleMount::start("hello", &["--allow-other"]);
+    let mounts = fs::read_to_string("/proc/mounts").unwrap();
+    let line = mounts.lines().find(|l| l.contains(m.path.to_str().unwrap())).unwrap();
+    assert!(line.contains("default_permissions"), "hello mounted {line}");
+    let (ok, out, err) = as_nobody(&m.path, "cat hello.txt");
+    assert!(ok && out == "Hello World!\n", "nobody reads hello.txt: {err}");
+    let (ok, _, _) = as_nobody(&m.path, "echo x >> hello.txt");
+    assert!(!ok, "nobody wrote hello.txt");
+}
+
+/// The opt-out: without the kernel's checks, nobody reads the root-only file, and the
+/// example warns when it starts.
+#[test]
+fn no_default_permissions_opts_out_and_warns() {
+    if !required("no_default_permissions_opts_out_and_warns") {
+        return;
+    }
+    let m = ExampleMount::start("memfs", &["--allow-other", "--no-default-permissions"]);
+    let p = m.path.clone();
+    fs::write(p.join("secret"), b"root only").unwrap();
+    fs::set_permissions(p.join("secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    let (ok, out, err) = as_nobody(&p, "cat secret");
+    assert!(ok && out == "root only", "without default_permissions MemFs lets it: {err}");
+    assert!(m.output().contains("--no-default-permissions: the kernel checks no permission"));
+}
