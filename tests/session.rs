@@ -16,6 +16,9 @@ use std::time::{Duration, SystemTime};
 
 const LONG: Duration = Duration::from_secs(3600);
 
+/// Where NOTIFY_REPLY's (notify_unique, data) go.
+type Retrieved = mpsc::Sender<(u64, Vec<u8>)>;
+
 /// A root directory of files named in `files` (name -> ino, size). Some names misbehave on
 /// purpose: see `lookup`, `getattr`, `read`.
 #[derive(Default)]
@@ -24,7 +27,7 @@ struct Scripted {
     ttl: Duration,
     lookups: AtomicUsize,
     max_write_seen: AtomicUsize,
-    retrieved: Mutex<Option<mpsc::Sender<Vec<u8>>>>,
+    retrieved: Mutex<Option<Retrieved>>,
     read_started: Mutex<Option<mpsc::Sender<()>>>,
     init_max_write: Option<u32>,
 }
@@ -144,7 +147,7 @@ impl Filesystem for Scripted {
 
     fn notify_reply(&self, _: &Context<'_>, op: op::NotifyReply<'_>) {
         if let Some(tx) = self.retrieved.lock().unwrap().as_ref() {
-            let _ = tx.send(op.data.to_vec());
+            let _ = tx.send((op.notify_unique, op.data.to_vec()));
         }
     }
 }
@@ -293,15 +296,15 @@ fn notifications_reach_the_kernel() {
     let f = fs::File::open(p.join("a")).unwrap();
     n.store(3, 0, b"XYZAB").unwrap();
     let id = n.retrieve(3, 0, 5).unwrap();
-    assert!(id > 0);
-    let data = retrieved.recv_timeout(common::LIMIT).expect("NOTIFY_REPLY arrived");
+    let (answered, data) = retrieved.recv_timeout(common::LIMIT).expect("NOTIFY_REPLY arrived");
+    assert_eq!(answered, id, "the kernel's NOTIFY_REPLY names the RETRIEVE it answers");
     assert_eq!(data, b"XYZAB");
     // NOTIFY_REPLY expects no answer, but on fuse-uring it occupies a ring entry, which must
     // go back to the kernel: more retrieves than a queue has entries, then the mount must
     // still answer.
     for _ in 0..4 {
         n.retrieve(3, 0, 5).unwrap();
-        let data = retrieved.recv_timeout(common::LIMIT).expect("NOTIFY_REPLY arrived");
+        let (_, data) = retrieved.recv_timeout(common::LIMIT).expect("NOTIFY_REPLY arrived");
         assert_eq!(data, b"XYZAB");
     }
     assert_eq!(m.run(move |p| ino(&p)), 3, "the mount still answers after the retrieves");

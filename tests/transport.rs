@@ -12,7 +12,6 @@ mod common;
 use common::{can_mount, ExampleMount, TestMount};
 use fusefs::{Config, Filesystem, InitFlags, Session, Transport};
 use std::io::ErrorKind;
-use std::path::Path;
 
 const PARAM: &str = "/sys/module/fuse/parameters/enable_uring";
 
@@ -117,6 +116,7 @@ fn fuse_uring_is_negotiated_or_falls_back_as_configured() {
         );
         assert!(m.wait_for_output("enable_uring"), "the log line names the parameter");
     }
+    let mountpoint = m.path.clone();
     drop(m);
-    assert!(!common::is_mounted(Path::new(&dir.path())));
+    assert!(!common::is_mounted(&mountpoint), "the example unmounted when stopped");
 }
