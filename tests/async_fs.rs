@@ -157,7 +157,7 @@ fn an_interrupted_slow_read_is_cancelled_with_eintr() {
     let deadline = Instant::now() + common::LIMIT;
     while calls() == 0 {
         assert!(Instant::now() < deadline, "the read never reached the backend");
-        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_millis(1)); // not a spin: the daemon needs the CPU
     }
     nix::sys::pthread::pthread_kill(thread, Signal::SIGUSR1).unwrap();
     let (r, took) = reader.join().unwrap();
@@ -186,7 +186,7 @@ fn a_runtime_that_stops_answers_what_is_in_flight() {
     let deadline = Instant::now() + common::LIMIT;
     while calls() == 0 {
         assert!(Instant::now() < deadline, "the lookup never reached the backend");
-        std::thread::yield_now();
+        std::thread::sleep(std::time::Duration::from_millis(1)); // not a spin: the daemon needs the CPU
     }
     rt.shutdown_background();
     let (r, took) = opener.join().unwrap();

@@ -34,9 +34,11 @@ fn tool(name: &str, test: &str) -> Option<PathBuf> {
     found
 }
 
-/// Run `cmd` with its output captured; past `limit` it is killed and the test fails.
+/// Run `cmd` with its output captured; past `limit` it is killed, with every process it
+/// started (its own process group), and the test fails.
 fn run_limited(what: &str, mut cmd: Command, limit: Duration) -> std::process::Output {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    use std::os::unix::process::CommandExt;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     eprintln!("running {cmd:?}");
     let child = cmd.spawn().unwrap();
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -44,7 +46,7 @@ fn run_limited(what: &str, mut cmd: Command, limit: Duration) -> std::process::O
         what,
         limit,
         move || {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
         },
         move || child.wait_with_output().unwrap(),
     )

@@ -96,10 +96,13 @@ fn hello_rejects_a_missing_mountpoint_and_bad_options() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mountpoint /nonexistent/fusefs-mnt does not exist"), "{err}");
 
-    let out = std::process::Command::new(common::example("hello"))
-        .args(["/tmp", "-o", "bogus"])
-        .output()
-        .unwrap();
+    // A mountpoint of its own and a time limit, in case the option were taken.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(common::example("hello"));
+    cmd.arg(dir.path()).args(["-o", "bogus"]);
+    let out =
+        common::with_limit("hello -o bogus", common::LIMIT, || {}, move || cmd.output().unwrap());
     assert_eq!(out.status.code(), Some(2));
+    assert!(!common::is_mounted(dir.path()));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mount option 'bogus'"));
 }

@@ -8,7 +8,6 @@
 
 use fusefs::{Config, Filesystem, Session, Transport};
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -360,7 +359,7 @@ impl ExampleMount {
             if self.log.lock().unwrap().contains(text) {
                 return true;
             }
-            std::thread::yield_now();
+            std::thread::sleep(std::time::Duration::from_millis(1)); // not a spin: the daemon needs the CPU
         }
         false
     }
@@ -404,27 +403,24 @@ impl ExampleMount {
         )
     }
 
+    /// Stop and reap the example: SIGTERM, then after 10 s SIGKILL and a lazy unmount. It
+    /// runs from `drop`, also while a failed test unwinds, so it never panics on the way
+    /// (a second panic would abort the whole test binary); only a mount left behind is a
+    /// failure, and only when not unwinding already.
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let pid = c.id() as i32;
-            let path = self.path.clone();
-            let status = with_limit(
-                "example stop",
-                Duration::from_secs(10),
-                move || {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                    let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
-                },
-                move || c.wait(),
-            );
-            let _ = status.map(|s| s.signal());
+            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(c.wait());
+            });
+            if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+                // SIGKILL cannot be ignored: the waiter reaps it.
+                let _ = rx.recv_timeout(LIMIT);
+            }
         }
         if is_mounted(&self.path) {
             let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
