@@ -192,3 +192,64 @@ fn at_the_bound_the_end_of_the_connection_is_seen() {
     fs.pending.lock().unwrap().clear(); // answered into a closed connection: harmless
     m.unmount();
 }
+
+/// A lazy unmount from outside (`umount -l`) while READs are in flight: the mount leaves the
+/// namespace at once, the waiting callers still get their answers, and once they close their
+/// files the kernel ends the connection and the session finishes by itself.
+#[test]
+fn a_lazy_unmount_with_requests_in_flight_answers_them_then_ends() {
+    if !can_mount("a_lazy_unmount_with_requests_in_flight_answers_them_then_ends") {
+        return;
+    }
+    let mut config = common::config();
+    config.threads = 2;
+    let m = TestMount::with_config(Deferred::default(), config);
+    let dir = m.path().to_path_buf();
+    // Opened before the unmount: the open files keep the detached filesystem alive.
+    let files: Vec<_> = (0..4)
+        .map(|_| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(dir.join("f"))
+                .unwrap()
+        })
+        .collect();
+    let readers: Vec<_> = files
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let n = f.read_at(&mut buf, (i * 4096) as u64)?;
+                Ok::<_, std::io::Error>((n, buf[0]))
+            })
+        })
+        .collect();
+    let fs = Arc::clone(m.session().filesystem());
+    {
+        let mut p = fs.pending.lock().unwrap();
+        while p.len() < 4 {
+            let (guard, t) = fs.arrived.wait_timeout(p, common::LIMIT).unwrap();
+            p = guard;
+            assert!(!t.timed_out(), "{} READs waiting, expected 4", p.len());
+        }
+    }
+    nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH).expect("umount -l");
+    assert!(!common::is_mounted(&dir), "detached from the namespace at once");
+    assert!(!m.session().is_finished(), "open files keep the connection");
+    for (offset, reply) in fs.pending.lock().unwrap().drain(..) {
+        reply.data(&[(offset / 4096) as u8 + 1; 4096]);
+    }
+    for (i, r) in readers.into_iter().enumerate() {
+        let (n, first) = r.join().unwrap().expect("answered after the lazy unmount");
+        assert_eq!((n, first), (4096, i as u8 + 1));
+    }
+    // The readers' files are closed: the kernel lets go, and the session sees it.
+    let deadline = std::time::Instant::now() + common::LIMIT;
+    while !m.session().is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the session did not see the end");
+        std::thread::sleep(Duration::from_millis(1)); // not a spin: the daemon needs the CPU
+    }
+    m.unmount();
+}
