@@ -173,6 +173,12 @@ pub struct DirEntry {
 }
 
 impl Reply {
+    /// A reply from its bytes, as [`Harness::take_replies`] and [`Harness::request`] return
+    /// them (for requests answered later, from another thread or task).
+    pub fn from_bytes(bytes: Vec<u8>) -> Reply {
+        Reply { bytes }
+    }
+
     fn unique_of(bytes: &[u8]) -> u64 {
         abi::OutHeader::read_from_prefix(bytes).map_or(0, |(h, _)| h.unique)
     }
