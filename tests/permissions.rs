@@ -133,3 +133,52 @@ fn no_default_permissions_opts_out_and_warns() {
     assert!(ok && out == "root only", "without default_permissions MemFs lets it: {err}");
     assert!(m.output().contains("--no-default-permissions: the kernel checks no permission"));
 }
+
+/// The unprivileged path, as a real user: memfs run as `nobody` mounts through fusermount3
+/// and serves them; `--allow-other` is refused (no `user_allow_other` in /etc/fuse.conf),
+/// with fusermount3's reason, and nothing is mounted.
+#[test]
+fn a_user_mounts_through_fusermount3_and_may_not_allow_others() {
+    let test = "a_user_mounts_through_fusermount3_and_may_not_allow_others";
+    if !required(test) || !common::has_fusermount3(test) {
+        return;
+    }
+    let mode = fs::metadata("/dev/fuse").unwrap().permissions().mode();
+    let conf = fs::read_to_string("/etc/fuse.conf").unwrap_or_default();
+    let allowed = conf.lines().any(|l| l.trim() == "user_allow_other");
+    if mode & 0o006 != 0o006 || allowed {
+        let why = if allowed {
+            "/etc/fuse.conf says user_allow_other".to_string()
+        } else {
+            format!(
+                "/dev/fuse is mode {:o}: users cannot mount (chmod 0666, as udev does)",
+                mode & 0o777
+            )
+        };
+        if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
+            panic!("{test}: {why}");
+        }
+        eprintln!("\n*** SKIPPED {test}: {why} ***\n");
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
+    let m = ExampleMount::start_as("memfs", &[], &[], uid, gid);
+    let mounts = fs::read_to_string("/proc/mounts").unwrap();
+    let line = mounts.lines().find(|l| l.contains(m.path.to_str().unwrap())).unwrap();
+    assert!(line.contains(&format!("user_id={uid}")), "mounted as nobody: {line}");
+    let (ok, out, err) = as_nobody(&m.path, "echo hi > f && cat f");
+    assert!(ok && out == "hi\n", "nobody uses their mount: {err}");
+    drop(m);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+    let mut cmd = Command::new(common::example("memfs"));
+    cmd.arg(dir.path()).arg("--allow-other").uid(uid).gid(gid);
+    let out =
+        with_limit("memfs --allow-other as nobody", LIMIT, || {}, move || cmd.output().unwrap());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "refused: {err}");
+    assert!(err.contains("user_allow_other"), "fusermount3 says why: {err}");
+    assert!(!common::is_mounted(dir.path()));
+}

@@ -56,6 +56,9 @@ pub struct MemFsOptions {
     pub entry_ttl: Duration,
     /// How long the kernel may cache attributes.
     pub attr_ttl: Duration,
+    /// Owner (uid, gid) of the root directory. Default: this process's effective ones, as
+    /// tmpfs's root belongs to whoever mounts it (a user's memfs is theirs to write in).
+    pub root_owner: (u32, u32),
 }
 
 impl Default for MemFsOptions {
@@ -64,6 +67,7 @@ impl Default for MemFsOptions {
             size_limit: Some(half_of_memory()),
             entry_ttl: Duration::from_secs(1),
             attr_ttl: Duration::from_secs(1),
+            root_owner: (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()),
         }
     }
 }
@@ -215,11 +219,12 @@ impl MemFs {
     pub const DIR_OPEN_FLAGS: fusefs_session::OpenFlags =
         fusefs_session::OpenFlags::CACHE_DIR.union(fusefs_session::OpenFlags::KEEP_CACHE);
 
-    /// An empty filesystem: a root directory (mode 0755, owned by root).
+    /// An empty filesystem: a root directory (mode 0755, owned by `opts.root_owner`).
     pub fn new(opts: MemFsOptions) -> MemFs {
         let now = SystemTime::now();
         let mut attr = FileAttr::new(1, FileType::Directory, 0o755, now);
         attr.blksize = PAGE as u32;
+        (attr.uid, attr.gid) = opts.root_owner;
         let root = Node {
             attr,
             btime: now,
