@@ -150,12 +150,27 @@ fn invalidate_shows_changes_made_behind_the_mount() {
     assert_eq!(m.run(|p| fs::metadata(p.join("c/f5")).unwrap().len()), 305, "cached for 30 s");
     m.session().filesystem().inner().invalidate(Path::new("c/f5"));
     assert_eq!(m.run(|p| fs::metadata(p.join("c/f5")).unwrap().len()), 17);
+    // A name that appears behind the mount: the listing and the failed lookup were cached,
+    // so it is not seen until invalidated (without the invalidation this fails).
+    let names = |p: std::path::PathBuf| {
+        let mut v: Vec<String> = fs::read_dir(p.join("c"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = m.run(names);
+    assert!(!m.run(|p| p.join("c/appeared").exists()));
     fs::write(src.path().join("c/appeared"), b"").unwrap();
+    assert_eq!(m.run(names), before, "the listing is cached");
+    assert!(!m.run(|p| p.join("c/appeared").exists()), "the negative lookup is cached");
     m.session().filesystem().inner().invalidate(Path::new("c/appeared"));
     assert!(
         m.run(|p| p.join("c/appeared").exists()),
         "a new name after invalidating its directory"
     );
+    assert!(m.run(names).contains(&"appeared".to_string()), "and in the listing");
 }
 
 #[test]

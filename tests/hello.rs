@@ -1,4 +1,6 @@
-//! The hello example, run as a child process under 1 and 4 worker threads: what ls, stat,
+//! The hello example, run as a child process with `--threads 1` and `--threads 4` (the
+//! worker count of the threads and uring transports; fuse-uring has a queue per CPU and
+//! ignores it), one client each: what ls, stat,
 //! cat and reads at and past EOF return, and that SIGTERM and an outside umount both end it
 //! cleanly.
 

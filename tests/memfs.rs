@@ -553,8 +553,11 @@ fn forgotten_unlinked_nodes_are_freed() {
     assert_eq!(fs_.stats().data_bytes, 0);
 }
 
+/// MemFs serves no locks (it asks for neither POSIX_LOCKS nor FLOCK_LOCKS), so these are the
+/// kernel's local locks, which any server gets: this checks that a FUSE mount keeps them
+/// working, not a lock manager of ours.
 #[test]
-fn posix_record_locks_and_flock() {
+fn the_kernels_local_posix_locks_and_flock_work_on_the_mount() {
     let Some(m) = mount() else { return };
     m.run(|p| {
         fs::write(p.join("l"), b"lock me").unwrap();

@@ -1,5 +1,6 @@
-//! Sessions in this process: a small scripted filesystem mounted for real, under 1 and 4
-//! worker threads, checking what callers see.
+//! Sessions in this process: a small scripted filesystem mounted for real, with 1 and 4
+//! worker threads (the threads and uring transports; fuse-uring has a queue per CPU and
+//! ignores the count), checking what callers see.
 
 mod common;
 use common::{can_mount, TestMount};
@@ -424,12 +425,14 @@ fn mountpoint_errors_are_clear() {
     assert_eq!(e.to_string(), format!("mountpoint {} is not a directory", file.path().display()));
 }
 
+/// The fusermount3 path, forced as root (`MountMethod::Fusermount`); a real user's mount
+/// through it is tests/permissions.rs's `a_user_mounts_through_fusermount3_...`.
 #[test]
-fn fusermount3_mounts_for_unprivileged_users() {
-    if !can_mount("fusermount3_mounts_for_unprivileged_users") {
+fn the_fusermount3_path_mounts_when_asked() {
+    if !can_mount("the_fusermount3_path_mounts_when_asked") {
         return;
     }
-    if !common::has_fusermount3("fusermount3_mounts_for_unprivileged_users") {
+    if !common::has_fusermount3("the_fusermount3_path_mounts_when_asked") {
         return;
     }
     let mut c = common::config();
