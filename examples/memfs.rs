@@ -30,6 +30,11 @@ struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = common::parse_seconds)]
     ttl: f64,
 
+    /// No page cache: files opened with DIRECT_IO and PARALLEL_DIRECT_WRITES, so every read
+    /// and write reaches MemFs.
+    #[arg(long)]
+    direct_io: bool,
+
     /// Serve through the async API (`AsyncFs`: a task per request) instead of the sync one.
     #[arg(long = "async")]
     serve_async: bool,
@@ -57,6 +62,7 @@ fn main() {
     }
     opts.entry_ttl = Duration::from_secs_f64(args.ttl);
     opts.attr_ttl = opts.entry_ttl;
+    opts.direct_io = args.direct_io;
     let config = args.common.config(|c| {
         c.mount.fsname = "memfs".into();
         c.mount.subtype = Some("memfs".into());

@@ -212,6 +212,19 @@ fn fsx_data_integrity() {
     run_fsx(&fsx, m, "fsx.toml", 100_000, None);
 }
 
+/// fsx with MemFs opening files DIRECT_IO: no page cache between fsx and MemFs (the other
+/// runs' reads mostly come from the kernel's cache).
+#[test]
+fn fsx_data_integrity_direct_io() {
+    let test = "fsx_data_integrity_direct_io";
+    if !can_mount(test) {
+        return;
+    }
+    let Some(fsx) = tool("fsx", test) else { return };
+    let m = ExampleMount::start("memfs", &["--direct-io"]);
+    run_fsx(&fsx, m, "fsx-direct.toml", 30_000, None);
+}
+
 /// fsx with MemFs served through the async API.
 #[test]
 fn fsx_data_integrity_async() {

@@ -629,3 +629,60 @@ fn memfs_example_mounts_and_unmounts() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a size"));
     assert!(!common::is_mounted(dir.path()));
 }
+
+/// MemFs with `direct_io`: files are opened DIRECT_IO and PARALLEL_DIRECT_WRITES. Four
+/// writers fill four ranges of one file at once and the content is all there; reading a
+/// range twice reaches MemFs twice (no page cache), where KEEP_CACHE serves the second read
+/// from the kernel.
+#[test]
+fn direct_io_files_and_parallel_direct_writes() {
+    if !can_mount("direct_io_files_and_parallel_direct_writes") {
+        return;
+    }
+    let reads = |m: &TestMount<MemFs>| {
+        let deadline = std::time::Instant::now() + common::LIMIT;
+        while m.session().stats().in_flight != 0 {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let ops = m.session().stats().ops;
+        ops.iter().filter(|o| o.opcode == fusefs::proto::Opcode::Read).map(|o| o.count).sum::<u64>()
+    };
+    for direct in [true, false] {
+        let mut o = MemFsOptions::default();
+        o.direct_io = direct;
+        let m = mount_with(o);
+        const PART: usize = 1 << 20;
+        m.run(|p| {
+            let f = fs::File::create(p.join("f")).unwrap();
+            f.set_len(4 * PART as u64).unwrap();
+            std::thread::scope(|s| {
+                for i in 0..4u8 {
+                    let f = &f;
+                    s.spawn(move || {
+                        use std::os::unix::fs::FileExt;
+                        for k in 0..16 {
+                            let chunk = vec![i + 1; PART / 16];
+                            f.write_all_at(&chunk, (i as usize * PART + k * PART / 16) as u64)
+                                .unwrap();
+                        }
+                    });
+                }
+            });
+        });
+        let content = m.run(|p| fs::read(p.join("f")).unwrap());
+        for i in 0..4 {
+            let part = &content[i * PART..(i + 1) * PART];
+            assert!(part.iter().all(|&b| b == i as u8 + 1), "part {i} (direct_io {direct})");
+        }
+        let before = reads(&m);
+        m.run(|p| fs::read(p.join("f")).unwrap());
+        let again = reads(&m) - before;
+        if direct {
+            assert!(again >= 4, "without a page cache the reread reaches MemFs ({again} READs)");
+        } else {
+            assert_eq!(again, 0, "KEEP_CACHE: the reread came from the page cache");
+        }
+        m.unmount();
+    }
+}

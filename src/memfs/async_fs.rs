@@ -97,7 +97,7 @@ impl AsyncFilesystem for MemFs {
         MemFs::link(self, ino, newparent, &newname).map(|a| self.entry(a))
     }
     async fn open(&self, _: RequestInfo, ino: u64, flags: i32) -> R<(u64, OpenFlags)> {
-        MemFs::open(self, ino, flags).map(|_| (0, OpenFlags::KEEP_CACHE))
+        MemFs::open(self, ino, flags).map(|_| (0, self.file_open_flags()))
     }
     async fn opendir(&self, _: RequestInfo, _: u64, _: i32) -> R<(u64, OpenFlags)> {
         Ok((0, MemFs::DIR_OPEN_FLAGS))
@@ -197,7 +197,7 @@ impl AsyncFilesystem for MemFs {
         flags: i32,
     ) -> R<(Entry, u64, OpenFlags)> {
         let a = MemFs::create(self, parent, &name, mode, flags, caller(&req))?;
-        Ok((self.entry(a), 0, OpenFlags::KEEP_CACHE))
+        Ok((self.entry(a), 0, self.file_open_flags()))
     }
     async fn fallocate(&self, _: RequestInfo, op: op::Fallocate) -> R<()> {
         MemFs::fallocate(self, op.ino, op.offset, op.length, op.mode)

@@ -28,7 +28,7 @@ impl MemFs {
     }
 
     fn give_created(&self, reply: ReplyCreate, a: FileAttr) {
-        if !reply.created(&self.entry(a), 0, OpenFlags::KEEP_CACHE) {
+        if !reply.created(&self.entry(a), 0, self.file_open_flags()) {
             self.forget(a.ino, 1);
         }
     }
@@ -96,8 +96,7 @@ impl Filesystem for MemFs {
     }
 
     fn open(&self, _: &Context<'_>, op: op::Open, reply: ReplyOpen) {
-        // Every change goes through this mount, so cached pages stay valid across opens.
-        answer!(self.open(op.ino, op.flags), reply, |_v| reply.opened(0, OpenFlags::KEEP_CACHE))
+        answer!(self.open(op.ino, op.flags), reply, |_v| reply.opened(0, self.file_open_flags()))
     }
 
     fn opendir(&self, _: &Context<'_>, _: op::Open, reply: ReplyOpen) {

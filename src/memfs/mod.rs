@@ -56,6 +56,11 @@ pub struct MemFsOptions {
     pub entry_ttl: Duration,
     /// How long the kernel may cache attributes.
     pub attr_ttl: Duration,
+    /// Open files with DIRECT_IO and PARALLEL_DIRECT_WRITES instead of KEEP_CACHE: no page
+    /// cache, every read and write reaches MemFs, and writes to one file from several
+    /// callers are not serialized by the kernel; default false. (Shared mmap then needs
+    /// the kernel's DIRECT_IO_ALLOW_MMAP.)
+    pub direct_io: bool,
     /// Owner (uid, gid) of the root directory. Default: this process's effective ones, as
     /// tmpfs's root belongs to whoever mounts it (a user's memfs is theirs to write in).
     pub root_owner: (u32, u32),
@@ -67,6 +72,7 @@ impl Default for MemFsOptions {
             size_limit: Some(half_of_memory()),
             entry_ttl: Duration::from_secs(1),
             attr_ttl: Duration::from_secs(1),
+            direct_io: false,
             root_owner: (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()),
         }
     }
@@ -214,6 +220,17 @@ impl State {
 }
 
 impl MemFs {
+    /// How files are opened: every change goes through the mount, so cached pages stay valid
+    /// across opens (KEEP_CACHE), unless `direct_io` asks for no page cache at all.
+    pub fn file_open_flags(&self) -> fusefs_session::OpenFlags {
+        use fusefs_session::OpenFlags;
+        if self.opts.direct_io {
+            OpenFlags::DIRECT_IO | OpenFlags::PARALLEL_DIRECT_WRITES
+        } else {
+            OpenFlags::KEEP_CACHE
+        }
+    }
+
     /// How directories are opened: every change goes through the mount and cookies are
     /// stable, so the kernel may keep listings (CACHE_DIR) across opens (KEEP_CACHE).
     pub const DIR_OPEN_FLAGS: fusefs_session::OpenFlags =
