@@ -1,0 +1,159 @@
+//! Notifications checked for their effect on the kernel, not only for being accepted: a
+//! poll(2) woken by `poll_wakeup`; `delete`, `expire_entry` and `inc_epoch` making the
+//! kernel look a cached name up again; `prune` making it forget unused nodes.
+
+mod common;
+use common::{can_mount, TestMount};
+use fusefs::proto::Opcode;
+use fusefs::*;
+use std::ffi::OsStr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// An hour: nothing the kernel caches expires by itself during a test.
+const LONG: Duration = Duration::from_secs(3600);
+
+/// A root with files "f1" .. "f9" (nodes 2 .. 10), and a POLL that says "readable" only once
+/// `ready` is set, keeping the kernel's handle for the wakeup.
+#[derive(Default)]
+struct Notified {
+    ready: AtomicBool,
+    kh: Mutex<Option<u64>>,
+    polled: Condvar,
+}
+
+fn attr(ino: u64) -> FileAttr {
+    let kind = if ino == ROOT_ID { FileType::Directory } else { FileType::RegularFile };
+    FileAttr::new(ino, kind, 0o755, SystemTime::UNIX_EPOCH)
+}
+
+impl Filesystem for Notified {
+    fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
+        let n = op.name.to_str().and_then(|n| n.strip_prefix('f')).and_then(|n| n.parse().ok());
+        match n {
+            Some(n @ 1..=9u64) if op.parent == ROOT_ID => {
+                let _ = reply.entry(&Entry::new(attr(n + 1), LONG));
+            }
+            _ => reply.error(Errno::ENOENT),
+        }
+    }
+    fn getattr(&self, _: &Context<'_>, op: op::Getattr, reply: ReplyAttr) {
+        reply.attr(&attr(op.ino), LONG);
+    }
+    fn open(&self, _: &Context<'_>, _: op::Open, reply: ReplyOpen) {
+        reply.opened(0, OpenFlags::DIRECT_IO);
+    }
+    fn release(&self, _: &Context<'_>, _: op::Release, reply: ReplyEmpty) {
+        reply.ok();
+    }
+    fn poll(&self, _: &Context<'_>, op: op::Poll, reply: ReplyPoll) {
+        if self.ready.load(Ordering::SeqCst) {
+            return reply.revents(libc::POLLIN as u32);
+        }
+        if op.schedule_notify {
+            *self.kh.lock().unwrap() = Some(op.kh);
+            self.polled.notify_all();
+        }
+        reply.revents(0);
+    }
+}
+
+/// Requests of `opcode` answered (or, for FORGET, received) so far, once nothing is in flight.
+fn count(m: &TestMount<Notified>, opcode: Opcode) -> u64 {
+    let deadline = std::time::Instant::now() + common::LIMIT;
+    while m.session().stats().in_flight != 0 {
+        assert!(std::time::Instant::now() < deadline, "requests stay in flight");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    m.session().stats().ops.iter().filter(|o| o.opcode == opcode).map(|o| o.count).sum()
+}
+
+fn mount(test: &str) -> Option<TestMount<Notified>> {
+    let mut c = common::config();
+    c.threads = 2;
+    c.capabilities |= InitFlags::HAS_EXPIRE_ONLY; // for expire_entry
+    can_mount(test).then(|| TestMount::with_config(Notified::default(), c))
+}
+
+#[test]
+fn poll_wakeup_wakes_a_waiting_poll() {
+    let Some(m) = mount("poll_wakeup_wakes_a_waiting_poll") else { return };
+    let (tx, done) = std::sync::mpsc::channel();
+    let path = m.path().join("f1");
+    let poller = std::thread::spawn(move || {
+        let f = std::fs::File::open(path).unwrap();
+        let mut fds = [libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        // SAFETY: `fds` is a live array of one pollfd for the call's duration.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, 20_000) };
+        let _ = tx.send((n, fds[0].revents));
+    });
+    let fs = m.session().filesystem();
+    let kh = {
+        let mut kh = fs.kh.lock().unwrap();
+        while kh.is_none() {
+            let (g, t) = fs.polled.wait_timeout(kh, common::LIMIT).unwrap();
+            kh = g;
+            assert!(!t.timed_out(), "the kernel never asked to be notified");
+        }
+        kh.unwrap()
+    };
+    assert!(done.try_recv().is_err(), "poll(2) waits: nothing is readable yet");
+    fs.ready.store(true, Ordering::SeqCst);
+    m.session().notifier().poll_wakeup(kh).expect("POLL notification");
+    let (n, revents) = done.recv_timeout(common::LIMIT).expect("poll(2) woke up");
+    assert_eq!((n, revents & libc::POLLIN), (1, libc::POLLIN));
+    poller.join().unwrap();
+    m.unmount();
+}
+
+/// Look `name` up through the mount (stat), returning how many LOOKUPs that cost.
+fn lookups_for(m: &TestMount<Notified>, name: &'static str) -> u64 {
+    let before = count(m, Opcode::Lookup);
+    m.run(move |p| std::fs::metadata(p.join(name)).unwrap());
+    count(m, Opcode::Lookup) - before
+}
+
+#[test]
+fn delete_expire_and_inc_epoch_make_the_kernel_look_again() {
+    let Some(m) = mount("delete_expire_and_inc_epoch_make_the_kernel_look_again") else {
+        return;
+    };
+    let n = m.session().notifier();
+    for name in ["f1", "f2", "f3"] {
+        assert_eq!(lookups_for(&m, name), 1, "the first stat of {name} looks it up");
+        assert_eq!(lookups_for(&m, name), 0, "then the entry is cached for an hour");
+    }
+    // DELETE: the name is gone from the kernel's cache (as if unlinked behind the mount).
+    n.delete(ROOT_ID, 2, OsStr::new("f1")).expect("DELETE");
+    assert_eq!(lookups_for(&m, "f1"), 1, "after DELETE, looked up again");
+    // INVAL_ENTRY with EXPIRE_ONLY: stale, so the next use looks it up again.
+    assert!(m.session().negotiated().granted.contains(InitFlags::HAS_EXPIRE_ONLY));
+    n.expire_entry(ROOT_ID, OsStr::new("f2")).expect("expire");
+    assert_eq!(lookups_for(&m, "f2"), 1, "after expire_entry, looked up again");
+    // INC_EPOCH: every cached entry is stale at once.
+    assert_eq!(lookups_for(&m, "f3"), 0);
+    n.inc_epoch().expect("INC_EPOCH");
+    assert_eq!(lookups_for(&m, "f3"), 1, "after inc_epoch, looked up again");
+    m.unmount();
+}
+
+#[test]
+fn prune_makes_the_kernel_forget_unused_nodes() {
+    let Some(m) = mount("prune_makes_the_kernel_forget_unused_nodes") else { return };
+    for name in ["f4", "f5", "f6"] {
+        lookups_for(&m, name);
+    }
+    let forgets = || count(&m, Opcode::Forget) + count(&m, Opcode::BatchForget);
+    let before = forgets();
+    // Nodes 5, 6, 7 are "f4" .. "f6", unused (no open file): the kernel drops them.
+    m.session().notifier().prune(&[5, 6, 7]).expect("PRUNE");
+    let deadline = std::time::Instant::now() + common::LIMIT;
+    while forgets() == before {
+        assert!(std::time::Instant::now() < deadline, "no FORGET after PRUNE");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(lookups_for(&m, "f4"), 1, "a pruned node is looked up again");
+    m.unmount();
+}
