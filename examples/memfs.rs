@@ -35,6 +35,11 @@ struct Args {
     #[arg(long)]
     direct_io: bool,
 
+    /// Serve POSIX and flock locks in MemFs instead of the kernel's local locking (each close
+    /// then costs a FLUSH).
+    #[arg(long)]
+    locks: bool,
+
     /// Serve through the async API (`AsyncFs`: a task per request) instead of the sync one.
     #[arg(long = "async")]
     serve_async: bool,
@@ -63,6 +68,7 @@ fn main() {
     opts.entry_ttl = Duration::from_secs_f64(args.ttl);
     opts.attr_ttl = opts.entry_ttl;
     opts.direct_io = args.direct_io;
+    opts.serve_locks = args.locks;
     let config = args.common.config(|c| {
         c.mount.fsname = "memfs".into();
         c.mount.subtype = Some("memfs".into());

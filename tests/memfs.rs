@@ -686,3 +686,134 @@ fn direct_io_files_and_parallel_direct_writes() {
         m.unmount();
     }
 }
+
+/// `fcntl(fd, cmd, &flock { type, SEEK_SET, start, len })`: the result and errno.
+fn fcntl_lock(fd: i32, cmd: i32, typ: i32, start: i64, len: i64) -> (i32, i32, libc::flock) {
+    // SAFETY: a zeroed flock is a valid value; fcntl reads (and for F_GETLK writes) it.
+    let mut l: libc::flock = unsafe { std::mem::zeroed() };
+    l.l_type = typ as i16;
+    l.l_whence = libc::SEEK_SET as i16;
+    l.l_start = start;
+    l.l_len = len;
+    // SAFETY: `l` is live for the call; fcntl and errno reading are async-signal-safe.
+    let rc = unsafe { libc::fcntl(fd, cmd, &mut l) };
+    (rc, std::io::Error::last_os_error().raw_os_error().unwrap_or(0), l)
+}
+
+extern "C" fn on_usr1(_: i32) {}
+
+/// MemFs serving locks (`serve_locks`), between two processes: a conflicting F_SETLK fails
+/// with EAGAIN and F_GETLK names the holder's pid; a range beside it is free; an F_SETLKW
+/// waits in MemFs and a signal ends it with EINTR (the kernel's INTERRUPT); another waits
+/// and gets the lock when the holder unlocks; flock excludes too; and a close drops the
+/// closer's locks.
+#[test]
+fn memfs_serves_posix_locks_and_flock_between_two_processes() {
+    if !can_mount("memfs_serves_posix_locks_and_flock_between_two_processes") {
+        return;
+    }
+    let mut o = MemFsOptions::default();
+    o.serve_locks = true;
+    let m = mount_with(o);
+    let granted = m.session().negotiated().granted;
+    let both = fusefs::InitFlags::POSIX_LOCKS | fusefs::InitFlags::FLOCK_LOCKS;
+    assert!(granted.contains(both), "{granted:?}");
+    let path = m.path().join("l");
+    fs::write(&path, b"lock me").unwrap();
+    let f = fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let fd = f.as_raw_fd();
+    assert_eq!(fcntl_lock(fd, libc::F_SETLK, libc::F_WRLCK, 0, 100).0, 0);
+    // SAFETY: plain syscall on our own open fd.
+    assert_eq!(unsafe { libc::flock(fd, libc::LOCK_EX) }, 0);
+    let cpath =
+        std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())).unwrap();
+    let mut pipe = [0i32; 2];
+    // SAFETY: `pipe` has room for the two fds.
+    assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+    let me = std::process::id() as i32;
+    // SAFETY: the child only makes async-signal-safe calls (open, fcntl, flock, sigaction,
+    // write, _exit) on values prepared before the fork.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: see above; every path ends in _exit.
+        unsafe {
+            let say = |b: u8| libc::write(pipe[1], &b as *const u8 as *const _, 1);
+            let fd = libc::open(cpath.as_ptr(), libc::O_RDWR);
+            let (rc, e, _) = fcntl_lock(fd, libc::F_SETLK, libc::F_WRLCK, 0, 100);
+            if (rc, e) != (-1, libc::EAGAIN) {
+                libc::_exit(10);
+            }
+            let (rc, _, l) = fcntl_lock(fd, libc::F_GETLK, libc::F_WRLCK, 50, 10);
+            if rc != 0 || l.l_type != libc::F_WRLCK as i16 || l.l_pid != me {
+                libc::_exit(11);
+            }
+            if fcntl_lock(fd, libc::F_SETLK, libc::F_WRLCK, 200, 100).0 != 0 {
+                libc::_exit(12);
+            }
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_usr1 as *const () as usize; // no SA_RESTART: the wait ends with EINTR
+            libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+            say(b'w');
+            let (rc, e, _) = fcntl_lock(fd, libc::F_SETLKW, libc::F_WRLCK, 0, 100);
+            if (rc, e) != (-1, libc::EINTR) {
+                libc::_exit(13);
+            }
+            say(b'v');
+            if fcntl_lock(fd, libc::F_SETLKW, libc::F_WRLCK, 0, 100).0 != 0 {
+                libc::_exit(14);
+            }
+            if libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) != -1 {
+                libc::_exit(15);
+            }
+            libc::_exit(0);
+        }
+    }
+    assert!(child > 0, "fork");
+    let fs_ = std::sync::Arc::clone(m.session().filesystem());
+    let waiter = |what: &str| {
+        let mut b = 0u8;
+        let rfd = pipe[0];
+        let got = common::with_limit(
+            what,
+            common::LIMIT,
+            || {},
+            move || {
+                // SAFETY: reads one byte into a live local.
+                unsafe { libc::read(rfd, &mut b as *mut u8 as *mut _, 1) }
+            },
+        );
+        assert_eq!(got, 1, "{what}");
+        let deadline = std::time::Instant::now() + common::LIMIT;
+        while fs_.lock_waiters() == 0 {
+            assert!(std::time::Instant::now() < deadline, "{what}: no SETLKW waits in MemFs");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    };
+    waiter("the child's first F_SETLKW");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), nix::sys::signal::Signal::SIGUSR1)
+        .unwrap();
+    waiter("the child's second F_SETLKW");
+    assert_eq!(fcntl_lock(fd, libc::F_SETLK, libc::F_UNLCK, 0, 100).0, 0, "unlock");
+    let pid = nix::unistd::Pid::from_raw(child);
+    let status = common::with_limit(
+        "the child",
+        common::LIMIT,
+        || {},
+        move || nix::sys::wait::waitpid(pid, None).unwrap(),
+    );
+    assert_eq!(
+        status,
+        nix::sys::wait::WaitStatus::Exited(pid, 0),
+        "the child's checks (codes 10-15)"
+    );
+    // The child's close (at exit) dropped its locks: the range is the parent's again.
+    assert_eq!(fcntl_lock(fd, libc::F_SETLK, libc::F_WRLCK, 0, 300).0, 0);
+    assert_eq!(fs_.lock_waiters(), 0);
+    // SAFETY: closing the pipe's fds, ours.
+    unsafe {
+        libc::close(pipe[0]);
+        libc::close(pipe[1]);
+    }
+    drop(f);
+    m.unmount();
+}

@@ -126,9 +126,40 @@ impl Filesystem for MemFs {
         reply.ok()
     }
 
-    fn flush(&self, _: &Context<'_>, _: op::Flush, reply: ReplyEmpty) {
-        // ENOSYS once makes the kernel stop sending FLUSH: one request less per close.
-        reply.error(Errno::ENOSYS)
+    fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
+        if self.opts.serve_locks {
+            config.capabilities |= InitFlags::POSIX_LOCKS | InitFlags::FLOCK_LOCKS;
+        }
+        Ok(())
+    }
+
+    fn flush(&self, _: &Context<'_>, op: op::Flush, reply: ReplyEmpty) {
+        if !self.opts.serve_locks {
+            // ENOSYS once makes the kernel stop sending FLUSH: one request less per close.
+            return reply.error(Errno::ENOSYS);
+        }
+        // A close: the closing process's POSIX locks on the file go (POSIX says any close).
+        self.locks.drop_owner(op.ino, op.lock_owner, false);
+        reply.ok()
+    }
+
+    fn release(&self, _: &Context<'_>, op: op::Release, reply: ReplyEmpty) {
+        if op.flock_release {
+            self.locks.drop_owner(op.ino, op.lock_owner, true);
+        }
+        reply.ok()
+    }
+
+    fn getlk(&self, _: &Context<'_>, op: op::Getlk, reply: ReplyLock) {
+        reply.lock(self.locks.test(op.ino, op.owner, &op.lock))
+    }
+
+    fn setlk(&self, ctx: &Context<'_>, op: op::Setlk, reply: ReplyEmpty) {
+        self.locks.set(&op, ctx.unique(), reply)
+    }
+
+    fn interrupt(&self, unique: u64) {
+        self.locks.interrupt(unique)
     }
 
     fn setxattr(&self, _: &Context<'_>, op: op::Setxattr<'_>, reply: ReplyEmpty) {

@@ -19,6 +19,7 @@ mod async_fs;
 mod data;
 mod dir;
 mod fuse;
+mod locks;
 
 use data::{Data, PAGE};
 use dir::Dir;
@@ -61,6 +62,11 @@ pub struct MemFsOptions {
     /// callers are not serialized by the kernel; default false. (Shared mmap then needs
     /// the kernel's DIRECT_IO_ALLOW_MMAP.)
     pub direct_io: bool,
+    /// Serve POSIX record locks and flock locks (asking the kernel for POSIX_LOCKS and
+    /// FLOCK_LOCKS), instead of leaving them to the kernel's local locking; default false.
+    /// Served, every close costs a FLUSH (which is where a process's POSIX locks go); the
+    /// kernel's local locks cost nothing and are as good on a single machine.
+    pub serve_locks: bool,
     /// Owner (uid, gid) of the root directory. Default: this process's effective ones, as
     /// tmpfs's root belongs to whoever mounts it (a user's memfs is theirs to write in).
     pub root_owner: (u32, u32),
@@ -73,6 +79,7 @@ impl Default for MemFsOptions {
             entry_ttl: Duration::from_secs(1),
             attr_ttl: Duration::from_secs(1),
             direct_io: false,
+            serve_locks: false,
             root_owner: (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()),
         }
     }
@@ -133,6 +140,8 @@ struct State {
 pub struct MemFs {
     state: Mutex<State>,
     opts: MemFsOptions,
+    /// POSIX and flock locks, when served (`serve_locks`).
+    locks: locks::Locks,
 }
 
 impl Default for MemFs {
@@ -251,7 +260,13 @@ impl MemFs {
             xattrs: BTreeMap::new(),
         };
         let nodes = HashMap::from([(1, root)]);
-        MemFs { state: Mutex::new(State { nodes, next_ino: 2, pages: 0 }), opts }
+        let state = Mutex::new(State { nodes, next_ino: 2, pages: 0 });
+        MemFs { state, opts, locks: locks::Locks::default() }
+    }
+
+    /// SETLKWs waiting for a lock now (with `serve_locks`).
+    pub fn lock_waiters(&self) -> usize {
+        self.locks.waiting()
     }
 
     /// The options it was made with.
