@@ -2,6 +2,10 @@
 //! must parse to a value or an error, never panic, and whatever parses must borrow only from
 //! the buffer it came from. The seed is fixed and printed; FUSEFS_FUZZ_SEED and
 //! FUSEFS_FUZZ_ITERS override it and the count.
+//!
+//! Its seeds: one request per opcode and a few with data (below), and the corpus the
+//! cargo-fuzz campaigns keep in the repository (proto/fuzz/corpus/parse_request, itself
+//! seeded from these by `cargo test -p fusefs-proto --test fuzz_parse -- --ignored`).
 
 use fusefs_proto::build::RequestBuilder;
 use fusefs_proto::{Dialect, InitFlags, Opcode, Operation, Request, XattrFlags};
@@ -46,6 +50,30 @@ fn corpus() -> Vec<Vec<u8>> {
     c
 }
 
+/// The campaign's corpus, as kept in the repository.
+fn kept_corpus() -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/parse_request");
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).map(|d| d.flatten().collect()).unwrap_or_default();
+    files.sort_by_key(|e| e.file_name());
+    files.iter().filter_map(|e| std::fs::read(e.path()).ok()).collect()
+}
+
+/// Write the seeds where the cargo-fuzz campaigns start from (proto/fuzz/corpus/*): run by
+/// hand before a campaign, not by the suite.
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    for target in ["parse_request", "dispatch"] {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, seed) in corpus().iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:03}")), seed).unwrap();
+        }
+    }
+}
+
 fn check(buf: &[u8], d: &Dialect) {
     if let Ok(r) = Request::parse(buf, d) {
         let range = buf.as_ptr_range();
@@ -80,7 +108,14 @@ fn random_and_mutated_requests_never_panic() {
         std::env::var("FUSEFS_FUZZ_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000);
     eprintln!("fuzz_parse: seed {seed}, {iters} iterations (FUSEFS_FUZZ_SEED / FUSEFS_FUZZ_ITERS)");
     let mut rng = Rng(seed | 1);
-    let corpus = corpus();
+    let mut corpus = corpus();
+    let kept = kept_corpus();
+    eprintln!(
+        "fuzz_parse: {} seeds, {} from the campaign's corpus",
+        corpus.len() + kept.len(),
+        kept.len()
+    );
+    corpus.extend(kept);
     let dialects = [
         Dialect::default(),
         Dialect { minor: 12, setxattr_ext: true },

@@ -2,7 +2,7 @@
 //! or give an error, and encoding a reply for whatever parsed must not panic.
 #![no_main]
 
-use fusefs_proto::{Dialect, Operation, OutMessage, Request};
+use fusefs_proto::{Dialect, Errno, Operation, OutMessage, Request};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
             if let Operation::BatchForget(b) = r.operation {
                 let _ = b.forgets.iter().count();
             }
-            let _ = OutMessage::error(r.unique(), 5).to_vec();
+            let _ = OutMessage::error(r.unique(), Errno::EIO).to_vec();
         }
     }
 });
