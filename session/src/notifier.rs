@@ -89,7 +89,10 @@ impl Notifier {
         self.send(&OutMessage::notify_inc_epoch())
     }
 
-    /// RESEND: have the kernel resend every request still waiting for a reply (HAS_RESEND).
+    /// RESEND: have the kernel resend every request still waiting for a reply (HAS_RESEND),
+    /// each with bit 63 of its unique set; answer the resent one (the original's answer is
+    /// refused). On 6.18 this reaches the requests read from /dev/fuse, not those held in
+    /// FUSE-over-io_uring ring entries (tests/notify.rs).
     pub fn resend(&self) -> io::Result<()> {
         self.send(&OutMessage::notify_resend())
     }
