@@ -36,8 +36,8 @@ struct Args {
     direct_io: bool,
 
     /// Serve POSIX and flock locks in MemFs instead of the kernel's local locking (each close
-    /// then costs a FLUSH).
-    #[arg(long)]
+    /// then costs a FLUSH). Not with --async.
+    #[arg(long, conflicts_with = "serve_async")]
     locks: bool,
 
     /// Serve through the async API (`AsyncFs`: a task per request) instead of the sync one.

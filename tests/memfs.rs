@@ -728,8 +728,8 @@ fn memfs_serves_posix_locks_and_flock_between_two_processes() {
     let cpath =
         std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())).unwrap();
     let mut pipe = [0i32; 2];
-    // SAFETY: `pipe` has room for the two fds.
-    assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+    // SAFETY: `pipe` has room for the two fds; CLOEXEC so no other test's child inherits it.
+    assert_eq!(unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     let me = std::process::id() as i32;
     // SAFETY: the child only makes async-signal-safe calls (open, fcntl, flock, sigaction,
     // write, _exit) on values prepared before the fork.
@@ -769,6 +769,19 @@ fn memfs_serves_posix_locks_and_flock_between_two_processes() {
         }
     }
     assert!(child > 0, "fork");
+    /// Kills and reaps the child if the test fails before it has (it may hang in a wait,
+    /// holding this binary's /dev/fuse fds, which it inherited).
+    struct Reap(i32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let pid = nix::unistd::Pid::from_raw(self.0);
+            if self.0 > 0 {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pid, None);
+            }
+        }
+    }
+    let mut reap = Reap(child);
     let fs_ = std::sync::Arc::clone(m.session().filesystem());
     let waiter = |what: &str| {
         let mut b = 0u8;
@@ -801,6 +814,7 @@ fn memfs_serves_posix_locks_and_flock_between_two_processes() {
         || {},
         move || nix::sys::wait::waitpid(pid, None).unwrap(),
     );
+    reap.0 = 0; // reaped
     assert_eq!(
         status,
         nix::sys::wait::WaitStatus::Exited(pid, 0),

@@ -173,10 +173,25 @@ fn a_user_mounts_through_fusermount3_and_may_not_allow_others() {
 
     let dir = tempfile::tempdir().unwrap();
     std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-    let mut cmd = Command::new(common::example("memfs"));
-    cmd.arg(dir.path()).arg("--allow-other").uid(uid).gid(gid);
-    let out =
-        with_limit("memfs --allow-other as nobody", LIMIT, || {}, move || cmd.output().unwrap());
+    let child = Command::new(common::example("memfs"))
+        .arg(dir.path())
+        .arg("--allow-other")
+        .uid(uid)
+        .gid(gid)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let path = dir.path().to_path_buf();
+    let kill = move || {
+        // Had it been let mount, it would serve until stopped.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+    };
+    let out = with_limit("memfs --allow-other as nobody", LIMIT, kill, move || {
+        child.wait_with_output().unwrap()
+    });
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "refused: {err}");
     assert!(err.contains("user_allow_other"), "fusermount3 says why: {err}");

@@ -94,6 +94,45 @@ fn a_killed_daemon_leaves_no_hung_callers() {
     assert!(!is_mounted(&path));
 }
 
+/// The fusermount3 processes for mountpoint `mnt` that are this process's children (as the
+/// subreaper of a dead daemon's); one that has exited (a zombie, whose command line is
+/// empty) counts too.
+fn helpers_of(mnt: &std::path::Path) -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let mnt = mnt.to_string_lossy().into_owned();
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(") ").map_or("", |r| r.1);
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            stat.contains("(fusermount3)")
+                && after.split(' ').nth(1) == Some(me.as_str())
+                && (cmdline.is_empty() || String::from_utf8_lossy(&cmdline).contains(&mnt))
+        })
+        .collect()
+}
+
+/// A clean stop with `-o auto_unmount` (SIGTERM): the daemon unmounts, lets its fusermount3
+/// go and reaps it; nothing is left, no mount and no helper (which would come to this
+/// process, its subreaper, were it orphaned).
+#[test]
+fn with_auto_unmount_a_clean_stop_leaves_no_helper() {
+    let test = "with_auto_unmount_a_clean_stop_leaves_no_helper";
+    if !can_mount(test) || !common::has_fusermount3(test) {
+        return;
+    }
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let mut m = ExampleMount::start("memfs", &["--threads", "2", "-o", "auto_unmount"]);
+    let path = m.path.clone();
+    fs::write(path.join("f"), b"x").unwrap();
+    assert_eq!(m.signal_and_wait(Signal::SIGTERM).code(), Some(0));
+    assert!(!is_mounted(&path), "unmounted");
+    assert_eq!(helpers_of(&path), Vec::<i32>::new(), "the daemon reaped its fusermount3");
+}
+
 /// The memfs example with `-o auto_unmount`, killed under load (four readers and a writer on
 /// files they hold open, with O_DIRECT): every caller gets an error within 2 s, and
 /// fusermount3, which mounted it and stayed behind, unmounts it: no mount is left.
@@ -166,17 +205,7 @@ fn with_auto_unmount_a_killed_daemon_leaves_no_mount() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     // The helper exits once it has unmounted: reap it, so no process is left behind.
-    let me = std::process::id().to_string();
-    let helpers: Vec<i32> = fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|d| d.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let after = stat.rsplit_once(") ").map_or("", |r| r.1);
-            stat.contains("(fusermount3)") && after.split(' ').nth(1) == Some(me.as_str())
-        })
-        .collect();
+    let helpers = helpers_of(&path);
     assert_eq!(helpers.len(), 1, "the daemon's fusermount3 came to us");
     for pid in helpers {
         let pid = nix::unistd::Pid::from_raw(pid);

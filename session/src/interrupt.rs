@@ -14,17 +14,18 @@ use std::sync::Mutex;
 ///
 /// Checks are lock-free: a count read first (so that with nothing interrupted, the common
 /// case, a check is one atomic load), then a scan of the slots. A mark goes when its request
-/// is answered. An INTERRUPT that raced with its request's reply leaves a mark that nobody
-/// answers again; it stays until a newer mark takes its slot, the oldest first, and costs a
-/// scan of the slots on each reply meanwhile (about a hundred loads). Marks are never
-/// dropped for age: a request that runs for minutes sees its interrupt when it checks.
-/// Nothing allocates after creation.
+/// is answered. An INTERRUPT that raced with its request's reply (or whose request the
+/// kernel resent under another unique) leaves a mark that nobody answers again; it stays
+/// until a newer mark takes its slot when all are full (round-robin), and meanwhile every
+/// reply scans the 256 slots (a few hundred nanoseconds): the one-load case is lost until
+/// then. Marks are never dropped for age: a request that runs for minutes sees its
+/// interrupt when it checks. Nothing allocates after creation.
 pub(crate) struct Interrupts {
     /// Occupied slots. Incremented before a slot is filled and decremented after one is
     /// emptied, so a reader that sees 0 can trust that no slot holds a mark.
     len: AtomicUsize,
     slots: Box<[AtomicU64]>,
-    /// The slot the next mark takes when none is free (oldest first); writers of marks are
+    /// The slot the next mark takes when none is free (round-robin); writers of marks are
     /// serialized by this lock, which checks never take.
     next: Mutex<usize>,
 }
@@ -56,8 +57,8 @@ impl Interrupts {
                 self.len.fetch_add(1, Ordering::AcqRel);
                 free.store(unique, Ordering::Release);
             }
-            // Full: the oldest marks are the likeliest to be stale. (If the reply of the one
-            // replaced emptied its slot meanwhile, the slot counts again.)
+            // Full: replace round-robin (with every slot taken, most marks are stale ones). If
+            // the reply of the one replaced emptied its slot meanwhile, the slot counts again.
             None => {
                 let s = &self.slots[*next];
                 *next = (*next + 1) % Self::CAPACITY;
@@ -102,7 +103,7 @@ mod tests {
         for u in 1..=(Interrupts::CAPACITY as u64 + 10) {
             i.interrupt(u * 2);
         }
-        assert!(!i.is_interrupted(2), "oldest replaced");
+        assert!(!i.is_interrupted(2), "the first slot replaced");
         assert!(i.is_interrupted((Interrupts::CAPACITY as u64 + 10) * 2));
         assert_eq!(i.len.load(Ordering::Acquire), Interrupts::CAPACITY);
     }

@@ -23,8 +23,9 @@ pub(crate) struct Mount {
 }
 
 /// `fusermount3 -o auto_unmount` after mounting waits for its socket to close, then unmounts
-/// and exits: the socket closes when this process dies, however it dies. A clean unmount
-/// closes it too, and reaps the helper (it is our child; nobody else would).
+/// and exits: the socket closes when this process dies, however it dies (unless a child
+/// forked without exec still holds a copy: it is CLOEXEC, not closed at fork). A clean
+/// unmount closes it too, and reaps the helper (it is our child; nobody else would).
 #[derive(Debug)]
 struct AutoUnmount {
     socket: OwnedFd,
@@ -33,12 +34,25 @@ struct AutoUnmount {
 
 impl AutoUnmount {
     /// Let the helper go (it finds the filesystem unmounted already, or unmounts it) and
-    /// reap it.
+    /// reap it; one that has not gone within 5 s (it may be checking a mount nobody serves
+    /// yet) is killed, so that unmounting never hangs on it.
     fn release(self) {
         let AutoUnmount { socket, mut helper } = self;
         drop(socket);
-        if let Err(e) = helper.wait() {
-            log::warn!("waiting for fusermount3 (auto_unmount): {e}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match helper.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                _ => {
+                    log::warn!("fusermount3 (auto_unmount) did not exit: killed");
+                    let _ = helper.kill();
+                    let _ = helper.wait();
+                    return;
+                }
+            }
         }
     }
 }

@@ -151,11 +151,21 @@ impl Filesystem for MemFs {
     }
 
     fn getlk(&self, _: &Context<'_>, op: op::Getlk, reply: ReplyLock) {
+        if !self.opts.serve_locks {
+            return reply.error(Errno::ENOSYS);
+        }
         reply.lock(self.locks.test(op.ino, op.owner, &op.lock))
     }
 
     fn setlk(&self, ctx: &Context<'_>, op: op::Setlk, reply: ReplyEmpty) {
+        if !self.opts.serve_locks {
+            return reply.error(Errno::ENOSYS);
+        }
         self.locks.set(&op, ctx.unique(), reply)
+    }
+
+    fn destroy(&self) {
+        self.locks.clear();
     }
 
     fn interrupt(&self, unique: u64) {

@@ -5,7 +5,13 @@
 //! The two kinds never conflict with each other (as on Linux). POSIX locks belong to a lock
 //! owner (the kernel's id for the process's files table) and go when any of its files on
 //! the node is flushed (close); flock locks belong to an open file and go at its release.
-//! A new lock replaces the owner's own locks over its range, splitting them as needed.
+//! A new lock replaces the owner's own locks over its range, splitting them as needed; a
+//! flock conversion drops the old lock first, as Linux does (so two holders upgrading at
+//! once cannot wait for each other forever).
+//!
+//! Not done: deadlock detection between POSIX waiters (EDEADLK; the waits then last until
+//! a signal), and open file description locks (F_OFD_SETLK reach MemFs as POSIX locks of
+//! the open file, which no FLUSH names: they stay until the node is unlocked or unmounted).
 
 use fusefs_session::op::{Lock, Setlk};
 use fusefs_session::{Errno, ReplyEmpty};
@@ -127,27 +133,50 @@ impl Locks {
     /// wait, later: when the lock is free, or with EINTR if interrupted.
     pub(super) fn set(&self, op: &Setlk, unique: u64, reply: ReplyEmpty) {
         let (ino, lock, sleep) = (op.ino, &op.lock, op.sleep);
+        if ![libc::F_RDLCK, libc::F_WRLCK, libc::F_UNLCK].contains(&lock.typ) {
+            return reply.error(Errno::EINVAL);
+        }
         let want = held(op.owner, lock, op.flock);
         let mut s = self.state.lock().unwrap();
-        let granted = if lock.typ == libc::F_UNLCK {
+        if op.flock && lock.typ != libc::F_UNLCK {
+            s.set(ino, want, true); // a conversion starts by dropping the old lock
+        }
+        let answer = if lock.typ == libc::F_UNLCK {
             s.set(ino, want, true);
-            reply.ok();
-            s.wake()
+            Ok(())
         } else if s.conflict(ino, &want).is_some() {
-            if sleep {
-                s.waiting.push(Waiter { ino, want, unique, reply });
+            if !sleep {
+                Err(Errno::EAGAIN)
+            } else if reply.is_interrupted() {
+                // The INTERRUPT came before the wait began (checked under the lock that
+                // `interrupt` takes, so none is missed).
+                Err(Errno::EINTR)
             } else {
-                reply.error(Errno::EAGAIN);
+                s.waiting.push(Waiter { ino, want, unique, reply });
+                return;
             }
-            return;
         } else {
             s.set(ino, want, false);
-            reply.ok();
-            // A write lock turned read lets readers in.
-            s.wake()
+            Ok(())
         };
+        // An unlock, a write lock turned read or a dropped flock may let waiters in.
+        let granted = s.wake();
         drop(s);
+        match answer {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
         granted.into_iter().for_each(ReplyEmpty::ok);
+    }
+
+    /// The session ends: every waiter gets EINTR (their callers are gone with the mount),
+    /// and no lock is held any more.
+    pub(super) fn clear(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.held.clear();
+        let waiting = std::mem::take(&mut s.waiting);
+        drop(s);
+        waiting.into_iter().for_each(|w| w.reply.error(Errno::EINTR));
     }
 
     /// The owner's locks of one kind on `ino` go (FLUSH for POSIX locks, RELEASE for flock).

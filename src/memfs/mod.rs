@@ -65,7 +65,11 @@ pub struct MemFsOptions {
     /// Serve POSIX record locks and flock locks (asking the kernel for POSIX_LOCKS and
     /// FLOCK_LOCKS), instead of leaving them to the kernel's local locking; default false.
     /// Served, every close costs a FLUSH (which is where a process's POSIX locks go); the
-    /// kernel's local locks cost nothing and are as good on a single machine.
+    /// kernel's local locks cost nothing and are as good on a single machine. Sync API only
+    /// (the async one leaves locks to the kernel). A waiting F_SETLKW keeps its reply, which
+    /// counts against `Config::max_in_flight` and, on fuse-uring, holds a ring entry of its
+    /// CPU's queue: with few entries per queue, waiters can leave the holder's unlock no
+    /// entry to arrive on (use a deeper `ring_depth`, or another transport, where many wait).
     pub serve_locks: bool,
     /// Owner (uid, gid) of the root directory. Default: this process's effective ones, as
     /// tmpfs's root belongs to whoever mounts it (a user's memfs is theirs to write in).
