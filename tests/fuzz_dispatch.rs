@@ -9,17 +9,7 @@ use fusefs::testing::Harness;
 
 /// Feed `data` to a fresh MemFs as the fuzz target does.
 fn replay(data: &[u8]) {
-    let h = Harness::new(MemFs::default());
-    let mut rest = data;
-    for _ in 0..16 {
-        if rest.len() < 4 {
-            break;
-        }
-        let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
-        let take = len.clamp(1, rest.len());
-        let _ = h.request(&rest[..take]);
-        rest = &rest[take..];
-    }
+    Harness::new(MemFs::default()).request_stream(data);
 }
 
 #[test]

@@ -133,6 +133,22 @@ impl<F: Filesystem> Harness<F> {
         self.take_replies()
     }
 
+    /// Handle a stream of requests as /dev/fuse would hand them out one by one: each takes
+    /// the bytes its length field says (at least one, at most what is left). Returns how
+    /// many were handed over. For replaying captured or fuzzed input; replies stay for
+    /// [`take_replies`](Self::take_replies).
+    pub fn request_stream(&self, mut bytes: &[u8]) -> usize {
+        let mut n = 0;
+        while bytes.len() >= 4 {
+            let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+            let take = len.clamp(1, bytes.len());
+            dispatch(&*self.fs, &self.chan, &bytes[..take]);
+            bytes = &bytes[take..];
+            n += 1;
+        }
+        n
+    }
+
     /// The replies sent since the last call.
     pub fn take_replies(&self) -> Vec<Vec<u8>> {
         self.memory.sink.replies.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()

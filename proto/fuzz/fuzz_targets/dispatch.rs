@@ -1,7 +1,7 @@
 //! Coverage-guided fuzzing of dispatch: any bytes, handed to a MemFs behind the testing
 //! harness as the kernel would hand a request, must be answered or refused, never panic the
-//! session or the filesystem. The input is split into requests by their length fields, so
-//! one input is a sequence (a MKDIR, then a LOOKUP in it, ...).
+//! session or the filesystem. The input is split into requests by their length fields
+//! (`Harness::request_stream`), so one input is a sequence (a MKDIR, then a LOOKUP in it).
 #![no_main]
 
 use fusefs::memfs::MemFs;
@@ -10,14 +10,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let h = Harness::new(MemFs::default());
-    let mut rest = data;
-    for _ in 0..16 {
-        if rest.len() < 4 {
-            break;
-        }
-        let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
-        let take = len.clamp(1, rest.len());
-        let _ = h.request(&rest[..take]);
-        rest = &rest[take..];
-    }
+    h.request_stream(data);
 });
