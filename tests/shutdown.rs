@@ -94,11 +94,11 @@ fn a_killed_daemon_leaves_no_hung_callers() {
     assert!(!is_mounted(&path));
 }
 
-/// The fusermount3 processes for mountpoint `mnt` that are this process's children (as the
-/// subreaper of a dead daemon's); one that has exited (a zombie, whose command line is
-/// empty) counts too.
-fn helpers_of(mnt: &std::path::Path) -> Vec<i32> {
-    let me = std::process::id().to_string();
+/// The fusermount3 processes for mountpoint `mnt` whose parent is `parent` (this process,
+/// as the subreaper of a dead daemon's helper, or the daemon); one that has exited (a
+/// zombie, whose command line is empty) counts too.
+fn helpers_of(mnt: &std::path::Path, parent: u32) -> Vec<i32> {
+    let me = parent.to_string();
     let mnt = mnt.to_string_lossy().into_owned();
     fs::read_dir("/proc")
         .unwrap()
@@ -128,9 +128,13 @@ fn with_auto_unmount_a_clean_stop_leaves_no_helper() {
     let mut m = ExampleMount::start("memfs", &["--threads", "2", "-o", "auto_unmount"]);
     let path = m.path.clone();
     fs::write(path.join("f"), b"x").unwrap();
+    let helper = helpers_of(&path, m.pid());
+    assert_eq!(helper.len(), 1, "the daemon's fusermount3 stays while it serves");
     assert_eq!(m.signal_and_wait(Signal::SIGTERM).code(), Some(0));
     assert!(!is_mounted(&path), "unmounted");
-    assert_eq!(helpers_of(&path), Vec::<i32>::new(), "the daemon reaped its fusermount3");
+    // Reaped by the daemon, it is gone; orphaned, it would have come to us as a zombie.
+    let proc = std::path::PathBuf::from(format!("/proc/{}", helper[0]));
+    assert!(!proc.exists(), "the daemon reaped its fusermount3");
 }
 
 /// The memfs example with `-o auto_unmount`, killed under load (four readers and a writer on
@@ -205,7 +209,7 @@ fn with_auto_unmount_a_killed_daemon_leaves_no_mount() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     // The helper exits once it has unmounted: reap it, so no process is left behind.
-    let helpers = helpers_of(&path);
+    let helpers = helpers_of(&path, std::process::id());
     assert_eq!(helpers.len(), 1, "the daemon's fusermount3 came to us");
     for pid in helpers {
         let pid = nix::unistd::Pid::from_raw(pid);

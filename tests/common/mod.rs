@@ -341,6 +341,11 @@ impl ExampleMount {
         }
     }
 
+    /// The example's process id (while it runs).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Everything the example has printed on stderr so far.
     pub fn output(&self) -> String {
         self.log.lock().unwrap().clone()
