@@ -279,3 +279,53 @@ fn replies_answered_later_are_kept_and_builders_do_not_collide() {
     assert_eq!(left.len(), 1, "the late READ reply is still there");
     assert_eq!(parse_reply(&left[0]).2, read_unique);
 }
+
+/// Through the async API, an OPEN or OPENDIR answer the kernel never received (its caller
+/// gone) gives the handle back: no RELEASE(DIR) will come for it, so AsyncFs calls the
+/// filesystem's own release itself, as it does for a refused CREATE.
+#[test]
+fn async_opens_the_kernel_never_received_are_released() {
+    use fusefs::{AsyncFilesystem, AsyncFs, Errno, OpenFlags, RequestInfo};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    #[derive(Default)]
+    struct Handles {
+        released: AtomicU64,
+        dirs_released: AtomicU64,
+    }
+    impl AsyncFilesystem for Handles {
+        async fn open(&self, _: RequestInfo, _: u64, _: i32) -> Result<(u64, OpenFlags), Errno> {
+            Ok((7, OpenFlags::empty()))
+        }
+        async fn release(&self, _: RequestInfo, _: u64, fh: u64) -> Result<(), Errno> {
+            self.released.fetch_add(fh, Ordering::SeqCst);
+            Ok(())
+        }
+        async fn opendir(&self, _: RequestInfo, _: u64, _: i32) -> Result<(u64, OpenFlags), Errno> {
+            Ok((9, OpenFlags::empty()))
+        }
+        async fn releasedir(&self, _: RequestInfo, _: u64, fh: u64) -> Result<(), Errno> {
+            self.dirs_released.fetch_add(fh, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+    let h = Harness::new(AsyncFs::new(Handles::default()).unwrap());
+    let mut rq = h.builder();
+    let fs = h.filesystem().inner();
+    let wait = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    h.refuse_next_reply();
+    h.request(&rq.open(2, libc::O_RDONLY));
+    wait("the refused open's handle released", &|| fs.released.load(Ordering::SeqCst) == 7);
+    h.refuse_next_reply();
+    h.request(&rq.opendir(1, libc::O_RDONLY));
+    wait("the refused opendir's handle released", &|| fs.dirs_released.load(Ordering::SeqCst) == 9);
+    // Delivered answers release nothing by themselves.
+    h.request(&rq.open(2, libc::O_RDONLY));
+    wait("answered", &|| !h.take_replies().is_empty());
+    assert_eq!(fs.released.load(Ordering::SeqCst), 7);
+}

@@ -633,14 +633,27 @@ fn attr<F>(_: &Arc<F>, reply: ReplyAttr, r: Result<(FileAttr, Duration), Errno>)
     }
 }
 
-fn opened<F>(_: &Arc<F>, reply: ReplyOpen, r: Result<(u64, OpenFlags), Errno>) {
+/// Answer OPEN or OPENDIR; if the kernel never got the answer, no RELEASE(DIR) will come,
+/// so `undo` gives the handle back to the filesystem (as a refused CREATE does).
+fn opened<F: AsyncFilesystem>(
+    fs: &Arc<F>,
+    reply: ReplyOpen,
+    r: Result<(u64, OpenFlags), Errno>,
+    undo: impl FnOnce(Arc<F>, RequestInfo, u64) -> BoxedUnit + Send + 'static,
+) {
     match r {
         Ok((fh, flags)) => {
-            reply.opened(fh, flags);
+            if !reply.opened(fh, flags) {
+                let req = RequestInfo { unique: 0, uid: 0, gid: 0, pid: 0, groups: Vec::new() };
+                tokio::spawn(undo(Arc::clone(fs), req, fh));
+            }
         }
         Err(e) => reply.error(e),
     }
 }
+
+/// A release to run when an open's answer never reached the kernel.
+type BoxedUnit = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 fn data<F>(_: &Arc<F>, reply: ReplyData, r: Result<Vec<u8>, Errno>) {
     match r {
@@ -763,7 +776,13 @@ impl<F: AsyncFilesystem> Filesystem for AsyncFs<F> {
             ctx,
             Cancel::Never,
             call!(|fs, req| fs.open(req, op.ino, op.flags)),
-            opened,
+            move |fs: &Arc<F>, reply, r| {
+                opened(fs, reply, r, move |fs, req, fh| {
+                    Box::pin(async move {
+                        let _ = fs.release(req, op.ino, fh).await;
+                    })
+                })
+            },
             reply,
         )
     }
@@ -802,7 +821,13 @@ impl<F: AsyncFilesystem> Filesystem for AsyncFs<F> {
             ctx,
             Cancel::Never,
             call!(|fs, req| fs.opendir(req, op.ino, op.flags)),
-            opened,
+            move |fs: &Arc<F>, reply, r| {
+                opened(fs, reply, r, move |fs, req, fh| {
+                    Box::pin(async move {
+                        let _ = fs.releasedir(req, op.ino, fh).await;
+                    })
+                })
+            },
             reply,
         )
     }
