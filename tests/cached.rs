@@ -235,3 +235,31 @@ fn listing_while_deleting_skips_nothing() {
         }
     }
 }
+
+/// FSYNC reaches the backend (LocalBackend makes the file durable), and the backend's error
+/// is the caller's: a file whose source went behind the mount's back fails its fsync.
+#[test]
+fn fsync_reaches_the_backend_and_its_error_the_caller() {
+    if !can_mount("fsync_reaches_the_backend_and_its_error_the_caller") {
+        return;
+    }
+    let src = source_tree();
+    let m = mount(src.path(), CacheConfig::local());
+    let calls = || m.session().filesystem().inner().backend().calls().other;
+    let f = m.run(|p| {
+        let f = fs::OpenOptions::new().write(true).open(p.join("f3")).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, b"durable", 0).unwrap();
+        f
+    });
+    let before = calls();
+    let f = m.run(move |_| {
+        f.sync_all().unwrap();
+        f.sync_data().unwrap();
+        f
+    });
+    assert_eq!(calls() - before, 2, "fsync and fdatasync each reached the backend");
+    fs::remove_file(src.path().join("f3")).unwrap();
+    let e = m.run(move |_| f.sync_all().unwrap_err());
+    assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "the backend's error: {e}");
+    m.unmount();
+}

@@ -110,6 +110,16 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = BackendResult<()>> + Send {
         async { Err(Errno::ENOTSUP) }
     }
+    /// Make what was written to `path` durable (FSYNC; `datasync`: the data, not all the
+    /// metadata). Its error is the caller's fsync(2) error. Default: nothing to do, for a
+    /// store whose writes are durable when they return.
+    fn fsync(
+        &self,
+        _path: &Path,
+        _datasync: bool,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// A path store with a blocking client (a local directory, a synchronous SDK): the same
@@ -164,6 +174,10 @@ pub trait BlockingBackend: Send + Sync + 'static {
     /// Remove an extended attribute (optional).
     fn removexattr(&self, _path: &Path, _name: &OsStr) -> BackendResult<()> {
         Err(Errno::ENOTSUP)
+    }
+    /// Make what was written to `path` durable; see [`Backend::fsync`].
+    fn fsync(&self, _path: &Path, _datasync: bool) -> BackendResult<()> {
+        Ok(())
     }
 }
 
@@ -270,5 +284,9 @@ impl<B: BlockingBackend> Backend for Blocking<B> {
     async fn removexattr(&self, path: &Path, name: &OsStr) -> BackendResult<()> {
         let (p, n) = (path.to_path_buf(), name.to_owned());
         self.run(move |b| b.removexattr(&p, &n)).await
+    }
+    async fn fsync(&self, path: &Path, datasync: bool) -> BackendResult<()> {
+        let p = path.to_path_buf();
+        self.run(move |b| b.fsync(&p, datasync)).await
     }
 }

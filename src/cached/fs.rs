@@ -447,8 +447,11 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         Ok(n? as u32)
     }
 
-    async fn fsync(&self, _: RequestInfo, _: u64, _: u64, _: bool) -> R<()> {
-        Ok(())
+    async fn fsync(&self, _: RequestInfo, ino: u64, _: u64, datasync: bool) -> R<()> {
+        // Writes went to the backend as they came (nothing is buffered here): what is left
+        // is the backend's own durability.
+        let p = self.path(ino)?;
+        self.backend.fsync(&p, datasync).await
     }
 
     async fn opendir(&self, _: RequestInfo, ino: u64, _: i32) -> R<(u64, OpenFlags)> {

@@ -111,6 +111,12 @@ impl BlockingBackend for LocalBackend {
         Ok(done)
     }
 
+    fn fsync(&self, path: &Path, datasync: bool) -> BackendResult<()> {
+        // fsync(2) on any descriptor of the file flushes the file.
+        let f = fs::File::open(self.full(path)).map_err(errno)?;
+        if datasync { f.sync_data() } else { f.sync_all() }.map_err(errno)
+    }
+
     fn write(&self, path: &Path, offset: u64, data: &[u8]) -> BackendResult<usize> {
         let f = OpenOptions::new().write(true).open(self.full(path)).map_err(errno)?;
         f.write_all_at(data, offset).map_err(errno)?;

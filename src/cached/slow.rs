@@ -239,4 +239,8 @@ impl<B: Backend> Backend for Slow<B> {
         self.call(OTHER).await;
         self.inner.removexattr(p, name).await
     }
+    async fn fsync(&self, p: &Path, datasync: bool) -> BackendResult<()> {
+        self.call(OTHER).await;
+        self.inner.fsync(p, datasync).await
+    }
 }
