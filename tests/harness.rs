@@ -324,8 +324,10 @@ fn async_opens_the_kernel_never_received_are_released() {
     h.refuse_next_reply();
     h.request(&rq.opendir(1, libc::O_RDONLY));
     wait("the refused opendir's handle released", &|| fs.dirs_released.load(Ordering::SeqCst) == 9);
-    // Delivered answers release nothing by themselves.
-    h.request(&rq.open(2, libc::O_RDONLY));
-    wait("answered", &|| !h.take_replies().is_empty());
+    // Delivered answers release nothing by themselves. (`request` hands back the replies
+    // sent so far: this one's may be among them already.)
+    if h.request(&rq.open(2, libc::O_RDONLY)).is_empty() {
+        wait("answered", &|| !h.take_replies().is_empty());
+    }
     assert_eq!(fs.released.load(Ordering::SeqCst), 7);
 }
