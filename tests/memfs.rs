@@ -639,15 +639,7 @@ fn direct_io_files_and_parallel_direct_writes() {
     if !can_mount("direct_io_files_and_parallel_direct_writes") {
         return;
     }
-    let reads = |m: &TestMount<MemFs>| {
-        let deadline = std::time::Instant::now() + common::LIMIT;
-        while m.session().stats().in_flight != 0 {
-            assert!(std::time::Instant::now() < deadline);
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        let ops = m.session().stats().ops;
-        ops.iter().filter(|o| o.opcode == fusefs::proto::Opcode::Read).map(|o| o.count).sum::<u64>()
-    };
+    let reads = |m: &TestMount<MemFs>| m.answered(fusefs::proto::Opcode::Read);
     for direct in [true, false] {
         let mut o = MemFsOptions::default();
         o.direct_io = direct;

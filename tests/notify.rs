@@ -71,16 +71,6 @@ impl Filesystem for Notified {
     }
 }
 
-/// Requests of `opcode` answered (or, for FORGET, received) so far, once nothing is in flight.
-fn count(m: &TestMount<Notified>, opcode: Opcode) -> u64 {
-    let deadline = std::time::Instant::now() + common::LIMIT;
-    while m.session().stats().in_flight != 0 {
-        assert!(std::time::Instant::now() < deadline, "requests stay in flight");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    m.session().stats().ops.iter().filter(|o| o.opcode == opcode).map(|o| o.count).sum()
-}
-
 fn mount(test: &str) -> Option<TestMount<Notified>> {
     let mut c = common::config();
     c.threads = 2;
@@ -121,9 +111,9 @@ fn poll_wakeup_wakes_a_waiting_poll() {
 
 /// Look `name` up through the mount (stat), returning how many LOOKUPs that cost.
 fn lookups_for(m: &TestMount<Notified>, name: &'static str) -> u64 {
-    let before = count(m, Opcode::Lookup);
+    let before = m.answered(Opcode::Lookup);
     m.run(move |p| std::fs::metadata(p.join(name)).unwrap());
-    count(m, Opcode::Lookup) - before
+    m.answered(Opcode::Lookup) - before
 }
 
 #[test]
@@ -156,15 +146,11 @@ fn prune_makes_the_kernel_forget_unused_nodes() {
     for name in ["f4", "f5", "f6"] {
         lookups_for(&m, name);
     }
-    let forgets = || count(&m, Opcode::Forget) + count(&m, Opcode::BatchForget);
+    let forgets = || m.answered(Opcode::Forget) + m.answered(Opcode::BatchForget);
     let before = forgets();
     // Nodes 5, 6, 7 are "f4" .. "f6", unused (no open file): the kernel drops them.
     m.session().notifier().prune(&[5, 6, 7]).expect("PRUNE");
-    let deadline = std::time::Instant::now() + common::LIMIT;
-    while forgets() == before {
-        assert!(std::time::Instant::now() < deadline, "no FORGET after PRUNE");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    common::wait_until("a FORGET after PRUNE", || forgets() != before);
     assert_eq!(lookups_for(&m, "f4"), 1, "a pruned node is looked up again");
     m.unmount();
 }

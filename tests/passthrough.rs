@@ -4,7 +4,7 @@
 //! fallback when it runs without CAP_SYS_ADMIN.
 
 mod common;
-use common::{can_mount, ExampleMount, TestMount, Tmpfs};
+use common::{can_mount, wait_until, ExampleMount, TestMount, Tmpfs};
 use fusefs::passthrough::{PassthroughFs, PassthroughOptions};
 use fusefs::proto::Opcode;
 use fusefs::{op, BackingFile, Context, Entry, FileAttr, FileType, Filesystem, InitFlags};
@@ -14,24 +14,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
-
-/// Requests of `opcode` the session has answered. A reply is counted just after the kernel
-/// took it, so the caller may already be back: wait until nothing is in flight first.
-fn count<F: Filesystem>(m: &TestMount<F>, opcode: Opcode) -> u64 {
-    wait_until("replies counted", || m.session().stats().in_flight == 0);
-    m.session().stats().ops.iter().filter(|o| o.opcode == opcode).map(|o| o.count).sum()
-}
-
-/// Wait (up to the time limit) until `cond` holds: RELEASE reaches the daemon after
-/// close(2) has returned, as a background request.
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + common::LIMIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "{what}: not within {:?}", common::LIMIT);
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use std::time::{Duration, SystemTime};
 
 fn mount_passthrough(src: &Path) -> TestMount<PassthroughFs> {
     let fs = PassthroughFs::new(src, PassthroughOptions::default()).unwrap();
@@ -67,9 +50,9 @@ fn passthrough_reads_and_writes_are_the_backing_files() {
         assert_eq!(&seen, b"behind", "a read comes from the backing file");
     });
     assert!(m.session().filesystem().uses_passthrough());
-    assert_eq!(count(&m, Opcode::Read), 0, "no READ reached the daemon");
-    assert_eq!(count(&m, Opcode::Write), 0, "no WRITE reached the daemon");
-    assert!(count(&m, Opcode::Open) >= 2);
+    assert_eq!(m.answered(Opcode::Read), 0, "no READ reached the daemon");
+    assert_eq!(m.answered(Opcode::Write), 0, "no WRITE reached the daemon");
+    assert!(m.answered(Opcode::Open) >= 2);
     m.unmount();
 }
 
@@ -90,14 +73,14 @@ fn a_backing_file_is_closed_at_the_last_release() {
     drop(a);
     let live_with_one_open = {
         // The first RELEASE must have been served before looking.
-        wait_until("first release", || count(&m, Opcode::Release) >= 1);
+        wait_until("first release", || m.answered(Opcode::Release) >= 1);
         backing.live()
     };
     assert_eq!(live_with_one_open, 1, "still open once");
     drop(b);
     wait_until("backing file closed", || backing.live() == 0);
     // 10,000 opens over 100 files, each read back, then nothing left registered or open.
-    let before = count(&m, Opcode::Release);
+    let before = m.answered(Opcode::Release);
     m.run(|p| {
         for i in 0..10_000 {
             let mut buf = [0u8; 64];
@@ -106,7 +89,7 @@ fn a_backing_file_is_closed_at_the_last_release() {
             assert_eq!(buf, [(i % 100) as u8; 64]);
         }
     });
-    wait_until("10,000 releases", || count(&m, Opcode::Release) >= before + 10_000);
+    wait_until("10,000 releases", || m.answered(Opcode::Release) >= before + 10_000);
     assert_eq!(backing.live(), 0, "no backing file left registered");
     assert_eq!(m.session().filesystem().counts().1, 0, "no handle left open");
     // Once the kernel forgets the files, so does the filesystem: the root alone is left.
@@ -217,7 +200,7 @@ fn mixing_passthrough_and_cached_opens_of_one_file() {
     assert_eq!(&buf, b"backing bytes");
     drop(pt);
     let fs = m.session().filesystem();
-    wait_until("releases", || count(&m, Opcode::Release) >= 3);
+    wait_until("releases", || m.answered(Opcode::Release) >= 3);
     *fs.backing.lock().unwrap() = None;
 
     next(CACHED);
@@ -229,7 +212,7 @@ fn mixing_passthrough_and_cached_opens_of_one_file() {
         "passthrough open of a cached inode"
     );
     drop(cached);
-    wait_until("releases", || count(&m, Opcode::Release) >= 5);
+    wait_until("releases", || m.answered(Opcode::Release) >= 5);
     *fs.backing.lock().unwrap() = None;
 
     // A DIRECT_IO open takes neither mode: a passthrough open may follow it.
@@ -344,24 +327,24 @@ fn the_kernel_keeps_listings_and_pages_only_when_told() {
         o.cache = cache;
         let m = TestMount::new(PassthroughFs::new(&src.path, o).unwrap(), 2);
         let listings = |m: &TestMount<PassthroughFs>| {
-            count(m, Opcode::Readdir) + count(m, Opcode::Readdirplus)
+            m.answered(Opcode::Readdir) + m.answered(Opcode::Readdirplus)
         };
         let list = |p: &Path| fs::read_dir(p).unwrap().count();
         assert_eq!(m.run(move |p| list(&p)), 50);
         let (first_listing, first_read) = {
             let l = listings(&m);
             assert_eq!(m.run(|p| fs::read(p.join("f7")).unwrap()), vec![7u8; 4096]);
-            (l, count(&m, Opcode::Read))
+            (l, m.answered(Opcode::Read))
         };
         assert!(first_listing > 0 && first_read > 0);
         assert_eq!(m.run(move |p| list(&p)), 50);
         assert_eq!(m.run(|p| fs::read(p.join("f7")).unwrap()), vec![7u8; 4096]);
         if cache {
             assert_eq!(listings(&m), first_listing, "CACHE_DIR: the listing came from the kernel");
-            assert_eq!(count(&m, Opcode::Read), first_read, "KEEP_CACHE: the pages stayed");
+            assert_eq!(m.answered(Opcode::Read), first_read, "KEEP_CACHE: the pages stayed");
         } else {
             assert!(listings(&m) > first_listing, "no CACHE_DIR: listed by the daemon again");
-            assert!(count(&m, Opcode::Read) > first_read, "no KEEP_CACHE: read again");
+            assert!(m.answered(Opcode::Read) > first_read, "no KEEP_CACHE: read again");
         }
         m.unmount();
     }
@@ -430,7 +413,7 @@ fn a_source_stacked_too_deep_is_served_unless_the_depth_allows_it() {
         });
         assert_eq!(read.0, b"from the lower layer");
         assert_eq!(read.1, b"written through the mount");
-        let (reads, writes) = (count(&m, Opcode::Read), count(&m, Opcode::Write));
+        let (reads, writes) = (m.answered(Opcode::Read), m.answered(Opcode::Write));
         if depth == 1 {
             assert!(reads > 0 && writes > 0, "served: {reads} READs, {writes} WRITEs");
         } else {

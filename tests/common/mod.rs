@@ -94,6 +94,17 @@ pub fn is_mounted(path: &Path) -> bool {
     mounts.lines().any(|l| l.split(' ').nth(1) == Some(p.as_str()))
 }
 
+/// Wait (under the time limit) until `cond` holds, checking every millisecond: for what
+/// the kernel does in the background (RELEASE after close(2), FORGET after eviction). Not
+/// a spin: the daemon being waited for needs the CPU.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {LIMIT:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Run `f` on its own thread; if it does not finish within `limit`, call `on_timeout` (which
 /// should unblock it) and fail.
 pub fn with_limit<T: Send + 'static>(
@@ -160,6 +171,14 @@ impl<F: Filesystem> TestMount<F> {
 
     pub fn session(&self) -> &Session<F> {
         self.session.as_ref().unwrap()
+    }
+
+    /// Requests of `opcode` the session has counted (answered; FORGET: received). A reply
+    /// is counted just after the kernel took it, so its caller may be back already: this
+    /// waits until nothing is in flight first.
+    pub fn answered(&self, opcode: fusefs::proto::Opcode) -> u64 {
+        wait_until("replies counted", || self.session().stats().in_flight == 0);
+        self.session().stats().ops.iter().filter(|o| o.opcode == opcode).map(|o| o.count).sum()
     }
 
     /// Run client code against the mountpoint under the time limit.
