@@ -375,11 +375,10 @@ impl Filesystem for PassthroughFs {
         };
         let opened = self.passthrough_open(ctx, &node, op.flags, None);
         match opened {
-            Ok(Some(pt)) => {
+            Ok(Some(backing)) => {
                 let fh = self.add_handle(Handle::Passthrough(Arc::clone(&node)));
-                let backing = pt.backing.as_ref().expect("registered above");
-                let sent = reply.passthrough(fh, OpenFlags::NOFLUSH, backing);
-                drop(pt);
+                let sent = reply.passthrough(fh, OpenFlags::NOFLUSH, &backing);
+                drop(backing);
                 if !sent {
                     // No RELEASE will come for an open the kernel never got.
                     self.remove_handle(fh);
@@ -419,11 +418,10 @@ impl Filesystem for PassthroughFs {
         let entry = self.entry(&node, &st);
         let opened = self.passthrough_open(ctx, &node, op.flags, Some(&file));
         match opened {
-            Ok(Some(pt)) => {
+            Ok(Some(backing)) => {
                 let fh = self.add_handle(Handle::Passthrough(Arc::clone(&node)));
-                let backing = pt.backing.as_ref().expect("registered above");
-                let sent = reply.created_passthrough(&entry, fh, OpenFlags::NOFLUSH, backing);
-                drop(pt);
+                let sent = reply.created_passthrough(&entry, fh, OpenFlags::NOFLUSH, &backing);
+                drop(backing);
                 if !sent {
                     self.remove_handle(fh);
                     self.passthrough_release(&node);
@@ -616,19 +614,17 @@ impl Filesystem for PassthroughFs {
             counted.push(node.id);
             Ok(false)
         });
-        match r {
-            Ok(()) => {
-                if !reply.ok() {
-                    for id in counted {
-                        self.nodes.forget(id, 1);
-                    }
-                }
-            }
+        let received = match r {
+            Ok(()) => reply.ok(),
             Err(e) => {
-                for id in counted {
-                    self.nodes.forget(id, 1);
-                }
-                reply.error(e)
+                reply.error(e);
+                false
+            }
+        };
+        if !received {
+            // The kernel took none of these lookups.
+            for id in counted {
+                self.nodes.forget(id, 1);
             }
         }
     }

@@ -2,11 +2,11 @@
 //! closed at the last release) or served by us, never both while opens last, as the kernel
 //! requires; and the opening and creating of files for either.
 
-use super::node::{self, Node};
+use super::node::Node;
 use super::sys::{self, errno, AsCaller};
 use super::PassthroughFs;
 use fusefs_session::op;
-use fusefs_session::{Context, Errno, FileType, OpenFlags};
+use fusefs_session::{BackingFile, Context, Errno, FileType, OpenFlags};
 use rustix::fs::{Mode, OFlags};
 use std::ffi::OsStr;
 use std::fs::File;
@@ -30,21 +30,23 @@ impl PassthroughFs {
         }
     }
 
-    /// Make `node` ready for one more passthrough open with `flags`: its backing file
-    /// registered (reusing `created` if it is open read-write). `Ok(None)` when the node is
-    /// to be served by us instead, which the caller then does. A node keeps the mode of its
-    /// first open while any is open, since the kernel fails an open of the other mode (EIO).
-    pub(super) fn passthrough_open<'n>(
+    /// Count one more open of `node` with `flags`: a passthrough one, with its backing file
+    /// (registered now, reusing `created` if it is open read-write), or `Ok(None)` for one
+    /// the caller serves. A node keeps the mode of its first open while any is open, since
+    /// the kernel fails an open of the other mode (EIO). The node's lock is not held while
+    /// the caller replies: the count already keeps the backing file.
+    pub(super) fn passthrough_open(
         &self,
         ctx: &Context<'_>,
-        node: &'n Node,
+        node: &Node,
         flags: i32,
         created: Option<&File>,
-    ) -> Result<Option<std::sync::MutexGuard<'n, node::Passthrough>>, Errno> {
+    ) -> Result<Option<Arc<BackingFile>>, Errno> {
+        let mut pt = node.passthrough.lock().unwrap();
         if node.kind != FileType::RegularFile {
+            pt.served += 1;
             return Ok(None);
         }
-        let mut pt = node.passthrough.lock().unwrap();
         if pt.backing.is_some() {
             if flags & libc::O_ACCMODE != libc::O_RDONLY && !pt.writable {
                 // The backing file cannot take writes, and the kernel allows no second one.
@@ -76,7 +78,7 @@ impl PassthroughFs {
                 Ok(b) => {
                     pt.writable = access_mode(&file) == Some(OFlags::RDWR);
                     pt.file = Some(Arc::new(file));
-                    pt.backing = Some(b);
+                    pt.backing = Some(Arc::new(b));
                 }
                 // No passthrough on this mount: the kernel or the privilege says no.
                 Err(e)
@@ -102,7 +104,7 @@ impl PassthroughFs {
             }
         }
         pt.opens += 1;
-        Ok(Some(pt))
+        Ok(pt.backing.clone())
     }
 
     /// A passthrough open of `node` is over: at the last one its backing file goes.

@@ -36,8 +36,9 @@ pub(super) struct Passthrough {
     /// The source file, opened read-write (read-only where it cannot be), registered as
     /// `backing`; also what FSYNC, FALLOCATE and the like act on for passthrough opens.
     pub file: Option<Arc<File>>,
-    /// Its registration; dropped (BACKING_CLOSE) with the last passthrough open.
-    pub backing: Option<BackingFile>,
+    /// Its registration; dropped with the last passthrough open (BACKING_CLOSE once the
+    /// reply that carried it has let go of its clone too).
+    pub backing: Option<Arc<BackingFile>>,
     /// Whether `file` is open for writing (a read-only one can serve only read-only opens).
     pub writable: bool,
     /// Passthrough opens not yet released.
