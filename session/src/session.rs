@@ -41,7 +41,8 @@ pub struct Session<F: Filesystem> {
     shutdown_timeout: Duration,
     /// `shutdown` has run.
     stopped: bool,
-    /// fuse-uring's ring: entries and the bytes their buffers take (0, 0 otherwise).
+    /// The fuse-uring ring planned at INIT: entries and the bytes their buffers take (0, 0
+    /// for another transport); reported only while fuse-uring is what serves.
     ring: (usize, usize),
 }
 
@@ -112,9 +113,6 @@ impl<F: Filesystem> Session<F> {
         // On failure, dropping the session stops whatever was started, unmounts and calls
         // `destroy`.
         chosen.start(&mut session.workers, &session.fs, dev, &session.shared)?;
-        if session.workers.transport != Transport::FuseUring {
-            session.ring = (0, 0); // the kernel refused the rings: none was kept
-        }
         Ok(session)
     }
 
@@ -167,7 +165,10 @@ impl<F: Filesystem> Session<F> {
         );
         s.in_flight = self.shared.in_flight.now();
         s.max_in_flight = self.shared.in_flight.max();
-        (s.ring_entries, s.ring_bytes) = self.ring;
+        // The planned ring, if it is what serves (the kernel may have refused it).
+        if self.workers.transport == Transport::FuseUring {
+            (s.ring_entries, s.ring_bytes) = self.ring;
+        }
         s
     }
 
