@@ -2,6 +2,7 @@
 //! [`BlockingBackend`] (plain functions), which [`Blocking`] runs on the runtime's blocking
 //! pool.
 
+pub use super::error::{BackendError, BackendResult};
 use crate::Errno;
 use fusefs_session::op::SetAttr;
 use fusefs_session::{FileAttr, FileType, Statfs};
@@ -10,70 +11,161 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A backend result: a value or an errno.
-pub type BackendResult<T> = Result<T, Errno>;
-
 /// One name in a listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DirEntry {
     /// The name.
     pub name: OsString,
     /// Its type.
     pub kind: FileType,
+    /// Its attributes, when the listing carried them (an object store's list call gives
+    /// each object's size and time): `CachedFs` then answers LOOKUP and GETATTR of the
+    /// listed names without asking again.
+    pub attr: Option<FileAttr>,
+}
+
+impl DirEntry {
+    /// A name of type `kind`, without attributes.
+    pub fn new(name: impl Into<OsString>, kind: FileType) -> DirEntry {
+        DirEntry { name: name.into(), kind, attr: None }
+    }
+
+    /// The same entry with the attributes the listing gave.
+    pub fn with_attr(self, attr: FileAttr) -> DirEntry {
+        DirEntry { attr: Some(attr), ..self }
+    }
+}
+
+/// Who a new file, directory or link belongs to: the caller, with the group of a setgid
+/// parent directory (computed by `CachedFs`). A store without owners ignores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// The owner.
+    pub uid: u32,
+    /// The group.
+    pub gid: u32,
 }
 
 /// A store that thinks in paths, asked asynchronously: an object store, SFTP, WebDAV. Paths
 /// are relative to the store's root (`""` is the root). The `ino` of returned attributes is
-/// ignored: [`CachedFs`](super::CachedFs) uses its own node ids. Errors are errno values
-/// (`Errno::ENOENT`, ...). Calls run concurrently, as many as requests are in flight; a call
-/// may be cancelled (its future dropped) when the caller is interrupted.
+/// ignored: [`CachedFs`](super::CachedFs) uses its own node ids. Calls run concurrently, as
+/// many as requests are in flight; a call may be cancelled (its future dropped) when the
+/// caller is interrupted.
+///
+/// Files are opened: [`open`](Self::open) returns a [`Handle`](Self::Handle) that the
+/// calls on that open file get (`read`, `write`, `flush`, `fsync`, `release`), with the
+/// file's current path (the one it was opened at, if it has been removed since). A store
+/// that writes in place ignores flush; one that cannot (an object store) buffers per open
+/// file and uploads at flush, fsync or release, and its upload error is the caller's
+/// close(2) or fsync(2) error.
 ///
 /// A store whose client blocks implements [`BlockingBackend`] instead and is wrapped in
 /// [`Blocking`].
 pub trait Backend: Send + Sync + 'static {
+    /// What the backend keeps for one open file (a descriptor, a write buffer); dropped
+    /// after [`release`](Self::release).
+    type Handle: Send + Sync + 'static;
+
     /// Attributes of `path`.
     fn stat(&self, path: &Path) -> impl Future<Output = BackendResult<FileAttr>> + Send;
-    /// The names in directory `path` (without "." and "..").
+    /// The names in directory `path` (without "." and ".."), with their attributes if the
+    /// store's listing gives them.
     fn list(&self, path: &Path) -> impl Future<Output = BackendResult<Vec<DirEntry>>> + Send;
-    /// Up to `size` bytes at `offset`; fewer at end of file.
+    /// Open the regular file `path` (`flags`: open(2)'s, without O_CREAT, O_EXCL, O_TRUNC,
+    /// which the kernel handled before).
+    fn open(
+        &self,
+        path: &Path,
+        flags: i32,
+    ) -> impl Future<Output = BackendResult<Self::Handle>> + Send;
+    /// Up to `size` bytes at `offset` of open file `h`; fewer at end of file.
     fn read(
         &self,
+        h: &Self::Handle,
         path: &Path,
         offset: u64,
         size: u32,
     ) -> impl Future<Output = BackendResult<Vec<u8>>> + Send;
-    /// Write `data` at `offset`; returns bytes written.
+    /// Write `data` at `offset` of open file `h`; returns bytes written.
     fn write(
         &self,
+        h: &Self::Handle,
         path: &Path,
         offset: u64,
-        data: &[u8],
+        data: Vec<u8>,
     ) -> impl Future<Output = BackendResult<usize>> + Send;
-    /// Create an empty regular file (failing if it exists).
+    /// A descriptor of `h` was closed (FLUSH, once per close(2)): what was written through
+    /// it must reach the store now, and an error here is close(2)'s. Default: nothing.
+    fn flush(
+        &self,
+        _h: &Self::Handle,
+        _path: &Path,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        async { Ok(()) }
+    }
+    /// Make what was written to `h` durable (FSYNC; `datasync`: the data, not all the
+    /// metadata). Its error is the caller's fsync(2) error. Default: nothing to do, for a
+    /// store whose writes are durable when they return.
+    fn fsync(
+        &self,
+        _h: &Self::Handle,
+        _path: &Path,
+        _datasync: bool,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        async { Ok(()) }
+    }
+    /// The last descriptor of `h` is gone (RELEASE); the handle is dropped afterwards.
+    /// No caller sees an error from here: a write that could still fail belongs in flush.
+    fn release(
+        &self,
+        _h: &Self::Handle,
+        _path: &Path,
+    ) -> impl Future<Output = BackendResult<()>> + Send {
+        async { Ok(()) }
+    }
+    /// Attributes of open file `h` (fstat(2)): by default those of `path`. A store that
+    /// keeps removed files open answers from the handle.
+    fn stat_open(
+        &self,
+        _h: &Self::Handle,
+        path: &Path,
+    ) -> impl Future<Output = BackendResult<FileAttr>> + Send {
+        self.stat(path)
+    }
+    /// Create an empty regular file (failing if it exists), owned by `owner`.
     fn create(
         &self,
         path: &Path,
         mode: u32,
+        owner: Owner,
     ) -> impl Future<Output = BackendResult<FileAttr>> + Send;
-    /// Create a directory.
-    fn mkdir(&self, path: &Path, mode: u32)
-        -> impl Future<Output = BackendResult<FileAttr>> + Send;
+    /// Create a directory owned by `owner`.
+    fn mkdir(
+        &self,
+        path: &Path,
+        mode: u32,
+        owner: Owner,
+    ) -> impl Future<Output = BackendResult<FileAttr>> + Send;
     /// Remove a file (`dir` false) or an empty directory (`dir` true).
     fn remove(&self, path: &Path, dir: bool) -> impl Future<Output = BackendResult<()>> + Send;
     /// Rename, replacing the target as rename(2) does.
     fn rename(&self, from: &Path, to: &Path) -> impl Future<Output = BackendResult<()>> + Send;
-    /// Create a symlink at `path` pointing at `target`.
+    /// Create a symlink at `path` pointing at `target`, owned by `owner`.
     fn symlink(
         &self,
         path: &Path,
         target: &Path,
+        owner: Owner,
     ) -> impl Future<Output = BackendResult<FileAttr>> + Send;
     /// The target of symlink `path`.
     fn readlink(&self, path: &Path) -> impl Future<Output = BackendResult<PathBuf>> + Send;
-    /// Change attributes (mode, owner, size, times); returns the new ones.
+    /// Change attributes (mode, owner, size, times); returns the new ones. `h` is the open
+    /// file the change came through (ftruncate(2), futimens(2)), if any.
     fn set_attr(
         &self,
         path: &Path,
+        h: Option<&Self::Handle>,
         set: &SetAttr,
     ) -> impl Future<Output = BackendResult<FileAttr>> + Send;
     /// Filesystem statistics.
@@ -86,11 +178,11 @@ pub trait Backend: Send + Sync + 'static {
         _path: &Path,
         _name: &OsStr,
     ) -> impl Future<Output = BackendResult<Vec<u8>>> + Send {
-        async { Err(Errno::ENOTSUP) }
+        async { Err(Errno::ENOTSUP.into()) }
     }
     /// The extended attribute names (optional).
     fn listxattr(&self, _path: &Path) -> impl Future<Output = BackendResult<Vec<OsString>>> + Send {
-        async { Err(Errno::ENOTSUP) }
+        async { Err(Errno::ENOTSUP.into()) }
     }
     /// Set an extended attribute (optional).
     fn setxattr(
@@ -100,7 +192,7 @@ pub trait Backend: Send + Sync + 'static {
         _value: &[u8],
         _flags: i32,
     ) -> impl Future<Output = BackendResult<()>> + Send {
-        async { Err(Errno::ENOTSUP) }
+        async { Err(Errno::ENOTSUP.into()) }
     }
     /// Remove an extended attribute (optional).
     fn removexattr(
@@ -108,17 +200,7 @@ pub trait Backend: Send + Sync + 'static {
         _path: &Path,
         _name: &OsStr,
     ) -> impl Future<Output = BackendResult<()>> + Send {
-        async { Err(Errno::ENOTSUP) }
-    }
-    /// Make what was written to `path` durable (FSYNC; `datasync`: the data, not all the
-    /// metadata). Its error is the caller's fsync(2) error. Default: nothing to do, for a
-    /// store whose writes are durable when they return.
-    fn fsync(
-        &self,
-        _path: &Path,
-        _datasync: bool,
-    ) -> impl Future<Output = BackendResult<()>> + Send {
-        async { Ok(()) }
+        async { Err(Errno::ENOTSUP.into()) }
     }
 }
 
@@ -127,39 +209,62 @@ pub trait Backend: Send + Sync + 'static {
 /// `Backend`: each call then runs on the runtime's blocking pool, and the request's task
 /// waits without holding a runtime thread.
 pub trait BlockingBackend: Send + Sync + 'static {
+    /// What the backend keeps for one open file; see [`Backend::Handle`].
+    type Handle: Send + Sync + 'static;
     /// Attributes of `path`.
     fn stat(&self, path: &Path) -> BackendResult<FileAttr>;
     /// The names in directory `path` (without "." and "..").
     fn list(&self, path: &Path) -> BackendResult<Vec<DirEntry>>;
-    /// Read into `buf` at `offset`; fewer bytes at end of file.
-    fn read(&self, path: &Path, offset: u64, buf: &mut [u8]) -> BackendResult<usize>;
-    /// Write `data` at `offset`; returns bytes written.
-    fn write(&self, path: &Path, offset: u64, data: &[u8]) -> BackendResult<usize>;
-    /// Create an empty regular file (failing if it exists).
-    fn create(&self, path: &Path, mode: u32) -> BackendResult<FileAttr>;
-    /// Create a directory.
-    fn mkdir(&self, path: &Path, mode: u32) -> BackendResult<FileAttr>;
+    /// Open the regular file `path`; see [`Backend::open`].
+    fn open(&self, path: &Path, flags: i32) -> BackendResult<Self::Handle>;
+    /// Read into `buf` at `offset` of `h`; fewer bytes at end of file.
+    fn read(&self, h: &Self::Handle, path: &Path, offset: u64, buf: &mut [u8])
+        -> BackendResult<usize>;
+    /// Write `data` at `offset` of `h`; returns bytes written.
+    fn write(&self, h: &Self::Handle, path: &Path, offset: u64, data: &[u8])
+        -> BackendResult<usize>;
+    /// See [`Backend::flush`].
+    fn flush(&self, _h: &Self::Handle, _path: &Path) -> BackendResult<()> {
+        Ok(())
+    }
+    /// See [`Backend::fsync`].
+    fn fsync(&self, _h: &Self::Handle, _path: &Path, _datasync: bool) -> BackendResult<()> {
+        Ok(())
+    }
+    /// See [`Backend::release`].
+    fn release(&self, _h: &Self::Handle, _path: &Path) -> BackendResult<()> {
+        Ok(())
+    }
+    /// See [`Backend::stat_open`].
+    fn stat_open(&self, _h: &Self::Handle, path: &Path) -> BackendResult<FileAttr> {
+        self.stat(path)
+    }
+    /// Create an empty regular file (failing if it exists), owned by `owner`.
+    fn create(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr>;
+    /// Create a directory owned by `owner`.
+    fn mkdir(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr>;
     /// Remove a file (`dir` false) or an empty directory (`dir` true).
     fn remove(&self, path: &Path, dir: bool) -> BackendResult<()>;
     /// Rename, replacing the target as rename(2) does.
     fn rename(&self, from: &Path, to: &Path) -> BackendResult<()>;
-    /// Create a symlink at `path` pointing at `target`.
-    fn symlink(&self, path: &Path, target: &Path) -> BackendResult<FileAttr>;
+    /// Create a symlink at `path` pointing at `target`, owned by `owner`.
+    fn symlink(&self, path: &Path, target: &Path, owner: Owner) -> BackendResult<FileAttr>;
     /// The target of symlink `path`.
     fn readlink(&self, path: &Path) -> BackendResult<PathBuf>;
-    /// Change attributes (mode, owner, size, times); returns the new ones.
-    fn set_attr(&self, path: &Path, set: &SetAttr) -> BackendResult<FileAttr>;
+    /// Change attributes; see [`Backend::set_attr`].
+    fn set_attr(&self, path: &Path, h: Option<&Self::Handle>, set: &SetAttr)
+        -> BackendResult<FileAttr>;
     /// Filesystem statistics.
     fn statfs(&self) -> BackendResult<Statfs> {
         Ok(Statfs::default())
     }
     /// An extended attribute's value (optional: ENOTSUP by default).
     fn getxattr(&self, _path: &Path, _name: &OsStr) -> BackendResult<Vec<u8>> {
-        Err(Errno::ENOTSUP)
+        Err(Errno::ENOTSUP.into())
     }
     /// The extended attribute names (optional).
     fn listxattr(&self, _path: &Path) -> BackendResult<Vec<OsString>> {
-        Err(Errno::ENOTSUP)
+        Err(Errno::ENOTSUP.into())
     }
     /// Set an extended attribute (optional).
     fn setxattr(
@@ -169,20 +274,16 @@ pub trait BlockingBackend: Send + Sync + 'static {
         _value: &[u8],
         _flags: i32,
     ) -> BackendResult<()> {
-        Err(Errno::ENOTSUP)
+        Err(Errno::ENOTSUP.into())
     }
     /// Remove an extended attribute (optional).
     fn removexattr(&self, _path: &Path, _name: &OsStr) -> BackendResult<()> {
-        Err(Errno::ENOTSUP)
-    }
-    /// Make what was written to `path` durable; see [`Backend::fsync`].
-    fn fsync(&self, _path: &Path, _datasync: bool) -> BackendResult<()> {
-        Ok(())
+        Err(Errno::ENOTSUP.into())
     }
 }
 
 /// A [`BlockingBackend`] served as a [`Backend`]: each call on tokio's blocking pool
-/// (`spawn_blocking`), with its arguments copied. A call that panics answers EIO.
+/// (`spawn_blocking`), with its path arguments copied. A call that panics answers EIO.
 pub struct Blocking<B>(Arc<B>);
 
 impl<B: BlockingBackend> Blocking<B> {
@@ -202,14 +303,16 @@ impl<B: BlockingBackend> Blocking<B> {
         f: impl FnOnce(&B) -> BackendResult<T> + Send + 'static,
     ) -> BackendResult<T> {
         let b = Arc::clone(&self.0);
-        tokio::task::spawn_blocking(move || f(&b)).await.unwrap_or_else(|e| {
-            log::error!("a blocking backend call failed: {e}");
-            Err(Errno::EIO)
-        })
+        tokio::task::spawn_blocking(move || f(&b))
+            .await
+            .unwrap_or_else(|e| Err(BackendError::new(Errno::EIO, format!("the call failed: {e}"))))
     }
 }
 
 impl<B: BlockingBackend> Backend for Blocking<B> {
+    /// Shared with the blocking pool's threads, which outlive no call.
+    type Handle = Arc<B::Handle>;
+
     async fn stat(&self, path: &Path) -> BackendResult<FileAttr> {
         let p = path.to_path_buf();
         self.run(move |b| b.stat(&p)).await
@@ -218,27 +321,59 @@ impl<B: BlockingBackend> Backend for Blocking<B> {
         let p = path.to_path_buf();
         self.run(move |b| b.list(&p)).await
     }
-    async fn read(&self, path: &Path, offset: u64, size: u32) -> BackendResult<Vec<u8>> {
+    async fn open(&self, path: &Path, flags: i32) -> BackendResult<Self::Handle> {
         let p = path.to_path_buf();
+        self.run(move |b| b.open(&p, flags).map(Arc::new)).await
+    }
+    async fn read(
+        &self,
+        h: &Self::Handle,
+        path: &Path,
+        offset: u64,
+        size: u32,
+    ) -> BackendResult<Vec<u8>> {
+        let (h, p) = (Arc::clone(h), path.to_path_buf());
         self.run(move |b| {
             let mut buf = vec![0; size as usize];
-            let n = b.read(&p, offset, &mut buf)?;
+            let n = b.read(&h, &p, offset, &mut buf)?;
             buf.truncate(n);
             Ok(buf)
         })
         .await
     }
-    async fn write(&self, path: &Path, offset: u64, data: &[u8]) -> BackendResult<usize> {
-        let (p, data) = (path.to_path_buf(), data.to_vec());
-        self.run(move |b| b.write(&p, offset, &data)).await
+    async fn write(
+        &self,
+        h: &Self::Handle,
+        path: &Path,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> BackendResult<usize> {
+        let (h, p) = (Arc::clone(h), path.to_path_buf());
+        self.run(move |b| b.write(&h, &p, offset, &data)).await
     }
-    async fn create(&self, path: &Path, mode: u32) -> BackendResult<FileAttr> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.create(&p, mode)).await
+    async fn flush(&self, h: &Self::Handle, path: &Path) -> BackendResult<()> {
+        let (h, p) = (Arc::clone(h), path.to_path_buf());
+        self.run(move |b| b.flush(&h, &p)).await
     }
-    async fn mkdir(&self, path: &Path, mode: u32) -> BackendResult<FileAttr> {
+    async fn fsync(&self, h: &Self::Handle, path: &Path, datasync: bool) -> BackendResult<()> {
+        let (h, p) = (Arc::clone(h), path.to_path_buf());
+        self.run(move |b| b.fsync(&h, &p, datasync)).await
+    }
+    async fn release(&self, h: &Self::Handle, path: &Path) -> BackendResult<()> {
+        let (h, p) = (Arc::clone(h), path.to_path_buf());
+        self.run(move |b| b.release(&h, &p)).await
+    }
+    async fn stat_open(&self, h: &Self::Handle, path: &Path) -> BackendResult<FileAttr> {
+        let (h, p) = (Arc::clone(h), path.to_path_buf());
+        self.run(move |b| b.stat_open(&h, &p)).await
+    }
+    async fn create(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
         let p = path.to_path_buf();
-        self.run(move |b| b.mkdir(&p, mode)).await
+        self.run(move |b| b.create(&p, mode, owner)).await
+    }
+    async fn mkdir(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
+        let p = path.to_path_buf();
+        self.run(move |b| b.mkdir(&p, mode, owner)).await
     }
     async fn remove(&self, path: &Path, dir: bool) -> BackendResult<()> {
         let p = path.to_path_buf();
@@ -248,17 +383,22 @@ impl<B: BlockingBackend> Backend for Blocking<B> {
         let (f, t) = (from.to_path_buf(), to.to_path_buf());
         self.run(move |b| b.rename(&f, &t)).await
     }
-    async fn symlink(&self, path: &Path, target: &Path) -> BackendResult<FileAttr> {
+    async fn symlink(&self, path: &Path, target: &Path, owner: Owner) -> BackendResult<FileAttr> {
         let (p, t) = (path.to_path_buf(), target.to_path_buf());
-        self.run(move |b| b.symlink(&p, &t)).await
+        self.run(move |b| b.symlink(&p, &t, owner)).await
     }
     async fn readlink(&self, path: &Path) -> BackendResult<PathBuf> {
         let p = path.to_path_buf();
         self.run(move |b| b.readlink(&p)).await
     }
-    async fn set_attr(&self, path: &Path, set: &SetAttr) -> BackendResult<FileAttr> {
-        let (p, set) = (path.to_path_buf(), *set);
-        self.run(move |b| b.set_attr(&p, &set)).await
+    async fn set_attr(
+        &self,
+        path: &Path,
+        h: Option<&Self::Handle>,
+        set: &SetAttr,
+    ) -> BackendResult<FileAttr> {
+        let (p, h, set) = (path.to_path_buf(), h.cloned(), *set);
+        self.run(move |b| b.set_attr(&p, h.as_deref(), &set)).await
     }
     async fn statfs(&self) -> BackendResult<Statfs> {
         self.run(|b| b.statfs()).await
@@ -284,9 +424,5 @@ impl<B: BlockingBackend> Backend for Blocking<B> {
     async fn removexattr(&self, path: &Path, name: &OsStr) -> BackendResult<()> {
         let (p, n) = (path.to_path_buf(), name.to_owned());
         self.run(move |b| b.removexattr(&p, &n)).await
-    }
-    async fn fsync(&self, path: &Path, datasync: bool) -> BackendResult<()> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.fsync(&p, datasync)).await
     }
 }

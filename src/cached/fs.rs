@@ -2,7 +2,7 @@
 //! caches. Every request is a task: a backend that waits holds no thread, and concurrent
 //! misses for the same attributes, listing or block are one backend call.
 
-use super::backend::{Backend, DirEntry};
+use super::backend::{Backend, BackendResult, DirEntry, Owner};
 use super::flight::SingleFlight;
 use super::CacheConfig;
 use crate::Errno;
@@ -25,6 +25,26 @@ type R<T> = Result<T, Errno>;
 /// a write has a newer one, so it never joins a read that started before the write).
 type Block = (u64, u64, u32, u64);
 
+/// One open file: the backend's handle, and the path it was opened at (what the backend is
+/// told once the name is gone).
+struct OpenFile<H> {
+    handle: H,
+    path: PathBuf,
+}
+
+/// A backend answer for the kernel: the errno, with the store's reason logged (at debug for
+/// the errors that are ordinary answers, at warn for failures).
+fn answer<T>(what: &str, path: &Path, r: BackendResult<T>) -> R<T> {
+    r.map_err(|e| {
+        if e.is_answer() {
+            log::debug!("{what} {:?}: {e}", path);
+        } else {
+            log::warn!("{what} {:?}: {e}", path);
+        }
+        e.errno()
+    })
+}
+
 /// A [`Backend`] served over FUSE with caching. See the module docs. Mount it through
 /// [`AsyncFs`](crate::AsyncFs): `Session::mount(AsyncFs::new(CachedFs::new(b, cfg))?, ..)`.
 pub struct CachedFs<B: Backend> {
@@ -35,6 +55,8 @@ pub struct CachedFs<B: Backend> {
     /// Each open directory's listing, taken at OPENDIR: READDIR offsets index this snapshot,
     /// so entries are neither skipped nor repeated however the directory changes meanwhile.
     open_dirs: Mutex<HashMap<u64, Listing>>,
+    /// Open files, by the handle number the kernel was given.
+    open_files: Mutex<HashMap<u64, Arc<OpenFile<B::Handle>>>>,
     next_fh: AtomicU64,
     /// Attribute misses in flight, by node id and cache version.
     stats_in_flight: SingleFlight<(u64, u64), R<FileAttr>>,
@@ -90,6 +112,7 @@ impl<B: Backend> CachedFs<B> {
             cfg,
             notifier: OnceLock::new(),
             open_dirs: Mutex::new(HashMap::new()),
+            open_files: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             stats_in_flight: SingleFlight::new(),
             lists_in_flight: SingleFlight::new(),
@@ -155,7 +178,7 @@ impl<B: Backend> CachedFs<B> {
         let v = self.table.version();
         self.stats_in_flight
             .run((id, v), || async {
-                let mut a = self.backend.stat(path).await?;
+                let mut a = answer("stat", path, self.backend.stat(path).await)?;
                 a.ino = id;
                 self.table.cache_attr_if(id, a, v);
                 Ok(a)
@@ -172,7 +195,7 @@ impl<B: Backend> CachedFs<B> {
         let v = self.table.version();
         self.lists_in_flight
             .run((id, v), || async {
-                let mut l = self.backend.list(path).await?;
+                let mut l = answer("list", path, self.backend.list(path).await)?;
                 l.sort_by(|a, b| a.name.cmp(&b.name));
                 let l: Listing = l.into();
                 self.table.cache_dir_if(id, Arc::clone(&l), v);
@@ -207,6 +230,51 @@ impl<B: Backend> CachedFs<B> {
         self.table.drop_attr(id);
     }
 
+    /// Directory `ino`'s entries after cookie `offset` (".", "..", then the listing taken at
+    /// OPENDIR), at most `room` (at least one), each with the attributes the listing gave.
+    async fn dir_page(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        room: usize,
+    ) -> R<Vec<(session::DirEntry, Option<FileAttr>)>> {
+        let snapshot = self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).get(&fh).cloned();
+        let path = self.path(ino)?;
+        let list = match snapshot {
+            Some(l) => l,
+            None => self.listing(ino, &path).await?, // no OPENDIR seen: best effort
+        };
+        let dir = |ino: u64, offset: u64, name: &str| {
+            let d = session::DirEntry { ino, offset, kind: FileType::Directory, name: name.into() };
+            (d, None)
+        };
+        let mut out: Vec<_> =
+            [dir(ino, 1, "."), dir(ROOT, 2, "..")].into_iter().skip(offset as usize).collect();
+        let start = (offset as usize).saturating_sub(2);
+        let mut child = path; // one buffer for every entry's path: push, look up, pop
+        for (i, e) in list.iter().enumerate().skip(start).take(room.max(1)) {
+            // d_ino: the node id if the kernel holds the name, else a stand-in below 2^31
+            // (programs using 32-bit readdir fail with EOVERFLOW on larger ones).
+            child.push(&e.name);
+            let ino = self.table.id_of(&child).unwrap_or_else(|| stand_in_ino(&child));
+            child.pop();
+            let d =
+                session::DirEntry { ino, offset: i as u64 + 3, kind: e.kind, name: e.name.clone() };
+            out.push((d, e.attr));
+        }
+        Ok(out)
+    }
+
+    /// Node `id` at `path` changed (size, times, mode): its attributes are stale, and so is
+    /// its directory's listing, which may carry them.
+    fn attr_changed(&self, id: u64, path: &Path) {
+        self.table.drop_attr(id);
+        if let Some(pid) = path.parent().and_then(|pp| self.table.id_of(pp)) {
+            self.table.drop_dir(pid);
+        }
+    }
+
     /// The backend path of `name` in `parent`. "." and "..", names with '/' or NUL, and over
     /// 255 bytes are refused, so no path leaves the backend's root.
     fn child(&self, parent: u64, name: &OsStr) -> R<PathBuf> {
@@ -226,17 +294,43 @@ impl<B: Backend> CachedFs<B> {
         &self,
         parent: u64,
         p: &Path,
-        make: impl std::future::Future<Output = R<FileAttr>>,
+        make: impl std::future::Future<Output = BackendResult<FileAttr>>,
     ) -> R<Entry> {
-        let r = make.await;
+        let r = answer("create", p, make.await);
         self.dir_changed(parent);
         Ok(self.entry_for(p, r?, None))
+    }
+
+    /// Who a node made in `parent` by `req` belongs to: the caller, with the parent's group
+    /// if the parent is setgid (as local filesystems do).
+    async fn owner(&self, req: &RequestInfo, parent: u64) -> R<Owner> {
+        let pp = self.path(parent)?;
+        let pa = self.attr(parent, &pp).await?;
+        let setgid = u32::from(pa.perm) & libc::S_ISGID != 0;
+        Ok(Owner { uid: req.uid, gid: if setgid { pa.gid } else { req.gid } })
+    }
+
+    /// Open file `fh`, and the path to tell the backend: the node's own, or the one it was
+    /// opened at if the name is gone.
+    fn open_file(&self, ino: u64, fh: u64) -> R<(Arc<OpenFile<B::Handle>>, PathBuf)> {
+        let f = self.open_files.lock().unwrap_or_else(|p| p.into_inner()).get(&fh).cloned();
+        let f = f.ok_or(Errno::EBADF)?;
+        let path = self.table.path(ino).unwrap_or_else(|| f.path.clone());
+        Ok((f, path))
+    }
+
+    /// Keep `handle` open as a new file handle number.
+    fn opened(&self, handle: B::Handle, path: &Path) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        let f = Arc::new(OpenFile { handle, path: path.to_path_buf() });
+        self.open_files.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, f);
+        fh
     }
 
     /// UNLINK (`dir` false) and RMDIR (`dir` true).
     async fn remove(&self, parent: u64, name: &OsStr, dir: bool) -> R<()> {
         let p = self.child(parent, name)?;
-        let r = self.backend.remove(&p, dir).await;
+        let r = answer("remove", &p, self.backend.remove(&p, dir).await);
         self.dir_changed(parent);
         r?;
         self.table.unlinked(&p);
@@ -270,18 +364,22 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
 
     async fn lookup(&self, _: RequestInfo, parent: u64, name: OsString) -> R<Entry> {
         let path = self.child(parent, &name)?;
-        // A cached listing (sorted) without the name answers "no" without asking the backend.
-        let listed = self.table.cached_dir(parent);
+        // A cached listing (sorted) answers without asking the backend: "no" if the name is
+        // not in it, the attributes if the listing carried them (a change to a listed file
+        // drops its directory's listing, so they are current).
+        let v = self.table.version();
+        let listed = self.table.cached_dir(parent).map(|l| {
+            let i = l.binary_search_by(|e| e.name.as_os_str().cmp(&name));
+            i.ok().map(|i| l[i].attr)
+        });
         let r = match listed {
-            Some(l) if l.binary_search_by(|e| e.name.as_os_str().cmp(&name)).is_err() => {
-                Err(Errno::ENOENT)
-            }
+            Some(None) => Err(Errno::ENOENT),
+            Some(Some(Some(a))) => Ok((a, Some(v))),
             _ => {
-                let v = self.table.version();
                 let a = match self.table.id_of(&path) {
                     // A node the kernel holds: its attributes through the cache and coalescing.
                     Some(id) => self.attr(id, &path).await,
-                    None => self.backend.stat(&path).await,
+                    None => answer("stat", &path, self.backend.stat(&path).await),
                 };
                 a.map(|a| (a, Some(v)))
             }
@@ -296,59 +394,73 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         }
     }
 
-    async fn getattr(&self, _: RequestInfo, ino: u64, _: Option<u64>) -> R<(FileAttr, Duration)> {
-        let p = self.path(ino)?;
-        self.attr_ttl(self.attr(ino, &p).await)
+    async fn getattr(&self, _: RequestInfo, ino: u64, fh: Option<u64>) -> R<(FileAttr, Duration)> {
+        let r = match (self.table.path(ino), fh) {
+            (Some(p), _) => self.attr(ino, &p).await,
+            // fstat(2) of a file whose name is gone: the backend may still know it.
+            (None, Some(fh)) => {
+                let (f, p) = self.open_file(ino, fh)?;
+                let a = answer("stat", &p, self.backend.stat_open(&f.handle, &p).await);
+                a.map(|a| FileAttr { ino, ..a })
+            }
+            (None, None) => Err(Errno::ESTALE),
+        };
+        self.attr_ttl(r)
     }
 
     async fn setattr(&self, _: RequestInfo, ino: u64, set: op::SetAttr) -> R<(FileAttr, Duration)> {
-        let p = self.path(ino)?;
-        let r = match self.backend.set_attr(&p, &set).await {
-            Ok(mut a) => {
-                a.ino = ino;
-                self.table.drop_attr(ino);
-                self.table.cache_attr(ino, a);
-                Ok(a)
-            }
-            Err(e) => {
-                self.table.drop_attr(ino); // part of it may have happened
-                Err(e)
-            }
+        let file = match set.fh {
+            Some(fh) => Some(self.open_file(ino, fh)?),
+            None => None,
         };
+        let p = match &file {
+            Some((_, p)) => p.clone(),
+            None => self.path(ino)?,
+        };
+        let h = file.as_ref().map(|(f, _)| &f.handle);
+        let r = answer("setattr", &p, self.backend.set_attr(&p, h, &set).await);
+        self.attr_changed(ino, &p);
+        let r = r.map(|a| {
+            let a = FileAttr { ino, ..a };
+            self.table.cache_attr(ino, a);
+            a
+        });
         self.attr_ttl(r)
     }
 
     async fn readlink(&self, _: RequestInfo, ino: u64) -> R<Vec<u8>> {
         let p = self.path(ino)?;
-        Ok(self.backend.readlink(&p).await?.into_os_string().into_vec())
+        Ok(answer("readlink", &p, self.backend.readlink(&p).await)?.into_os_string().into_vec())
     }
 
     async fn mkdir(
         &self,
-        _: RequestInfo,
+        req: RequestInfo,
         parent: u64,
         name: OsString,
         mode: u32,
         _: u32,
     ) -> R<Entry> {
         let p = self.child(parent, &name)?;
-        self.made(parent, &p, self.backend.mkdir(&p, mode)).await
+        let owner = self.owner(&req, parent).await?;
+        self.made(parent, &p, self.backend.mkdir(&p, mode, owner)).await
     }
 
     async fn symlink(
         &self,
-        _: RequestInfo,
+        req: RequestInfo,
         parent: u64,
         name: OsString,
         target: OsString,
     ) -> R<Entry> {
         let p = self.child(parent, &name)?;
-        self.made(parent, &p, self.backend.symlink(&p, Path::new(&target))).await
+        let owner = self.owner(&req, parent).await?;
+        self.made(parent, &p, self.backend.symlink(&p, Path::new(&target), owner)).await
     }
 
     async fn mknod(
         &self,
-        _: RequestInfo,
+        req: RequestInfo,
         parent: u64,
         name: OsString,
         mode: u32,
@@ -359,12 +471,13 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
             return Err(Errno::EPERM); // path stores hold files, directories and links
         }
         let p = self.child(parent, &name)?;
-        self.made(parent, &p, self.backend.create(&p, mode)).await
+        let owner = self.owner(&req, parent).await?;
+        self.made(parent, &p, self.backend.create(&p, mode, owner)).await
     }
 
     async fn create(
         &self,
-        _: RequestInfo,
+        req: RequestInfo,
         parent: u64,
         name: OsString,
         mode: u32,
@@ -372,22 +485,25 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         flags: i32,
     ) -> R<(Entry, u64, OpenFlags)> {
         let p = self.child(parent, &name)?;
-        let made = self.backend.create(&p, mode).await;
+        let owner = self.owner(&req, parent).await?;
+        let made = self.backend.create(&p, mode, owner).await;
         self.dir_changed(parent);
-        let e = match made {
-            Ok(a) => self.entry_for(&p, a, None),
+        let a = match made {
+            Ok(a) => a,
             // The kernel asked because it believed the name absent; without O_EXCL an
             // existing file (made elsewhere, or behind a stale negative entry) is opened.
-            Err(Errno::EEXIST) if flags & libc::O_EXCL == 0 => {
-                let a = self.backend.stat(&p).await?;
+            Err(e) if e.errno() == Errno::EEXIST && flags & libc::O_EXCL == 0 => {
+                let a = answer("stat", &p, self.backend.stat(&p).await)?;
                 if a.kind != FileType::RegularFile {
                     return Err(Errno::EEXIST);
                 }
-                self.entry_for(&p, a, None)
+                a
             }
-            Err(e) => return Err(e),
+            Err(e) => return answer("create", &p, Err(e)),
         };
-        Ok((e, 0, self.open_flags()))
+        let handle = answer("open", &p, self.backend.open(&p, flags).await)?;
+        let e = self.entry_for(&p, a, None);
+        Ok((e, self.opened(handle, &p), self.open_flags()))
     }
 
     async fn unlink(&self, _: RequestInfo, parent: u64, name: OsString) -> R<()> {
@@ -412,7 +528,7 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         }
         let from = self.child(parent, &name)?;
         let to = self.child(newparent, &newname)?;
-        let r = self.backend.rename(&from, &to).await;
+        let r = answer("rename", &from, self.backend.rename(&from, &to).await);
         self.dir_changed(parent);
         self.dir_changed(newparent);
         r?;
@@ -423,35 +539,60 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         Ok(())
     }
 
-    async fn open(&self, _: RequestInfo, _: u64, _: i32) -> R<(u64, OpenFlags)> {
-        Ok((0, self.open_flags()))
+    async fn open(&self, _: RequestInfo, ino: u64, flags: i32) -> R<(u64, OpenFlags)> {
+        let p = self.path(ino)?;
+        let handle = answer("open", &p, self.backend.open(&p, flags).await)?;
+        Ok((self.opened(handle, &p), self.open_flags()))
     }
 
-    async fn read(&self, _: RequestInfo, ino: u64, _: u64, offset: u64, size: u32) -> R<Vec<u8>> {
-        let path = self.path(ino)?;
+    async fn read(&self, _: RequestInfo, ino: u64, fh: u64, offset: u64, size: u32) -> R<Vec<u8>> {
+        let (f, path) = self.open_file(ino, fh)?;
         // Readers of the same block at the same time share one backend read.
         let v = self.table.version();
         let data = self
             .reads_in_flight
             .run((ino, offset, size, v), || async {
-                self.backend.read(&path, offset, size).await.map(Arc::new)
+                let r = self.backend.read(&f.handle, &path, offset, size).await;
+                answer("read", &path, r).map(Arc::new)
             })
             .await?;
         Ok(Arc::try_unwrap(data).unwrap_or_else(|shared| shared.as_ref().clone()))
     }
 
-    async fn write(&self, _: RequestInfo, ino: u64, _: u64, offset: u64, data: Vec<u8>) -> R<u32> {
-        let p = self.path(ino)?;
-        let n = self.backend.write(&p, offset, &data).await;
-        self.table.drop_attr(ino); // size and mtime moved (or may have)
+    async fn write(
+        &self,
+        _: RequestInfo,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> R<u32> {
+        let (f, p) = self.open_file(ino, fh)?;
+        let n = answer("write", &p, self.backend.write(&f.handle, &p, offset, data).await);
+        self.attr_changed(ino, &p); // size and mtime moved (or may have)
         Ok(n? as u32)
     }
 
-    async fn fsync(&self, _: RequestInfo, ino: u64, _: u64, datasync: bool) -> R<()> {
-        // Writes went to the backend as they came (nothing is buffered here): what is left
-        // is the backend's own durability.
-        let p = self.path(ino)?;
-        self.backend.fsync(&p, datasync).await
+    async fn flush(&self, _: RequestInfo, ino: u64, fh: u64, _: u64) -> R<()> {
+        let (f, p) = self.open_file(ino, fh)?;
+        let r = answer("flush", &p, self.backend.flush(&f.handle, &p).await);
+        self.attr_changed(ino, &p); // an upload may have set the time
+        r
+    }
+
+    async fn fsync(&self, _: RequestInfo, ino: u64, fh: u64, datasync: bool) -> R<()> {
+        let (f, p) = self.open_file(ino, fh)?;
+        answer("fsync", &p, self.backend.fsync(&f.handle, &p, datasync).await)
+    }
+
+    async fn release(&self, _: RequestInfo, ino: u64, fh: u64) -> R<()> {
+        let (f, p) = self.open_file(ino, fh)?;
+        self.open_files.lock().unwrap_or_else(|p| p.into_inner()).remove(&fh);
+        // Nobody hears a RELEASE error: the log does.
+        if let Err(e) = self.backend.release(&f.handle, &p).await {
+            log::warn!("release {:?}: {e}", p);
+        }
+        Ok(())
     }
 
     async fn opendir(&self, _: RequestInfo, ino: u64, _: i32) -> R<(u64, OpenFlags)> {
@@ -475,53 +616,50 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         offset: u64,
         size: u32,
     ) -> R<Vec<session::DirEntry>> {
-        let snapshot = self.open_dirs.lock().unwrap_or_else(|p| p.into_inner()).get(&fh).cloned();
-        let path = self.path(ino)?;
-        let list = match snapshot {
-            Some(l) => l,
-            None => self.listing(ino, &path).await?, // no OPENDIR seen: best effort
-        };
-        let dir = |ino: u64, offset: u64, name: &str| session::DirEntry {
-            ino,
-            offset,
-            kind: FileType::Directory,
-            name: name.into(),
-        };
-        let mut out: Vec<_> =
-            [dir(ino, 1, "."), dir(ROOT, 2, "..")].into_iter().skip(offset as usize).collect();
         // No more than fits: each record takes at least 32 bytes.
-        let room = (size as usize / 32).max(1);
-        let start = (offset as usize).saturating_sub(2);
-        let mut child = path; // one buffer for every entry's path: push, look up, pop
-        for (i, e) in list.iter().enumerate().skip(start).take(room) {
-            // d_ino: the node id if the kernel holds the name, else a stand-in below 2^31
-            // (programs using 32-bit readdir fail with EOVERFLOW on larger ones).
-            child.push(&e.name);
-            let ino = self.table.id_of(&child).unwrap_or_else(|| stand_in_ino(&child));
-            child.pop();
-            out.push(session::DirEntry {
-                ino,
-                offset: i as u64 + 3,
-                kind: e.kind,
-                name: e.name.clone(),
+        let page = self.dir_page(ino, fh, offset, size as usize / 32).await?;
+        Ok(page.into_iter().map(|(d, _)| d).collect())
+    }
+
+    async fn readdirplus(
+        &self,
+        _: RequestInfo,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        size: u32,
+    ) -> R<Vec<session::DirEntryPlus>> {
+        // Each record takes at least 152 bytes (fuse_direntplus and a short name).
+        let v = self.table.version();
+        let page = self.dir_page(ino, fh, offset, size as usize / 152).await?;
+        let mut child = self.path(ino)?;
+        let out = page.into_iter().map(|(dirent, attr)| {
+            // Names the listing gave attributes for go out with their entries: `ls -l`
+            // then needs no LOOKUP at all (a refused entry is forgotten by AsyncFs).
+            let entry = attr.map(|a| {
+                child.push(&dirent.name);
+                let e = self.entry_for(&child, a, Some(v));
+                child.pop();
+                e
             });
-        }
-        Ok(out)
+            session::DirEntryPlus { dirent, entry }
+        });
+        Ok(out.collect())
     }
 
     async fn statfs(&self, _: RequestInfo, _: u64) -> R<Statfs> {
-        self.backend.statfs().await
+        answer("statfs", Path::new(""), self.backend.statfs().await)
     }
 
     async fn getxattr(&self, _: RequestInfo, ino: u64, name: OsString) -> R<Vec<u8>> {
         let p = self.path(ino)?;
-        self.backend.getxattr(&p, &name).await
+        answer("getxattr", &p, self.backend.getxattr(&p, &name).await)
     }
 
     async fn listxattr(&self, _: RequestInfo, ino: u64) -> R<Vec<u8>> {
         let p = self.path(ino)?;
         let mut v = Vec::new();
-        for n in self.backend.listxattr(&p).await? {
+        for n in answer("listxattr", &p, self.backend.listxattr(&p).await)? {
             v.extend_from_slice(n.as_bytes());
             v.push(0);
         }
@@ -537,12 +675,13 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         flags: XattrFlags,
     ) -> R<()> {
         let p = self.path(ino)?;
-        self.backend.setxattr(&p, &name, &value, flags.bits() as i32).await
+        let r = self.backend.setxattr(&p, &name, &value, flags.bits() as i32).await;
+        answer("setxattr", &p, r)
     }
 
     async fn removexattr(&self, _: RequestInfo, ino: u64, name: OsString) -> R<()> {
         let p = self.path(ino)?;
-        self.backend.removexattr(&p, &name).await
+        answer("removexattr", &p, self.backend.removexattr(&p, &name).await)
     }
 }
 

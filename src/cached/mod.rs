@@ -27,12 +27,13 @@
 //!   back (it tells the kernel through the [`Notifier`](crate::Notifier)).
 
 mod backend;
+mod error;
 mod flight;
 mod fs;
 mod local;
 mod slow;
 
-pub use backend::{Backend, BackendResult, Blocking, BlockingBackend, DirEntry};
+pub use backend::{Backend, BackendError, BackendResult, Blocking, BlockingBackend, DirEntry, Owner};
 pub use fs::{CachedFs, CachedFsStats};
 pub use local::LocalBackend;
 pub use slow::{delay, BackendCalls, Slow};
