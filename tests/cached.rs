@@ -241,8 +241,8 @@ fn listing_while_deleting_skips_nothing() {
 /// still reads, as a local file would. (The backend's errors reaching close(2) and fsync(2)
 /// are tested with a store that fails: tests/objfs.rs.)
 #[test]
-fn fsync_reaches_the_backend_and_its_error_the_caller() {
-    if !can_mount("fsync_reaches_the_backend_and_its_error_the_caller") {
+fn fsync_reaches_the_backend_through_the_open_file() {
+    if !can_mount("fsync_reaches_the_backend_through_the_open_file") {
         return;
     }
     let src = source_tree();
