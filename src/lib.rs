@@ -33,7 +33,9 @@
 //! - ready-made filesystems: [`memfs::MemFs`] (in memory, POSIX),
 //!   [`passthrough::PassthroughFs`] (a directory mirrored, its file data served by the kernel
 //!   from backing files: [`BackingFiles`]) and [`cached::CachedFs`] (any path-based
-//!   [`cached::Backend`] behind caches, for slow stores);
+//!   [`cached::Backend`] behind caches, for slow stores), with `opendal::OpenDalBackend`
+//!   (feature `opendal`) as the backend for S3, WebDAV, SFTP and the other stores Apache
+//!   OpenDAL reaches;
 //! - the layers underneath, one crate each: [`proto`] (the wire codec), [`cache`] (LRU with
 //!   TTL, inode table), and `fusefs-session` (mount, INIT, transports, dispatch), whose
 //!   public items are re-exported here, all but its buffer pool (`fusefs_session::pool`,
@@ -47,6 +49,8 @@ mod serve;
 #[cfg(feature = "tokio")]
 pub mod cached;
 pub mod memfs;
+#[cfg(feature = "opendal")]
+pub mod opendal;
 pub mod passthrough;
 
 pub use fusefs_cache as cache;

@@ -73,11 +73,13 @@ pub trait Backend: Send + Sync + 'static {
     /// store's listing gives them.
     fn list(&self, path: &Path) -> impl Future<Output = BackendResult<Vec<DirEntry>>> + Send;
     /// Open the regular file `path` (`flags`: open(2)'s, without O_CREAT, O_EXCL, O_TRUNC,
-    /// which the kernel handled before).
+    /// which the kernel handled before). `attr` is what `CachedFs` knows of it (from its
+    /// cache, or the creation that just happened): its size lets a store clamp reads.
     fn open(
         &self,
         path: &Path,
         flags: i32,
+        attr: &FileAttr,
     ) -> impl Future<Output = BackendResult<Self::Handle>> + Send;
     /// Up to `size` bytes at `offset` of open file `h`; fewer at end of file.
     fn read(
@@ -172,17 +174,20 @@ pub trait Backend: Send + Sync + 'static {
     fn statfs(&self) -> impl Future<Output = BackendResult<Statfs>> + Send {
         async { Ok(Statfs::default()) }
     }
-    /// An extended attribute's value (optional: ENOTSUP by default).
+    /// An extended attribute's value. Default, and for each xattr method: ENOSYS, which
+    /// says the store has no extended attributes at all, so the kernel stops asking (and
+    /// answers EOPNOTSUPP itself). A store with them on some files only answers ENOTSUP
+    /// for the others.
     fn getxattr(
         &self,
         _path: &Path,
         _name: &OsStr,
     ) -> impl Future<Output = BackendResult<Vec<u8>>> + Send {
-        async { Err(Errno::ENOTSUP.into()) }
+        async { Err(Errno::ENOSYS.into()) }
     }
     /// The extended attribute names (optional).
     fn listxattr(&self, _path: &Path) -> impl Future<Output = BackendResult<Vec<OsString>>> + Send {
-        async { Err(Errno::ENOTSUP.into()) }
+        async { Err(Errno::ENOSYS.into()) }
     }
     /// Set an extended attribute (optional).
     fn setxattr(
@@ -192,7 +197,7 @@ pub trait Backend: Send + Sync + 'static {
         _value: &[u8],
         _flags: i32,
     ) -> impl Future<Output = BackendResult<()>> + Send {
-        async { Err(Errno::ENOTSUP.into()) }
+        async { Err(Errno::ENOSYS.into()) }
     }
     /// Remove an extended attribute (optional).
     fn removexattr(
@@ -200,7 +205,7 @@ pub trait Backend: Send + Sync + 'static {
         _path: &Path,
         _name: &OsStr,
     ) -> impl Future<Output = BackendResult<()>> + Send {
-        async { Err(Errno::ENOTSUP.into()) }
+        async { Err(Errno::ENOSYS.into()) }
     }
 }
 
@@ -216,13 +221,23 @@ pub trait BlockingBackend: Send + Sync + 'static {
     /// The names in directory `path` (without "." and "..").
     fn list(&self, path: &Path) -> BackendResult<Vec<DirEntry>>;
     /// Open the regular file `path`; see [`Backend::open`].
-    fn open(&self, path: &Path, flags: i32) -> BackendResult<Self::Handle>;
+    fn open(&self, path: &Path, flags: i32, attr: &FileAttr) -> BackendResult<Self::Handle>;
     /// Read into `buf` at `offset` of `h`; fewer bytes at end of file.
-    fn read(&self, h: &Self::Handle, path: &Path, offset: u64, buf: &mut [u8])
-        -> BackendResult<usize>;
+    fn read(
+        &self,
+        h: &Self::Handle,
+        path: &Path,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> BackendResult<usize>;
     /// Write `data` at `offset` of `h`; returns bytes written.
-    fn write(&self, h: &Self::Handle, path: &Path, offset: u64, data: &[u8])
-        -> BackendResult<usize>;
+    fn write(
+        &self,
+        h: &Self::Handle,
+        path: &Path,
+        offset: u64,
+        data: &[u8],
+    ) -> BackendResult<usize>;
     /// See [`Backend::flush`].
     fn flush(&self, _h: &Self::Handle, _path: &Path) -> BackendResult<()> {
         Ok(())
@@ -252,19 +267,23 @@ pub trait BlockingBackend: Send + Sync + 'static {
     /// The target of symlink `path`.
     fn readlink(&self, path: &Path) -> BackendResult<PathBuf>;
     /// Change attributes; see [`Backend::set_attr`].
-    fn set_attr(&self, path: &Path, h: Option<&Self::Handle>, set: &SetAttr)
-        -> BackendResult<FileAttr>;
+    fn set_attr(
+        &self,
+        path: &Path,
+        h: Option<&Self::Handle>,
+        set: &SetAttr,
+    ) -> BackendResult<FileAttr>;
     /// Filesystem statistics.
     fn statfs(&self) -> BackendResult<Statfs> {
         Ok(Statfs::default())
     }
-    /// An extended attribute's value (optional: ENOTSUP by default).
+    /// An extended attribute's value; see [`Backend::getxattr`] (ENOSYS by default).
     fn getxattr(&self, _path: &Path, _name: &OsStr) -> BackendResult<Vec<u8>> {
-        Err(Errno::ENOTSUP.into())
+        Err(Errno::ENOSYS.into())
     }
     /// The extended attribute names (optional).
     fn listxattr(&self, _path: &Path) -> BackendResult<Vec<OsString>> {
-        Err(Errno::ENOTSUP.into())
+        Err(Errno::ENOSYS.into())
     }
     /// Set an extended attribute (optional).
     fn setxattr(
@@ -274,11 +293,11 @@ pub trait BlockingBackend: Send + Sync + 'static {
         _value: &[u8],
         _flags: i32,
     ) -> BackendResult<()> {
-        Err(Errno::ENOTSUP.into())
+        Err(Errno::ENOSYS.into())
     }
     /// Remove an extended attribute (optional).
     fn removexattr(&self, _path: &Path, _name: &OsStr) -> BackendResult<()> {
-        Err(Errno::ENOTSUP.into())
+        Err(Errno::ENOSYS.into())
     }
 }
 
@@ -321,9 +340,9 @@ impl<B: BlockingBackend> Backend for Blocking<B> {
         let p = path.to_path_buf();
         self.run(move |b| b.list(&p)).await
     }
-    async fn open(&self, path: &Path, flags: i32) -> BackendResult<Self::Handle> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.open(&p, flags).map(Arc::new)).await
+    async fn open(&self, path: &Path, flags: i32, attr: &FileAttr) -> BackendResult<Self::Handle> {
+        let (p, a) = (path.to_path_buf(), *attr);
+        self.run(move |b| b.open(&p, flags, &a).map(Arc::new)).await
     }
     async fn read(
         &self,

@@ -39,7 +39,15 @@ impl BackendError {
     /// Whether this is an ordinary answer ("no such file", "exists") rather than a failure
     /// worth a warning.
     pub fn is_answer(&self) -> bool {
-        matches!(self.errno, Errno::ENOENT | Errno::EEXIST | Errno::ENOTEMPTY | Errno::ENODATA)
+        matches!(
+            self.errno,
+            Errno::ENOENT
+                | Errno::EEXIST
+                | Errno::ENOTEMPTY
+                | Errno::ENODATA
+                | Errno::ENOTSUP
+                | Errno::ENOSYS
+        )
     }
 }
 

@@ -501,7 +501,7 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
             }
             Err(e) => return answer("create", &p, Err(e)),
         };
-        let handle = answer("open", &p, self.backend.open(&p, flags).await)?;
+        let handle = answer("open", &p, self.backend.open(&p, flags, &a).await)?;
         let e = self.entry_for(&p, a, None);
         Ok((e, self.opened(handle, &p), self.open_flags()))
     }
@@ -541,7 +541,8 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
 
     async fn open(&self, _: RequestInfo, ino: u64, flags: i32) -> R<(u64, OpenFlags)> {
         let p = self.path(ino)?;
-        let handle = answer("open", &p, self.backend.open(&p, flags).await)?;
+        let a = self.attr(ino, &p).await?;
+        let handle = answer("open", &p, self.backend.open(&p, flags, &a).await)?;
         Ok((self.opened(handle, &p), self.open_flags()))
     }
 
@@ -559,14 +560,7 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         Ok(Arc::try_unwrap(data).unwrap_or_else(|shared| shared.as_ref().clone()))
     }
 
-    async fn write(
-        &self,
-        _: RequestInfo,
-        ino: u64,
-        fh: u64,
-        offset: u64,
-        data: Vec<u8>,
-    ) -> R<u32> {
+    async fn write(&self, _: RequestInfo, ino: u64, fh: u64, offset: u64, data: Vec<u8>) -> R<u32> {
         let (f, p) = self.open_file(ino, fh)?;
         let n = answer("write", &p, self.backend.write(&f.handle, &p, offset, data).await);
         self.attr_changed(ino, &p); // size and mtime moved (or may have)

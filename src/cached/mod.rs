@@ -33,7 +33,9 @@ mod fs;
 mod local;
 mod slow;
 
-pub use backend::{Backend, BackendError, BackendResult, Blocking, BlockingBackend, DirEntry, Owner};
+pub use backend::{
+    Backend, BackendError, BackendResult, Blocking, BlockingBackend, DirEntry, Owner,
+};
 pub use fs::{CachedFs, CachedFsStats};
 pub use local::LocalBackend;
 pub use slow::{delay, BackendCalls, Slow};

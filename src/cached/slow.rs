@@ -186,15 +186,27 @@ impl<B: Backend> Backend for Slow<B> {
         self.call(LIST).await;
         self.inner.list(p).await
     }
-    async fn open(&self, p: &Path, flags: i32) -> BackendResult<B::Handle> {
+    async fn open(&self, p: &Path, flags: i32, a: &FileAttr) -> BackendResult<B::Handle> {
         self.call(OTHER).await;
-        self.inner.open(p, flags).await
+        self.inner.open(p, flags, a).await
     }
-    async fn read(&self, h: &B::Handle, p: &Path, offset: u64, size: u32) -> BackendResult<Vec<u8>> {
+    async fn read(
+        &self,
+        h: &B::Handle,
+        p: &Path,
+        offset: u64,
+        size: u32,
+    ) -> BackendResult<Vec<u8>> {
         self.call(READ).await;
         self.inner.read(h, p, offset, size).await
     }
-    async fn write(&self, h: &B::Handle, p: &Path, offset: u64, data: Vec<u8>) -> BackendResult<usize> {
+    async fn write(
+        &self,
+        h: &B::Handle,
+        p: &Path,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> BackendResult<usize> {
         self.call(WRITE).await;
         self.inner.write(h, p, offset, data).await
     }
@@ -238,7 +250,12 @@ impl<B: Backend> Backend for Slow<B> {
         self.call(OTHER).await;
         self.inner.readlink(p).await
     }
-    async fn set_attr(&self, p: &Path, h: Option<&B::Handle>, set: &SetAttr) -> BackendResult<FileAttr> {
+    async fn set_attr(
+        &self,
+        p: &Path,
+        h: Option<&B::Handle>,
+        set: &SetAttr,
+    ) -> BackendResult<FileAttr> {
         self.call(OTHER).await;
         self.inner.set_attr(p, h, set).await
     }

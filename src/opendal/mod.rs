@@ -1,0 +1,672 @@
+//! [`OpenDalBackend`]: one [`Backend`] for every store Apache OpenDAL speaks (S3 and its
+//! kin, WebDAV, SFTP, GCS, Azure Blob, a local directory, memory), served with
+//! [`CachedFs`](crate::cached::CachedFs). Feature `opendal`.
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! use fusefs::cached::{CacheConfig, CachedFs};
+//! use fusefs::opendal::{OpenDalBackend, OpenDalConfig};
+//!
+//! let options = [("bucket", "b"), ("endpoint", "http://127.0.0.1:9000"), ("region", "us-east-1")];
+//! let options = options.map(|(k, v)| (k.to_string(), v.to_string()));
+//! let backend = OpenDalBackend::connect("s3", options, OpenDalConfig::default()).await?;
+//! let fs = CachedFs::new(backend, CacheConfig::remote());
+//! # Ok(()) }
+//! ```
+//!
+//! How a filesystem maps onto a store:
+//! - **Directories** are key prefixes: `a/b/` exists if a marker object `a/b/` does (mkdir
+//!   makes one) or any key starts with it. A LOOKUP asks for the object and the prefix at
+//!   once (one round trip). A listing is the store's list call, paged by OpenDAL, and
+//!   carries each object's size and time, so `ls -l` needs nothing more.
+//! - **Reads** are ranged GETs of what the kernel asks. A reader that goes on in sequence
+//!   gets GETs of [`PrefetchConfig::chunk`] bytes issued up to [`PrefetchConfig::window`]
+//!   ahead, cancelled when it seeks away.
+//! - **Writes** go to a staging file on local disk (not memory), one per path, shared by
+//!   its opens; a file that existed is fetched into it at the first write. FLUSH (each
+//!   close), FSYNC and the last RELEASE upload it, streamed in parts of
+//!   [`OpenDalConfig::part_size`] (multipart where the store has it). An upload that fails
+//!   is the error of that close(2) or fsync(2), and the bytes stay staged for the next
+//!   one; if the last release cannot upload either, they are kept in
+//!   [`OpenDalConfig::staging_dir`] and the log says where.
+//! - **Rename** is the store's where it has one (WebDAV MOVE, SFTP rename); elsewhere, a
+//!   file is copied and deleted, an empty directory's marker is moved, and a directory
+//!   with contents gets EXDEV (mv(1) then copies it file by file).
+//! - **Metadata** the store does not keep: every file shows [`Presentation`]'s owner and
+//!   modes, and mtime is the store's. chmod and chown to other values get EPERM; setting
+//!   times is accepted and not kept. No symlinks, hard links or special files (EPERM), no
+//!   extended attributes (ENOTSUP).
+
+mod key;
+mod prefetch;
+mod staging;
+
+pub use key::Presentation;
+pub use prefetch::PrefetchConfig;
+
+use crate::cached::{Backend, BackendError, BackendResult, DirEntry, Owner};
+use crate::Errno;
+use ::opendal::{EntryMode, ErrorKind, Operator};
+use bytes::Bytes;
+use fusefs_session::op::SetAttr;
+use fusefs_session::{FileAttr, FileType, Statfs};
+use futures_util::future::Either;
+use futures_util::TryStreamExt;
+use key::{dir_key, file_key, store_error};
+use prefetch::{Plan, Prefetch};
+use staging::Staged;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How the store is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenDalConfig {
+    /// Owner and modes shown for every file and directory.
+    pub presentation: Presentation,
+    /// Read-ahead for sequential readers.
+    pub prefetch: PrefetchConfig,
+    /// Bytes per uploaded part (S3 wants at least 5 MiB but for the last).
+    pub part_size: usize,
+    /// Parts uploaded at once. An upload holds `part_size * (upload_concurrency + 1)` bytes
+    /// in memory at most, whatever the file's size.
+    pub upload_concurrency: usize,
+    /// Where staging files are made (unnamed files, gone when closed), and where the bytes
+    /// of a failed last upload are kept.
+    pub staging_dir: PathBuf,
+    /// Refuse every change with EROFS.
+    pub read_only: bool,
+}
+
+impl Default for OpenDalConfig {
+    /// Files 0644 and directories 0755 owned by the daemon's user, the default prefetch,
+    /// 8 MiB parts two at a time, staging in the system's temporary directory.
+    fn default() -> Self {
+        OpenDalConfig {
+            presentation: Presentation {
+                uid: nix::unistd::geteuid().as_raw(),
+                gid: nix::unistd::getegid().as_raw(),
+                file_mode: 0o644,
+                dir_mode: 0o755,
+            },
+            prefetch: PrefetchConfig::default(),
+            part_size: 8 << 20,
+            upload_concurrency: 2,
+            staging_dir: std::env::temp_dir(),
+            read_only: false,
+        }
+    }
+}
+
+/// A store reached through an OpenDAL [`Operator`], as a [`Backend`]. See the module docs.
+pub struct OpenDalBackend {
+    op: Operator,
+    cfg: OpenDalConfig,
+    /// Paths with pending writes: the staging file is their content until it is uploaded
+    /// and its last writer is gone.
+    staged: Mutex<HashMap<PathBuf, Arc<Staged>>>,
+    /// Paths this mount has just made empty (create, truncate to 0): their first write
+    /// needs no download. Emptied when it grows past a bound.
+    fresh: Mutex<HashSet<PathBuf>>,
+    /// The store renames (else copy and delete).
+    can_rename: bool,
+    /// The store creates "only if absent" in one call.
+    can_create_exclusive: bool,
+}
+
+/// An open file of an [`OpenDalBackend`].
+pub struct OpenFile {
+    writable: bool,
+    /// The object's size as last known: reads are clamped to it (a GET of a range past the
+    /// end is an error to OpenDAL).
+    size: std::sync::atomic::AtomicU64,
+    /// The staging this open writes through, from its first write on.
+    staged: Mutex<Option<Arc<Staged>>>,
+    prefetch: Mutex<Prefetch>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read_only() -> BackendError {
+    BackendError::new(Errno::EROFS, "mounted read-only")
+}
+
+impl OpenDalBackend {
+    /// Serve `op` as `cfg` says.
+    pub fn new(op: Operator, cfg: OpenDalConfig) -> OpenDalBackend {
+        let cap = op.info().full_capability();
+        OpenDalBackend {
+            can_rename: cap.rename,
+            can_create_exclusive: cap.write_with_if_not_exists,
+            op,
+            cfg,
+            staged: Mutex::new(HashMap::new()),
+            fresh: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Build an operator for `scheme` ("s3", "webdav", "sftp", "fs", "memory", ...) with
+    /// OpenDAL's `options` for it, with retries (3, with backoff) and timeouts, and check
+    /// that the store answers: a wrong endpoint, bucket or credential is an error here, in
+    /// one line, not at the first request. Credentials may also come from the environment
+    /// variables the service reads (`AWS_ACCESS_KEY_ID`, ...).
+    pub async fn connect(
+        scheme: &str,
+        options: impl IntoIterator<Item = (String, String)>,
+        cfg: OpenDalConfig,
+    ) -> io::Result<OpenDalBackend> {
+        ::opendal::init_default_registry();
+        let op = Operator::via_iter(scheme, options).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{scheme}: {}", e.message()))
+        })?;
+        // Checked before retries are added: a store that is not there says so at once.
+        let checked = ::opendal::layers::TimeoutLayer::new()
+            .with_timeout(std::time::Duration::from_secs(10))
+            .with_io_timeout(std::time::Duration::from_secs(10));
+        if let Err(e) = op.clone().layer(checked).list_with("/").limit(1).await {
+            let kind = match e.kind() {
+                ErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
+                ErrorKind::NotFound => io::ErrorKind::NotFound,
+                _ => io::ErrorKind::Other,
+            };
+            return Err(io::Error::new(kind, format!("{scheme}: the store refused: {e}")));
+        }
+        // No LoggingLayer: it logs every "no such key" (each negative LOOKUP) as a warning;
+        // CachedFs logs each failure once, with the store's reason.
+        let op = op
+            .layer(::opendal::layers::RetryLayer::new().with_max_times(3).with_jitter())
+            .layer(::opendal::layers::TimeoutLayer::new());
+        Ok(OpenDalBackend::new(op, cfg))
+    }
+
+    /// The operator.
+    pub fn operator(&self) -> &Operator {
+        &self.op
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OpenDalConfig {
+        &self.cfg
+    }
+
+    /// Paths whose writes are not uploaded yet.
+    pub fn pending_uploads(&self) -> usize {
+        lock(&self.staged).values().filter(|s| s.is_dirty()).count()
+    }
+
+    fn writable(&self) -> BackendResult<()> {
+        if self.cfg.read_only {
+            return Err(read_only());
+        }
+        Ok(())
+    }
+
+    fn staged(&self, path: &Path) -> Option<Arc<Staged>> {
+        lock(&self.staged).get(path).cloned()
+    }
+
+    fn mark_fresh(&self, path: &Path) {
+        let mut fresh = lock(&self.fresh);
+        if fresh.len() >= 10_000 {
+            fresh.clear(); // only a saving: a cleared path is fetched at its first write
+        }
+        fresh.insert(path.to_path_buf());
+    }
+
+    /// The staging for `path`, made (with the store's content, unless the path is fresh)
+    /// if there is none.
+    async fn stage(&self, path: &Path) -> BackendResult<Arc<Staged>> {
+        if let Some(s) = self.staged(path) {
+            return Ok(s);
+        }
+        let fresh = lock(&self.fresh).remove(path);
+        let s = Staged::empty(&self.cfg.staging_dir, false)?;
+        if !fresh {
+            let key = file_key(path)?;
+            match self.op.reader_with(&key).chunk(self.cfg.part_size).await {
+                Ok(r) => {
+                    let mut stream = r.into_bytes_stream(..).await.map_err(store_error)?;
+                    while let Some(b) = stream.try_next().await? {
+                        s.fill(&b)?;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(store_error(e)),
+            }
+            s.filled();
+        }
+        // Someone may have staged it while we fetched: theirs wins, it may hold writes.
+        let mut staged = lock(&self.staged);
+        Ok(Arc::clone(staged.entry(path.to_path_buf()).or_insert_with(|| Arc::new(s))))
+    }
+
+    /// The staging `h` writes through, made at its first use.
+    async fn handle_stage(&self, h: &OpenFile, path: &Path) -> BackendResult<Arc<Staged>> {
+        if !h.writable {
+            return Err(staging::not_writable());
+        }
+        if let Some(s) = lock(&h.staged).clone() {
+            return Ok(s);
+        }
+        let s = self.stage(path).await?;
+        let mut mine = lock(&h.staged);
+        if let Some(s) = mine.clone() {
+            return Ok(s); // a concurrent write of the same open got there first
+        }
+        s.add_writer();
+        *mine = Some(Arc::clone(&s));
+        Ok(s)
+    }
+
+    /// Upload `s` to `path` if it holds writes not uploaded, streamed in parts.
+    async fn upload(&self, s: &Staged, path: &Path) -> BackendResult<()> {
+        let _one = s.upload.lock().await;
+        if s.is_unlinked() || !s.take_dirty() {
+            return Ok(());
+        }
+        let r = self.upload_now(s, path).await;
+        if r.is_err() {
+            s.set_dirty(); // still to be sent: the next flush or release tries again
+        }
+        r
+    }
+
+    async fn upload_now(&self, s: &Staged, path: &Path) -> BackendResult<()> {
+        let key = file_key(path)?;
+        let part = self.cfg.part_size.max(1);
+        let mut w = self
+            .op
+            .writer_with(&key)
+            .chunk(part)
+            .concurrent(self.cfg.upload_concurrency.max(1))
+            .await
+            .map_err(store_error)?;
+        let mut at = 0;
+        let sent: BackendResult<()> = async {
+            loop {
+                let mut buf = vec![0; part];
+                let n = s.read_at(&mut buf, at)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                w.write(Bytes::from(buf)).await.map_err(store_error)?;
+                at += n as u64;
+            }
+        }
+        .await;
+        if let Err(e) = sent {
+            let _ = w.abort().await;
+            return Err(e);
+        }
+        w.close().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Attributes of the object or the prefix at `path`, asked for at once.
+    async fn stat_store(&self, path: &Path) -> BackendResult<FileAttr> {
+        let pres = &self.cfg.presentation;
+        if path.as_os_str().is_empty() {
+            return Ok(pres.dir(UNIX_EPOCH));
+        }
+        let (fk, dk) = (file_key(path)?, dir_key(path)?);
+        // Both questions at once, one round trip; the first "yes" answers, and drops the
+        // other question (with any retries it was making).
+        let file = std::pin::pin!(async {
+            self.op.stat(&fk).await.map(|m| match m.mode() {
+                EntryMode::DIR => pres.dir(mtime(&m)),
+                _ => pres.file(m.content_length(), mtime(&m)),
+            })
+        });
+        let dir = std::pin::pin!(async { self.op.stat(&dk).await.map(|m| pres.dir(mtime(&m))) });
+        let (first, second) = match futures_util::future::select(file, dir).await {
+            Either::Left((Ok(a), _)) | Either::Right((Ok(a), _)) => return Ok(a),
+            Either::Left((Err(e), other)) => (e, other.await),
+            Either::Right((Err(e), other)) => (e, other.await),
+        };
+        match second {
+            Ok(a) => Ok(a),
+            // A failure that is not "no such key" is the answer: the store could not say.
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(store_error(e)),
+            Err(_) => Err(store_error(first)),
+        }
+    }
+
+    /// Up to `size` bytes at `offset` of `h` from the store, clamped to its known size;
+    /// served from prefetched chunks for a sequential reader.
+    async fn read_store(
+        &self,
+        h: &OpenFile,
+        key: &str,
+        offset: u64,
+        size: u32,
+    ) -> BackendResult<Vec<u8>> {
+        let len = h.size.load(SeqCst);
+        let size = len.saturating_sub(offset).min(u64::from(size)) as u32;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let plan = lock(&h.prefetch).plan(&self.cfg.prefetch, &self.op, key, len, offset, size);
+        match plan {
+            Plan::Chunks(chunks) => prefetch::serve(chunks, offset, size).await,
+            Plan::Direct => {
+                Ok(prefetch::get(&self.op, key, offset, u64::from(size)).await?.to_vec())
+            }
+        }
+    }
+
+    /// Whether the prefix `dk` holds anything but its own marker.
+    async fn has_children(&self, dk: &str) -> BackendResult<bool> {
+        let l = self.op.list_with(dk).limit(2).await.map_err(store_error)?;
+        Ok(l.iter().any(|e| e.path() != dk))
+    }
+}
+
+fn mtime(m: &::opendal::Metadata) -> SystemTime {
+    m.last_modified().map(SystemTime::from).unwrap_or(UNIX_EPOCH)
+}
+
+impl Backend for OpenDalBackend {
+    type Handle = OpenFile;
+
+    async fn stat(&self, path: &Path) -> BackendResult<FileAttr> {
+        if let Some(s) = self.staged(path) {
+            return Ok(self.cfg.presentation.file(s.len(), s.mtime()));
+        }
+        self.stat_store(path).await
+    }
+
+    async fn list(&self, path: &Path) -> BackendResult<Vec<DirEntry>> {
+        let dk = dir_key(path)?;
+        let pres = &self.cfg.presentation;
+        let mut lister = self.op.lister(&dk).await.map_err(store_error)?;
+        let mut out: Vec<DirEntry> = Vec::new();
+        let mut seen = HashSet::new();
+        while let Some(e) = lister.try_next().await.map_err(store_error)? {
+            let (key, meta) = e.into_parts();
+            if key == dk || (dk == "/" && key.is_empty()) {
+                continue; // the directory's own marker
+            }
+            let dir = key.ends_with('/');
+            let name = key.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+            // An object and a prefix of one name: the directory wins (its contents must be
+            // reachable), as in other S3 filesystems.
+            if name.is_empty() || !seen.insert(name.to_owned()) {
+                if dir {
+                    if let Some(d) = out.iter_mut().find(|d| d.name == name) {
+                        *d = DirEntry::new(name, FileType::Directory);
+                    }
+                }
+                continue;
+            }
+            let kind = if dir { FileType::Directory } else { FileType::RegularFile };
+            let mut entry = DirEntry::new(name, kind);
+            if let Some(a) = pres.of_meta(&meta) {
+                if (a.kind == FileType::Directory) == dir {
+                    entry = entry.with_attr(a);
+                }
+            }
+            out.push(entry);
+        }
+        // Writes not uploaded yet show their size now.
+        for d in &mut out {
+            if let Some(s) = self.staged(&path.join(&d.name)) {
+                d.attr = Some(pres.file(s.len(), s.mtime()));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn open(&self, _path: &Path, flags: i32, attr: &FileAttr) -> BackendResult<OpenFile> {
+        let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        if writable {
+            self.writable()?;
+        }
+        Ok(OpenFile {
+            writable,
+            size: attr.size.into(),
+            staged: Mutex::new(None),
+            prefetch: Mutex::default(),
+        })
+    }
+
+    async fn read(
+        &self,
+        h: &OpenFile,
+        path: &Path,
+        offset: u64,
+        size: u32,
+    ) -> BackendResult<Vec<u8>> {
+        // Bytes written through the mount and not uploaded are read from their staging.
+        let staged = lock(&h.staged).clone().or_else(|| self.staged(path));
+        if let Some(s) = staged {
+            return s.read(offset, size);
+        }
+        let key = file_key(path)?;
+        match self.read_store(h, &key, offset, size).await {
+            // The object changed size behind the mount: ask, and read again to the new size.
+            Err(e) if e.errno() == Errno::EIO => {
+                let a = self.stat_store(path).await?;
+                h.size.store(a.size, SeqCst);
+                self.read_store(h, &key, offset, size).await
+            }
+            r => r,
+        }
+    }
+
+    async fn write(
+        &self,
+        h: &OpenFile,
+        path: &Path,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> BackendResult<usize> {
+        self.handle_stage(h, path).await?.write(offset, &data)
+    }
+
+    async fn flush(&self, h: &OpenFile, path: &Path) -> BackendResult<()> {
+        let staged = lock(&h.staged).clone();
+        match staged {
+            Some(s) => self.upload(&s, path).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn fsync(&self, h: &OpenFile, path: &Path, _datasync: bool) -> BackendResult<()> {
+        self.flush(h, path).await
+    }
+
+    async fn release(&self, h: &OpenFile, path: &Path) -> BackendResult<()> {
+        let Some(s) = lock(&h.staged).take() else { return Ok(()) };
+        let uploaded = self.upload(&s, path).await;
+        if s.drop_writer() {
+            // The last writer: the store holds the content now (or nobody will send it).
+            let mut staged = lock(&self.staged);
+            if staged.get(path).is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
+                staged.remove(path);
+            }
+        }
+        if let Err(e) = &uploaded {
+            if !s.is_dirty() || s.is_unlinked() {
+                return uploaded;
+            }
+            // Nobody is left to report this to: keep the bytes where a person finds them.
+            match s.keep(&self.cfg.staging_dir, path) {
+                Ok(at) => log::error!("upload of {path:?} failed ({e}); its bytes are in {at:?}"),
+                Err(k) => log::error!("upload of {path:?} failed ({e}) and keeping it failed: {k}"),
+            }
+        }
+        uploaded
+    }
+
+    async fn create(&self, path: &Path, _mode: u32, _: Owner) -> BackendResult<FileAttr> {
+        self.writable()?;
+        let key = file_key(path)?;
+        if self.can_create_exclusive {
+            self.op.write_with(&key, Vec::<u8>::new()).if_not_exists(true).await
+        } else {
+            match self.stat_store(path).await {
+                Ok(_) => return Err(Errno::EEXIST.into()),
+                Err(e) if e.errno() == Errno::ENOENT => {}
+                Err(e) => return Err(e),
+            }
+            self.op.write(&key, Vec::<u8>::new()).await
+        }
+        .map_err(store_error)?;
+        self.mark_fresh(path);
+        Ok(self.cfg.presentation.file(0, SystemTime::now()))
+    }
+
+    async fn mkdir(&self, path: &Path, _mode: u32, _: Owner) -> BackendResult<FileAttr> {
+        self.writable()?;
+        match self.stat_store(path).await {
+            Ok(_) => return Err(Errno::EEXIST.into()),
+            Err(e) if e.errno() == Errno::ENOENT => {}
+            Err(e) => return Err(e),
+        }
+        self.op.create_dir(&dir_key(path)?).await.map_err(store_error)?;
+        Ok(self.cfg.presentation.dir(SystemTime::now()))
+    }
+
+    async fn remove(&self, path: &Path, dir: bool) -> BackendResult<()> {
+        self.writable()?;
+        if dir {
+            let dk = dir_key(path)?;
+            if self.has_children(&dk).await? {
+                return Err(Errno::ENOTEMPTY.into());
+            }
+            return self.op.delete(&dk).await.map_err(store_error);
+        }
+        // Opens of the removed file keep reading and writing their staging; nothing of it
+        // is uploaded any more.
+        if let Some(s) = lock(&self.staged).remove(path) {
+            s.unlink();
+        }
+        lock(&self.fresh).remove(path);
+        self.op.delete(&file_key(path)?).await.map_err(store_error)
+    }
+
+    async fn rename(&self, from: &Path, to: &Path) -> BackendResult<()> {
+        self.writable()?;
+        let a = self.stat(from).await?;
+        let dir = a.kind == FileType::Directory;
+        if let Ok(t) = self.stat(to).await {
+            match (dir, t.kind == FileType::Directory) {
+                (false, true) => return Err(Errno::EISDIR.into()),
+                (true, false) => return Err(Errno::ENOTDIR.into()),
+                (true, true) if self.has_children(&dir_key(to)?).await? => {
+                    return Err(Errno::ENOTEMPTY.into())
+                }
+                _ => {}
+            }
+        }
+        if dir {
+            let (fk, tk) = (dir_key(from)?, dir_key(to)?);
+            if self.can_rename {
+                return self.op.rename(&fk, &tk).await.map_err(store_error);
+            }
+            if self.has_children(&fk).await? {
+                return Err(BackendError::new(
+                    Errno::EXDEV,
+                    "the store cannot rename a directory with contents",
+                ));
+            }
+            self.op.create_dir(&tk).await.map_err(store_error)?;
+            return self.op.delete(&fk).await.map_err(store_error);
+        }
+        let (fk, tk) = (file_key(from)?, file_key(to)?);
+        // Pending writes move with the name; the bytes already uploaded move in the store.
+        let staged = lock(&self.staged).remove(from);
+        if let Some(s) = &staged {
+            lock(&self.staged).insert(to.to_path_buf(), Arc::clone(s));
+        }
+        let moved = if self.can_rename {
+            self.op.rename(&fk, &tk).await.map_err(store_error)
+        } else {
+            match self.op.copy(&fk, &tk).await {
+                Ok(_) => self.op.delete(&fk).await.map_err(store_error),
+                Err(e) => Err(store_error(e)),
+            }
+        };
+        match moved {
+            // A file made here and not uploaded yet may be missing from the store: its
+            // staging moved, which is all there was.
+            Err(e) if e.errno() == Errno::ENOENT && staged.is_some() => Ok(()),
+            r => r,
+        }
+    }
+
+    async fn symlink(&self, _: &Path, _: &Path, _: Owner) -> BackendResult<FileAttr> {
+        Err(BackendError::new(Errno::EPERM, "the store has no symbolic links"))
+    }
+
+    async fn readlink(&self, _: &Path) -> BackendResult<PathBuf> {
+        Err(Errno::EINVAL.into())
+    }
+
+    async fn set_attr(
+        &self,
+        path: &Path,
+        h: Option<&OpenFile>,
+        set: &SetAttr,
+    ) -> BackendResult<FileAttr> {
+        let now = self.stat(path).await?;
+        let pres = &self.cfg.presentation;
+        let mode_changes = set.mode.is_some_and(|m| m & 0o7777 != u32::from(now.perm));
+        let owner_changes =
+            set.uid.is_some_and(|u| u != pres.uid) || set.gid.is_some_and(|g| g != pres.gid);
+        if mode_changes || owner_changes {
+            return Err(BackendError::new(Errno::EPERM, "the store keeps no modes or owners"));
+        }
+        let Some(size) = set.size else {
+            return Ok(now); // times: accepted, not kept (the store's mtime is shown)
+        };
+        self.writable()?;
+        if now.kind == FileType::Directory {
+            return Err(Errno::EISDIR.into());
+        }
+        // Through an open file (or a path others have open for writing): staged, uploaded
+        // at their flush. Otherwise now, as truncate(2) returns.
+        let staged = match h {
+            Some(h) if h.writable => Some(self.handle_stage(h, path).await?),
+            _ => self.staged(path),
+        };
+        if let Some(s) = staged {
+            s.truncate(size)?;
+            return Ok(pres.file(size, s.mtime()));
+        }
+        if size == 0 {
+            self.op.write(&file_key(path)?, Vec::<u8>::new()).await.map_err(store_error)?;
+            self.mark_fresh(path);
+        } else {
+            let s = self.stage(path).await?;
+            s.truncate(size)?;
+            let r = self.upload(&s, path).await;
+            lock(&self.staged).remove(path);
+            r?;
+        }
+        Ok(pres.file(size, SystemTime::now()))
+    }
+
+    async fn statfs(&self) -> BackendResult<Statfs> {
+        // A store has no size: show a large, round one, as other object-store mounts do, so
+        // tools that check free space proceed.
+        let blocks = 1 << 40; // 4 PiB in 4 KiB blocks
+        Ok(Statfs {
+            blocks,
+            bfree: blocks,
+            bavail: blocks,
+            files: 1 << 32,
+            ffree: 1 << 32,
+            bsize: 4096,
+            namelen: 1024,
+            frsize: 4096,
+        })
+    }
+}

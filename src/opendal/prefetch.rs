@@ -1,0 +1,166 @@
+//! Sequential reads, detected per open file and served from ranged GETs issued ahead of
+//! the reader: a bounded window of chunks in flight, dropped as the reader passes them and
+//! cancelled when it seeks away.
+//!
+//! The kernel's readahead already sends several READs at once; what it cannot do is make
+//! them large (128 KiB each on 6.18), so each would cost a round trip. A chunk is one GET
+//! of `chunk` bytes that many READs are then served from.
+
+use super::key::store_error;
+use crate::cached::BackendError;
+use ::opendal::{ErrorKind, Operator};
+use bytes::Bytes;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+use std::collections::VecDeque;
+
+/// A GET under way or done, shared by the READs it serves.
+type Fetch = Shared<BoxFuture<'static, Result<Bytes, BackendError>>>;
+
+/// How far to read ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefetchConfig {
+    /// Bytes fetched ahead of the reader at most (0: no prefetch). Memory per sequential
+    /// reader is bounded by this plus one chunk.
+    pub window: u64,
+    /// Bytes per GET.
+    pub chunk: u64,
+    /// Bytes read in sequence before prefetching starts (a random reader never pays for it).
+    pub after: u64,
+}
+
+impl Default for PrefetchConfig {
+    /// 64 MiB ahead in 8 MiB GETs, after 1 MiB read in sequence.
+    fn default() -> Self {
+        PrefetchConfig { window: 64 << 20, chunk: 8 << 20, after: 1 << 20 }
+    }
+}
+
+struct Chunk {
+    start: u64,
+    len: u64,
+    data: Fetch,
+    abort: tokio::task::AbortHandle,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // A chunk nobody will read costs nothing more.
+        self.abort.abort();
+    }
+}
+
+/// One open file's read pattern and its chunks.
+#[derive(Default)]
+pub(super) struct Prefetch {
+    /// Where the reader is: the end of the furthest read.
+    high: u64,
+    /// Bytes read in sequence so far.
+    streak: u64,
+    /// Chunks in flight or fetched, in order of offset, contiguous.
+    chunks: VecDeque<Chunk>,
+}
+
+/// What one READ is served from.
+pub(super) enum Plan {
+    /// These chunks (start, length, bytes), in order, cover it.
+    Chunks(Vec<(u64, u64, Fetch)>),
+    /// A GET of its own.
+    Direct,
+}
+
+impl Prefetch {
+    /// Note a READ of `size` bytes at `offset` and say how to serve it, starting GETs ahead
+    /// of a sequential reader.
+    pub(super) fn plan(
+        &mut self,
+        cfg: &PrefetchConfig,
+        op: &Operator,
+        key: &str,
+        len: u64,
+        offset: u64,
+        size: u32,
+    ) -> Plan {
+        let end = offset + u64::from(size);
+        // The kernel sends readahead READs concurrently, so they arrive a little out of
+        // order: anything near the furthest read is in sequence.
+        let near = offset.abs_diff(self.high) <= cfg.chunk.max(4 << 20);
+        if near {
+            self.streak += u64::from(size);
+            self.high = self.high.max(end);
+        } else {
+            self.streak = u64::from(size);
+            self.high = end;
+            self.chunks.clear(); // a seek: what was fetched ahead is of no use
+        }
+        if cfg.window == 0 || cfg.chunk == 0 || self.streak < cfg.after {
+            return Plan::Direct;
+        }
+        // Chunks wholly behind this read are done with.
+        while self.chunks.front().is_some_and(|c| c.start + c.len <= offset) {
+            self.chunks.pop_front();
+        }
+        if self.chunks.front().is_some_and(|c| c.start > offset) {
+            self.chunks.clear();
+        }
+        let mut next = match self.chunks.back() {
+            Some(c) => c.start + c.len,
+            None => offset,
+        };
+        // Up to the window, and never past the object's end (a range past it is an error).
+        while next < (offset + cfg.window).min(len) {
+            let chunk = cfg.chunk.min(len - next);
+            self.chunks.push_back(fetch(op, key, next, chunk));
+            next += chunk;
+        }
+        let covering = self.chunks.iter().filter(|c| c.start < end && c.start + c.len > offset);
+        Plan::Chunks(covering.map(|c| (c.start, c.len, c.data.clone())).collect())
+    }
+}
+
+/// Start a GET of `len` bytes at `start` in the background.
+fn fetch(op: &Operator, key: &str, start: u64, len: u64) -> Chunk {
+    let (op, key) = (op.clone(), key.to_owned());
+    let task = tokio::spawn(async move { get(&op, &key, start, len).await });
+    let abort = task.abort_handle();
+    let data = task
+        .map(|r| r.unwrap_or_else(|e| Err(BackendError::new(crate::Errno::EIO, e))))
+        .boxed()
+        .shared();
+    Chunk { start, len, data, abort }
+}
+
+/// `len` bytes of `key` at `offset` (fewer at its end, none past it).
+pub(super) async fn get(
+    op: &Operator,
+    key: &str,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes, BackendError> {
+    match op.read_with(key).range(offset..offset + len).await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(Bytes::new()),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+/// Serve `size` bytes at `offset` from `chunks`, which cover it.
+pub(super) async fn serve(
+    chunks: Vec<(u64, u64, Fetch)>,
+    offset: u64,
+    size: u32,
+) -> Result<Vec<u8>, BackendError> {
+    let end = offset + u64::from(size);
+    let mut out = Vec::with_capacity(size as usize);
+    for (start, len, fetch) in chunks {
+        let data = fetch.await?;
+        let from = offset.max(start) - start;
+        let to = (end.min(start + data.len() as u64)).saturating_sub(start);
+        if from < to {
+            out.extend_from_slice(&data[from as usize..to as usize]);
+        }
+        if (data.len() as u64) < len {
+            break; // the object ended early (it shrank behind the mount)
+        }
+    }
+    Ok(out)
+}
