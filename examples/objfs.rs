@@ -64,6 +64,10 @@ struct Args {
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     prefetch_mib: u64,
 
+    /// Times a failed store call is tried again (backoff from 1 s, doubling) before it fails.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    retries: usize,
+
     /// Bytes per uploaded part, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=5120))]
     part_mib: u64,
@@ -120,11 +124,14 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
     cfg.prefetch.window = args.prefetch_mib << 20;
     cfg.part_size = (args.part_mib << 20) as usize;
     cfg.read_only = args.read_only;
+    cfg.retries = args.retries;
 
+    // Signals first: every thread started after this (the runtime's too) inherits the mask,
+    // so SIGTERM reaches `signals.wait` and unmounts instead of killing the process.
+    let signals = TerminationSignals::block_with(&[Signal::SIGUSR1])?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let options = args.store_options.clone();
     let backend = runtime.block_on(OpenDalBackend::connect(&args.scheme, options, cfg))?;
-    let signals = TerminationSignals::block_with(&[Signal::SIGUSR1])?;
     let fs = AsyncFs::with_runtime(CachedFs::new(backend, args.preset), runtime.handle().clone());
     let mnt = &args.common.mountpoint;
     let session = Session::mount(fs, mnt, config)?;

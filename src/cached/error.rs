@@ -36,8 +36,8 @@ impl BackendError {
         self.reason.as_deref()
     }
 
-    /// Whether this is an ordinary answer ("no such file", "exists") rather than a failure
-    /// worth a warning.
+    /// Whether this is an ordinary answer ("no such file", "exists", "not on this store")
+    /// rather than a failure worth a warning.
     pub fn is_answer(&self) -> bool {
         matches!(
             self.errno,
@@ -47,6 +47,8 @@ impl BackendError {
                 | Errno::ENODATA
                 | Errno::ENOTSUP
                 | Errno::ENOSYS
+                | Errno::EXDEV
+                | Errno::EPERM
         )
     }
 }

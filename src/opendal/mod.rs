@@ -25,13 +25,16 @@
 //! - **Writes** go to a staging file on local disk (not memory), one per path, shared by
 //!   its opens; a file that existed is fetched into it at the first write. FLUSH (each
 //!   close), FSYNC and the last RELEASE upload it, streamed in parts of
-//!   [`OpenDalConfig::part_size`] (multipart where the store has it). An upload that fails
+//!   [`OpenDalConfig::part_size`] (multipart where the store has it; a store without,
+//!   WebDAV's PUT for one, takes the file in one request, held in memory while it is
+//!   sent). An upload that fails
 //!   is the error of that close(2) or fsync(2), and the bytes stay staged for the next
 //!   one; if the last release cannot upload either, they are kept in
 //!   [`OpenDalConfig::staging_dir`] and the log says where.
-//! - **Rename** is the store's where it has one (WebDAV MOVE, SFTP rename); elsewhere, a
-//!   file is copied and deleted, an empty directory's marker is moved, and a directory
-//!   with contents gets EXDEV (mv(1) then copies it file by file).
+//! - **Rename** of a file is the store's where it has one (WebDAV MOVE, SFTP rename), else
+//!   a copy and a delete. An empty directory is made anew and the old one removed; a
+//!   directory with contents gets EXDEV (mv(1) then copies it file by file), on every
+//!   store, since OpenDAL renames files only.
 //! - **Metadata** the store does not keep: every file shows [`Presentation`]'s owner and
 //!   modes, and mtime is the store's. chmod and chown to other values get EPERM; setting
 //!   times is accepted and not kept. No symlinks, hard links or special files (EPERM), no
@@ -73,18 +76,21 @@ pub struct OpenDalConfig {
     /// Bytes per uploaded part (S3 wants at least 5 MiB but for the last).
     pub part_size: usize,
     /// Parts uploaded at once. An upload holds `part_size * (upload_concurrency + 1)` bytes
-    /// in memory at most, whatever the file's size.
+    /// in memory at most, whatever the file's size (on a store with multipart writes).
     pub upload_concurrency: usize,
     /// Where staging files are made (unnamed files, gone when closed), and where the bytes
     /// of a failed last upload are kept.
     pub staging_dir: PathBuf,
     /// Refuse every change with EROFS.
     pub read_only: bool,
+    /// Times a failed store call is tried again (with backoff from 1 s, doubling) before
+    /// its error is the caller's. Only [`OpenDalBackend::connect`] reads it.
+    pub retries: usize,
 }
 
 impl Default for OpenDalConfig {
     /// Files 0644 and directories 0755 owned by the daemon's user, the default prefetch,
-    /// 8 MiB parts two at a time, staging in the system's temporary directory.
+    /// 8 MiB parts two at a time, staging in the system's temporary directory, 3 retries.
     fn default() -> Self {
         OpenDalConfig {
             presentation: Presentation {
@@ -98,6 +104,7 @@ impl Default for OpenDalConfig {
             upload_concurrency: 2,
             staging_dir: std::env::temp_dir(),
             read_only: false,
+            retries: 3,
         }
     }
 }
@@ -116,6 +123,8 @@ pub struct OpenDalBackend {
     can_rename: bool,
     /// The store creates "only if absent" in one call.
     can_create_exclusive: bool,
+    /// The store takes an object in several writes (multipart); else in one.
+    can_write_parts: bool,
 }
 
 /// An open file of an [`OpenDalBackend`].
@@ -144,6 +153,7 @@ impl OpenDalBackend {
         OpenDalBackend {
             can_rename: cap.rename,
             can_create_exclusive: cap.write_with_if_not_exists,
+            can_write_parts: cap.write_can_multi,
             op,
             cfg,
             staged: Mutex::new(HashMap::new()),
@@ -152,7 +162,7 @@ impl OpenDalBackend {
     }
 
     /// Build an operator for `scheme` ("s3", "webdav", "sftp", "fs", "memory", ...) with
-    /// OpenDAL's `options` for it, with retries (3, with backoff) and timeouts, and check
+    /// OpenDAL's `options` for it, with retries ([`OpenDalConfig::retries`]) and timeouts, and check
     /// that the store answers: a wrong endpoint, bucket or credential is an error here, in
     /// one line, not at the first request. Credentials may also come from the environment
     /// variables the service reads (`AWS_ACCESS_KEY_ID`, ...).
@@ -179,9 +189,11 @@ impl OpenDalBackend {
         }
         // No LoggingLayer: it logs every "no such key" (each negative LOOKUP) as a warning;
         // CachedFs logs each failure once, with the store's reason.
-        let op = op
-            .layer(::opendal::layers::RetryLayer::new().with_max_times(3).with_jitter())
-            .layer(::opendal::layers::TimeoutLayer::new());
+        let op = op.layer(::opendal::layers::TimeoutLayer::new());
+        let op = match cfg.retries {
+            0 => op,
+            n => op.layer(::opendal::layers::RetryLayer::new().with_max_times(n).with_jitter()),
+        };
         Ok(OpenDalBackend::new(op, cfg))
     }
 
@@ -280,6 +292,23 @@ impl OpenDalBackend {
     async fn upload_now(&self, s: &Staged, path: &Path) -> BackendResult<()> {
         let key = file_key(path)?;
         let part = self.cfg.part_size.max(1);
+        if !self.can_write_parts {
+            // One request with the whole file (WebDAV's PUT): it is in memory meanwhile.
+            let mut parts = Vec::new();
+            let mut at = 0;
+            loop {
+                let mut buf = vec![0; part];
+                let n = s.read_at(&mut buf, at)?;
+                if n == 0 {
+                    break;
+                }
+                buf.truncate(n);
+                parts.push(Bytes::from(buf));
+                at += n as u64;
+            }
+            let body = ::opendal::Buffer::from(parts);
+            return self.op.write(&key, body).await.map(|_| ()).map_err(store_error);
+        }
         let mut w = self
             .op
             .writer_with(&key)
@@ -568,9 +597,6 @@ impl Backend for OpenDalBackend {
         }
         if dir {
             let (fk, tk) = (dir_key(from)?, dir_key(to)?);
-            if self.can_rename {
-                return self.op.rename(&fk, &tk).await.map_err(store_error);
-            }
             if self.has_children(&fk).await? {
                 return Err(BackendError::new(
                     Errno::EXDEV,

@@ -6,6 +6,8 @@
 //! fails. After unmounting, the guard checks /proc/mounts: a leftover mount is a failure.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use fusefs::{Config, Filesystem, Session, Transport};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,227 @@
+//! Real storage servers on loopback for the objfs tests, each on a free port with its data
+//! in a fresh temporary directory, stopped and reaped when dropped (also when the test
+//! fails): S3 (s3s-fs, from crates.io), WebDAV (dufs, from crates.io) and SFTP (OpenSSH's
+//! sshd, from Debian, with a host key and a client key made here). `.ci/run` installs them.
+//! A server that is not installed skips the test loudly, or fails it under
+//! FUSEFS_REQUIRE_SERVERS (set by `.ci/run`).
+
+use super::LIMIT;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server process and where its data lives.
+pub struct Server {
+    child: Option<Child>,
+    /// How it was started (for `restart`).
+    program: String,
+    args: Vec<String>,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    /// The directory it serves (for S3: the parent of the bucket directories).
+    pub data: PathBuf,
+    /// The scheme and OpenDAL options that reach it.
+    pub scheme: &'static str,
+    pub options: Vec<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+/// The bucket every S3 server here has.
+pub const BUCKET: &str = "bucket";
+
+/// Whether `program` can be run; if not, the test says so loudly and is skipped, or fails
+/// under FUSEFS_REQUIRE_SERVERS.
+pub fn installed(test: &str, program: &str, how: &str) -> bool {
+    let found = Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if found {
+        return true;
+    }
+    if std::env::var_os("FUSEFS_REQUIRE_SERVERS").is_some() {
+        panic!("{test}: {program} is not installed ({how}) but FUSEFS_REQUIRE_SERVERS is set");
+    }
+    eprintln!("\n*** SKIPPED {test}: {program} is not installed ({how}) ***\n");
+    false
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// s3s-fs serving bucket [`BUCKET`], with a key pair.
+    pub fn s3(test: &str) -> Option<Server> {
+        if !installed(test, "s3s-fs", "cargo install --locked s3s-fs --features binary") {
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("fusefs-s3-").tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join(BUCKET)).unwrap();
+        let port = free_port();
+        let port_arg = port.to_string();
+        let cmd = ["--host", "127.0.0.1", "--port", &port_arg, "--access-key", "fusefs-test"]
+            .into_iter()
+            .chain(["--secret-key", "fusefs-test-secret", data.to_str().unwrap()]);
+        let options = [
+            ("bucket", BUCKET.to_string()),
+            ("endpoint", format!("http://127.0.0.1:{port}")),
+            ("region", "us-east-1".into()),
+            ("access_key_id", "fusefs-test".into()),
+            ("secret_access_key", "fusefs-test-secret".into()),
+        ];
+        Some(Self::start("s3s-fs", cmd, port, data.clone(), dir, "s3", &options))
+    }
+
+    /// dufs serving a directory over WebDAV, every operation allowed.
+    pub fn webdav(test: &str) -> Option<Server> {
+        if !installed(test, "dufs", "cargo install --locked dufs") {
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("fusefs-dav-").tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let port = free_port();
+        let port_arg = port.to_string();
+        let cmd = ["-A", "-b", "127.0.0.1", "-p", &port_arg, data.to_str().unwrap()];
+        let options = [("endpoint", format!("http://127.0.0.1:{port}"))];
+        Some(Self::start("dufs", cmd, port, data.clone(), dir, "webdav", &options))
+    }
+
+    /// OpenSSH's sshd on loopback, accepting a key made here for root, serving SFTP; the
+    /// store's root is a fresh directory.
+    pub fn sftp(test: &str) -> Option<Server> {
+        if !Path::new("/usr/sbin/sshd").exists() {
+            if std::env::var_os("FUSEFS_REQUIRE_SERVERS").is_some() {
+                panic!("{test}: sshd is not installed (Debian openssh-server)");
+            }
+            eprintln!("\n*** SKIPPED {test}: sshd is not installed (Debian openssh-server) ***\n");
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("fusefs-sftp-").tempdir().unwrap();
+        let d = dir.path();
+        let data = d.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        for key in ["host_key", "client_key"] {
+            let ok = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(d.join(key))
+                .status()
+                .unwrap();
+            assert!(ok.success(), "ssh-keygen failed");
+        }
+        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        // sshd insists that nothing on the way to its keys is writable by others.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap(); // its privilege-separation directory
+        let port = free_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
+             PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n\
+             StrictModes no\nPidFile none\nSubsystem sftp internal-sftp\n",
+            hk = d.join("host_key").display(),
+            ak = d.join("authorized_keys").display(),
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        let config = d.join("sshd_config");
+        let cmd = ["-D", "-e", "-f", config.to_str().unwrap()];
+        let options = [
+            ("endpoint", format!("ssh://root@127.0.0.1:{port}")),
+            ("user", "root".into()),
+            ("key", d.join("client_key").display().to_string()),
+            ("known_hosts_strategy", "accept".into()),
+            ("root", data.display().to_string()),
+        ];
+        Some(Self::start("/usr/sbin/sshd", cmd, port, data, dir, "sftp", &options))
+    }
+
+    fn start<'a>(
+        program: &str,
+        args: impl IntoIterator<Item = &'a str>,
+        port: u16,
+        data: PathBuf,
+        dir: tempfile::TempDir,
+        scheme: &'static str,
+        options: &[(&str, String)],
+    ) -> Server {
+        let mut s = Server {
+            child: None,
+            program: program.into(),
+            args: args.into_iter().map(String::from).collect(),
+            port,
+            data,
+            scheme,
+            options: options.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            _dir: dir,
+        };
+        s.restart();
+        s
+    }
+
+    /// Start the server (again, after `stop`: same port, same data), and wait until it
+    /// accepts connections.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self._dir.path().join("server.log"))
+            .unwrap();
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.program));
+        self.child = Some(child);
+        // Ready when it accepts a connection (or failed, if it exited).
+        let deadline = Instant::now() + LIMIT;
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("{} exited ({status}): {}", self.program, self.log());
+            }
+            assert!(Instant::now() < deadline, "{} not listening: {}", self.program, self.log());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// What the server printed.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// The arguments that make objfs reach this server: SCHEME, then `-O KEY=VALUE`s.
+    pub fn objfs_args(&self) -> (Vec<String>, Vec<String>) {
+        let opts = self.options.iter().flat_map(|(k, v)| ["-O".into(), format!("{k}={v}")]);
+        (vec![self.scheme.to_string()], opts.collect())
+    }
+
+    /// Where the store keeps `path` (for S3: inside the bucket).
+    pub fn file(&self, path: &str) -> PathBuf {
+        match self.scheme {
+            "s3" => self.data.join(BUCKET).join(path),
+            _ => self.data.join(path),
+        }
+    }
+
+    /// Stop the server (a network that fails), and reap it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
