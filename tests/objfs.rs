@@ -31,7 +31,8 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 #[track_caller]
 fn same(got: &[u8], want: &[u8], what: &str) {
     if got != want {
-        let at = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+        let at =
+            got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
         panic!("{what}: {} bytes, want {}; first difference at {at}", got.len(), want.len());
     }
 }
@@ -58,62 +59,73 @@ fn store_round_trip(server: Server, keeps_empty_dirs: bool) {
     let p = m.path.clone();
     let file = |s: &str| server.file(s);
     let (f_new, f_moved, d_new) = (file("new.bin"), file("d1/moved.bin"), file("newdir"));
-    with_limit("store client", LIMIT, || {}, move || {
-        assert_eq!(names(&p), ["d1", "hello.txt"]);
-        assert_eq!(names(&p.join("d1")), ["d2"]);
-        assert!(fs::metadata(p.join("d1/d2")).unwrap().is_dir());
-        assert_eq!(fs::read_to_string(p.join("hello.txt")).unwrap(), "hello, store\n");
-        assert_eq!(fs::metadata(p.join("hello.txt")).unwrap().len(), 13);
-        same(&fs::read(p.join("d1/d2/f")).unwrap(), &pattern(300_000, 1), "a stored file");
-        // A name that is not there.
-        assert_eq!(fs::metadata(p.join("nope")).unwrap_err().kind(), ErrorKind::NotFound);
+    with_limit(
+        "store client",
+        LIMIT,
+        || {},
+        move || {
+            assert_eq!(names(&p), ["d1", "hello.txt"]);
+            assert_eq!(names(&p.join("d1")), ["d2"]);
+            assert!(fs::metadata(p.join("d1/d2")).unwrap().is_dir());
+            assert_eq!(fs::read_to_string(p.join("hello.txt")).unwrap(), "hello, store\n");
+            assert_eq!(fs::metadata(p.join("hello.txt")).unwrap().len(), 13);
+            same(&fs::read(p.join("d1/d2/f")).unwrap(), &pattern(300_000, 1), "a stored file");
+            // A name that is not there.
+            assert_eq!(fs::metadata(p.join("nope")).unwrap_err().kind(), ErrorKind::NotFound);
 
-        // A new file, larger than one upload part: in the store when close returns.
-        let data = pattern(9 << 20, 2);
-        let mut f = fs::File::create(p.join("new.bin")).unwrap();
-        f.write_all(&data).unwrap();
-        drop(f);
-        same(&fs::read(&f_new).unwrap(), &data, "the store has what close(2) returned");
-        assert_eq!(fs::metadata(p.join("new.bin")).unwrap().len(), data.len() as u64);
-        same(&fs::read(p.join("new.bin")).unwrap(), &data, "read back");
+            // A new file, larger than one upload part: in the store when close returns.
+            let data = pattern(9 << 20, 2);
+            let mut f = fs::File::create(p.join("new.bin")).unwrap();
+            f.write_all(&data).unwrap();
+            drop(f);
+            same(&fs::read(&f_new).unwrap(), &data, "the store has what close(2) returned");
+            assert_eq!(fs::metadata(p.join("new.bin")).unwrap().len(), data.len() as u64);
+            same(&fs::read(p.join("new.bin")).unwrap(), &data, "read back");
 
-        // Overwrite in the middle of an existing object: the rest is kept.
-        let f = fs::OpenOptions::new().write(true).open(p.join("new.bin")).unwrap();
-        f.write_all_at(b"MIDDLE", 4 << 20).unwrap();
-        drop(f);
-        let mut want = data.clone();
-        want[4 << 20..(4 << 20) + 6].copy_from_slice(b"MIDDLE");
-        same(&fs::read(&f_new).unwrap(), &want, "overwritten in the middle");
+            // Overwrite in the middle of an existing object: the rest is kept.
+            let f = fs::OpenOptions::new().write(true).open(p.join("new.bin")).unwrap();
+            f.write_all_at(b"MIDDLE", 4 << 20).unwrap();
+            drop(f);
+            let mut want = data.clone();
+            want[4 << 20..(4 << 20) + 6].copy_from_slice(b"MIDDLE");
+            same(&fs::read(&f_new).unwrap(), &want, "overwritten in the middle");
 
-        fs::rename(p.join("new.bin"), p.join("d1/moved.bin")).unwrap();
-        assert!(!f_new.exists(), "renamed away in the store");
-        same(&fs::read(&f_moved).unwrap(), &want, "renamed");
-        assert_eq!(names(&p.join("d1")), ["d2", "moved.bin"]);
+            fs::rename(p.join("new.bin"), p.join("d1/moved.bin")).unwrap();
+            assert!(!f_new.exists(), "renamed away in the store");
+            same(&fs::read(&f_moved).unwrap(), &want, "renamed");
+            assert_eq!(names(&p.join("d1")), ["d2", "moved.bin"]);
 
-        fs::create_dir(p.join("newdir")).unwrap();
-        assert!(d_new.is_dir(), "mkdir reaches the store");
-        assert_eq!(fs::create_dir(p.join("newdir")).unwrap_err().kind(), ErrorKind::AlreadyExists);
-        fs::write(p.join("newdir/inner"), "x").unwrap();
-        let e = fs::remove_dir(p.join("newdir")).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::ENOTEMPTY));
-        let e = fs::rename(p.join("newdir"), p.join("renamed")).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EXDEV), "{e}");
-        fs::remove_file(p.join("newdir/inner")).unwrap();
-        if keeps_empty_dirs {
-            fs::rename(p.join("newdir"), p.join("renamed")).unwrap(); // empty: moved
-            assert!(!d_new.exists(), "the old directory is gone from the store");
-            assert_eq!(names(&p), ["d1", "hello.txt", "renamed"]);
-            fs::remove_dir(p.join("renamed")).unwrap();
-        } else {
-            fs::remove_dir(&d_new).unwrap(); // behind the mount: s3s-fs keeps it otherwise
-        }
-        fs::remove_file(p.join("d1/moved.bin")).unwrap();
-        assert!(!f_moved.exists(), "unlink reaches the store");
-        assert_eq!(names(&p), ["d1", "hello.txt"]);
-        // Objects keep no modes or owners: a change is refused, not pretended.
-        let e = fs::set_permissions(p.join("hello.txt"), std::os::unix::fs::PermissionsExt::from_mode(0o600));
-        assert_eq!(e.unwrap_err().raw_os_error(), Some(libc::EPERM));
-    });
+            fs::create_dir(p.join("newdir")).unwrap();
+            assert!(d_new.is_dir(), "mkdir reaches the store");
+            assert_eq!(
+                fs::create_dir(p.join("newdir")).unwrap_err().kind(),
+                ErrorKind::AlreadyExists
+            );
+            fs::write(p.join("newdir/inner"), "x").unwrap();
+            let e = fs::remove_dir(p.join("newdir")).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOTEMPTY));
+            let e = fs::rename(p.join("newdir"), p.join("renamed")).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EXDEV), "{e}");
+            fs::remove_file(p.join("newdir/inner")).unwrap();
+            if keeps_empty_dirs {
+                fs::rename(p.join("newdir"), p.join("renamed")).unwrap(); // empty: moved
+                assert!(!d_new.exists(), "the old directory is gone from the store");
+                assert_eq!(names(&p), ["d1", "hello.txt", "renamed"]);
+                fs::remove_dir(p.join("renamed")).unwrap();
+            } else {
+                fs::remove_dir(&d_new).unwrap(); // behind the mount: s3s-fs keeps it otherwise
+            }
+            fs::remove_file(p.join("d1/moved.bin")).unwrap();
+            assert!(!f_moved.exists(), "unlink reaches the store");
+            assert_eq!(names(&p), ["d1", "hello.txt"]);
+            // Objects keep no modes or owners: a change is refused, not pretended.
+            let e = fs::set_permissions(
+                p.join("hello.txt"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            );
+            assert_eq!(e.unwrap_err().raw_os_error(), Some(libc::EPERM));
+        },
+    );
     drop(m);
 }
 
@@ -204,18 +216,28 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
     let data = pattern(1 << 20, 3);
     let (f, data2) = {
         let (p, data) = (p.clone(), data.clone());
-        with_limit("write", LIMIT, || {}, move || {
-            let mut f = fs::File::create(p.join("precious")).unwrap();
-            f.write_all(&data).unwrap();
-            (f, data)
-        })
+        with_limit(
+            "write",
+            LIMIT,
+            || {},
+            move || {
+                let mut f = fs::File::create(p.join("precious")).unwrap();
+                f.write_all(&data).unwrap();
+                (f, data)
+            },
+        )
     };
     s.stop(); // the network fails
-    let f = with_limit("fsync while the store is gone", LIMIT, || {}, move || {
-        let e = f.sync_all().unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
-        f
-    });
+    let f = with_limit(
+        "fsync while the store is gone",
+        LIMIT,
+        || {},
+        move || {
+            let e = f.sync_all().unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EIO), "{e}");
+            f
+        },
+    );
     // The store comes back on the same port with the same data: the next fsync sends it.
     s.restart();
     let stored = s.file("precious");
@@ -226,23 +248,34 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
     let (p2, data3) = (p.clone(), pattern(200_000, 4));
     let f = {
         let d = data3.clone();
-        with_limit("write", LIMIT, || {}, move || {
-            let mut f = fs::File::create(p2.join("lost-if-not-kept")).unwrap();
-            f.write_all(&d).unwrap();
-            f
-        })
+        with_limit(
+            "write",
+            LIMIT,
+            || {},
+            move || {
+                let mut f = fs::File::create(p2.join("lost-if-not-kept")).unwrap();
+                f.write_all(&d).unwrap();
+                f
+            },
+        )
     };
     s.stop();
-    let e = with_limit("close while the store is gone", LIMIT, || {}, move || {
-        // close(2)'s error is FLUSH's: std's drop ignores it, so close by hand.
-        use std::os::fd::IntoRawFd;
-        nix::unistd::close(f.into_raw_fd())
-    });
+    let e = with_limit(
+        "close while the store is gone",
+        LIMIT,
+        || {},
+        move || {
+            // close(2)'s error is FLUSH's: std's drop ignores it, so close by hand.
+            use std::os::fd::IntoRawFd;
+            nix::unistd::close(f.into_raw_fd())
+        },
+    );
     assert_eq!(e, Err(nix::errno::Errno::EIO), "close reports the failed upload");
     let kept = |d: &Path| -> Option<PathBuf> {
-        fs::read_dir(d).ok()?.map(|e| e.unwrap().path()).find(|p| {
-            p.file_name().unwrap().to_string_lossy().starts_with("lost-if-not-kept.")
-        })
+        fs::read_dir(d)
+            .ok()?
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("lost-if-not-kept."))
     };
     common::wait_until("the bytes kept after the last release failed", || {
         kept(staging.path()).is_some_and(|k| fs::read(k).is_ok_and(|b| b == data3))
@@ -267,23 +300,28 @@ fn changes_behind_the_mount_are_seen_within_the_ttl() {
     let m = objfs(&s, &["--preset", "local"]);
     let p = m.path.clone();
     let behind = s.file("shared.txt");
-    with_limit("consistency", LIMIT, || {}, move || {
-        assert_eq!(fs::read_to_string(p.join("shared.txt")).unwrap(), "version 1");
-        // Through the mount: another open sees it at once, before and after close.
-        let f = fs::OpenOptions::new().write(true).open(p.join("shared.txt")).unwrap();
-        f.write_all_at(b"VERSION 1 and more", 0).unwrap();
-        assert_eq!(fs::read_to_string(p.join("shared.txt")).unwrap(), "VERSION 1 and more");
-        assert_eq!(fs::metadata(p.join("shared.txt")).unwrap().len(), 18);
-        drop(f);
-        assert_eq!(fs::read_to_string(&behind).unwrap(), "VERSION 1 and more");
-        // Behind the mount: seen within the TTL.
-        fs::write(&behind, "version 2, from another client").unwrap();
-        let start = std::time::Instant::now();
-        common::wait_until("the change behind the mount", || {
-            fs::read_to_string(p.join("shared.txt")).is_ok_and(|s| s.starts_with("version 2"))
-        });
-        let took = start.elapsed();
-        assert!(took < std::time::Duration::from_secs(3), "seen after {took:?}, TTL 1 s");
-    });
+    with_limit(
+        "consistency",
+        LIMIT,
+        || {},
+        move || {
+            assert_eq!(fs::read_to_string(p.join("shared.txt")).unwrap(), "version 1");
+            // Through the mount: another open sees it at once, before and after close.
+            let f = fs::OpenOptions::new().write(true).open(p.join("shared.txt")).unwrap();
+            f.write_all_at(b"VERSION 1 and more", 0).unwrap();
+            assert_eq!(fs::read_to_string(p.join("shared.txt")).unwrap(), "VERSION 1 and more");
+            assert_eq!(fs::metadata(p.join("shared.txt")).unwrap().len(), 18);
+            drop(f);
+            assert_eq!(fs::read_to_string(&behind).unwrap(), "VERSION 1 and more");
+            // Behind the mount: seen within the TTL.
+            fs::write(&behind, "version 2, from another client").unwrap();
+            let start = std::time::Instant::now();
+            common::wait_until("the change behind the mount", || {
+                fs::read_to_string(p.join("shared.txt")).is_ok_and(|s| s.starts_with("version 2"))
+            });
+            let took = start.elapsed();
+            assert!(took < std::time::Duration::from_secs(3), "seen after {took:?}, TTL 1 s");
+        },
+    );
     drop(m);
 }

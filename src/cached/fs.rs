@@ -30,6 +30,8 @@ type Block = (u64, u64, u32, u64);
 struct OpenFile<H> {
     handle: H,
     path: PathBuf,
+    /// Written through: its flush may change the file (an upload sets the time).
+    wrote: std::sync::atomic::AtomicBool,
 }
 
 /// A backend answer for the kernel: the errno, with the store's reason logged (at debug for
@@ -322,7 +324,7 @@ impl<B: Backend> CachedFs<B> {
     /// Keep `handle` open as a new file handle number.
     fn opened(&self, handle: B::Handle, path: &Path) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        let f = Arc::new(OpenFile { handle, path: path.to_path_buf() });
+        let f = Arc::new(OpenFile { handle, path: path.to_path_buf(), wrote: false.into() });
         self.open_files.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, f);
         fh
     }
@@ -562,6 +564,7 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
 
     async fn write(&self, _: RequestInfo, ino: u64, fh: u64, offset: u64, data: Vec<u8>) -> R<u32> {
         let (f, p) = self.open_file(ino, fh)?;
+        f.wrote.store(true, Ordering::Relaxed);
         let n = answer("write", &p, self.backend.write(&f.handle, &p, offset, data).await);
         self.attr_changed(ino, &p); // size and mtime moved (or may have)
         Ok(n? as u32)
@@ -570,7 +573,9 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
     async fn flush(&self, _: RequestInfo, ino: u64, fh: u64, _: u64) -> R<()> {
         let (f, p) = self.open_file(ino, fh)?;
         let r = answer("flush", &p, self.backend.flush(&f.handle, &p).await);
-        self.attr_changed(ino, &p); // an upload may have set the time
+        if f.wrote.load(Ordering::Relaxed) {
+            self.attr_changed(ino, &p); // an upload may have set the time
+        }
         r
     }
 

@@ -21,7 +21,7 @@
 //!   carries each object's size and time, so `ls -l` needs nothing more.
 //! - **Reads** are ranged GETs of what the kernel asks. A reader that goes on in sequence
 //!   gets GETs of [`PrefetchConfig::chunk`] bytes issued up to [`PrefetchConfig::window`]
-//!   ahead, cancelled when it seeks away.
+//!   ahead, cancelled when it seeks away, within [`PrefetchConfig::total`] for all readers.
 //! - **Writes** go to a staging file on local disk (not memory), one per path, shared by
 //!   its opens; a file that existed is fetched into it at the first write. FLUSH (each
 //!   close), FSYNC and the last RELEASE upload it, streamed in parts of
@@ -125,6 +125,8 @@ pub struct OpenDalBackend {
     can_create_exclusive: bool,
     /// The store takes an object in several writes (multipart); else in one.
     can_write_parts: bool,
+    /// Bytes prefetched for all open files (at most `PrefetchConfig::total`).
+    prefetched: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// An open file of an [`OpenDalBackend`].
@@ -158,6 +160,7 @@ impl OpenDalBackend {
             cfg,
             staged: Mutex::new(HashMap::new()),
             fresh: Mutex::new(HashSet::new()),
+            prefetched: Arc::default(),
         }
     }
 
@@ -381,7 +384,15 @@ impl OpenDalBackend {
         if size == 0 {
             return Ok(Vec::new());
         }
-        let plan = lock(&h.prefetch).plan(&self.cfg.prefetch, &self.op, key, len, offset, size);
+        let plan = lock(&h.prefetch).plan(
+            &self.cfg.prefetch,
+            &self.prefetched,
+            &self.op,
+            key,
+            len,
+            offset,
+            size,
+        );
         match plan {
             Plan::Chunks(chunks) => prefetch::serve(chunks, offset, size).await,
             Plan::Direct => {

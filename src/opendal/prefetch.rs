@@ -12,6 +12,8 @@ use ::opendal::{ErrorKind, Operator};
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
 
 /// A GET under way or done, shared by the READs it serves.
 type Fetch = Shared<BoxFuture<'static, Result<Bytes, BackendError>>>;
@@ -26,12 +28,15 @@ pub struct PrefetchConfig {
     pub chunk: u64,
     /// Bytes read in sequence before prefetching starts (a random reader never pays for it).
     pub after: u64,
+    /// Bytes fetched ahead for all open files together, at most: past it, readers are
+    /// served by GETs of what they ask, until chunks are consumed.
+    pub total: u64,
 }
 
 impl Default for PrefetchConfig {
-    /// 64 MiB ahead in 8 MiB GETs, after 1 MiB read in sequence.
+    /// 64 MiB ahead in 8 MiB GETs, after 1 MiB read in sequence; 512 MiB for all readers.
     fn default() -> Self {
-        PrefetchConfig { window: 64 << 20, chunk: 8 << 20, after: 1 << 20 }
+        PrefetchConfig { window: 64 << 20, chunk: 8 << 20, after: 1 << 20, total: 512 << 20 }
     }
 }
 
@@ -40,13 +45,21 @@ struct Chunk {
     len: u64,
     data: Fetch,
     abort: tokio::task::AbortHandle,
+    /// The shared budget its bytes are counted in.
+    budget: Arc<AtomicU64>,
 }
 
 impl Drop for Chunk {
     fn drop(&mut self) {
         // A chunk nobody will read costs nothing more.
         self.abort.abort();
+        self.budget.fetch_sub(self.len, SeqCst);
     }
+}
+
+/// Take `len` bytes of `budget` (at most `total` in all), if there is room.
+fn take(budget: &AtomicU64, len: u64, total: u64) -> bool {
+    budget.fetch_update(SeqCst, SeqCst, |used| (used + len <= total).then_some(used + len)).is_ok()
 }
 
 /// One open file's read pattern and its chunks.
@@ -71,9 +84,11 @@ pub(super) enum Plan {
 impl Prefetch {
     /// Note a READ of `size` bytes at `offset` and say how to serve it, starting GETs ahead
     /// of a sequential reader.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn plan(
         &mut self,
         cfg: &PrefetchConfig,
+        budget: &Arc<AtomicU64>,
         op: &Operator,
         key: &str,
         len: u64,
@@ -109,8 +124,17 @@ impl Prefetch {
         // Up to the window, and never past the object's end (a range past it is an error).
         while next < (offset + cfg.window).min(len) {
             let chunk = cfg.chunk.min(len - next);
-            self.chunks.push_back(fetch(op, key, next, chunk));
+            if !take(budget, chunk, cfg.total) {
+                break;
+            }
+            self.chunks.push_back(fetch(op, key, next, chunk, Arc::clone(budget)));
             next += chunk;
+        }
+        // Not covered (the budget ran out): a GET of its own.
+        if self.chunks.front().is_none_or(|c| c.start > offset)
+            || self.chunks.back().is_none_or(|c| c.start + c.len < end)
+        {
+            return Plan::Direct;
         }
         let covering = self.chunks.iter().filter(|c| c.start < end && c.start + c.len > offset);
         Plan::Chunks(covering.map(|c| (c.start, c.len, c.data.clone())).collect())
@@ -118,7 +142,7 @@ impl Prefetch {
 }
 
 /// Start a GET of `len` bytes at `start` in the background.
-fn fetch(op: &Operator, key: &str, start: u64, len: u64) -> Chunk {
+fn fetch(op: &Operator, key: &str, start: u64, len: u64, budget: Arc<AtomicU64>) -> Chunk {
     let (op, key) = (op.clone(), key.to_owned());
     let task = tokio::spawn(async move { get(&op, &key, start, len).await });
     let abort = task.abort_handle();
@@ -126,7 +150,7 @@ fn fetch(op: &Operator, key: &str, start: u64, len: u64) -> Chunk {
         .map(|r| r.unwrap_or_else(|e| Err(BackendError::new(crate::Errno::EIO, e))))
         .boxed()
         .shared();
-    Chunk { start, len, data, abort }
+    Chunk { start, len, data, abort, budget }
 }
 
 /// `len` bytes of `key` at `offset` (fewer at its end, none past it).
