@@ -64,6 +64,11 @@ struct Args {
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     prefetch_mib: u64,
 
+    /// Small files (256 KiB at most) of the same directory fetched ahead when one is read
+    /// from its start (0: off).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    files_ahead: usize,
+
     /// Times a failed store call is tried again (backoff from 1 s, doubling) before it fails.
     #[arg(long, value_name = "N", default_value_t = 3)]
     retries: usize,
@@ -122,6 +127,7 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
         cfg.staging_dir = d.clone();
     }
     cfg.prefetch.window = args.prefetch_mib << 20;
+    cfg.siblings.ahead = args.files_ahead;
     cfg.part_size = (args.part_mib << 20) as usize;
     cfg.read_only = args.read_only;
     cfg.retries = args.retries;

@@ -285,6 +285,41 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
     let _ = (data, p);
 }
 
+/// Small files fetched ahead of a reader going through a directory are the files' bytes,
+/// and a change made through the mount in between is what the reader then sees.
+#[test]
+fn files_read_ahead_are_current() {
+    let test = "files_read_ahead_are_current";
+    if !can_mount(test) {
+        return;
+    }
+    let Some(s) = Server::s3(test) else { return };
+    fs::create_dir_all(s.file("many")).unwrap();
+    for i in 0..20 {
+        fs::write(s.file(&format!("many/f{i:02}")), pattern(3000, i)).unwrap();
+    }
+    let m = objfs(&s, &[]);
+    let p = m.path.join("many");
+    let stats = with_limit(
+        "read a directory in order",
+        LIMIT,
+        || {},
+        move || {
+            assert_eq!(names(&p).len(), 20);
+            // f00 read: f01.. are fetched ahead. f03 is rewritten (same size) through the mount
+            // before it is read: the reader must see the new bytes.
+            same(&fs::read(p.join("f00")).unwrap(), &pattern(3000, 0), "f00");
+            fs::write(p.join("f03"), pattern(3000, 99)).unwrap();
+            for i in 1..20 {
+                let want = if i == 3 { pattern(3000, 99) } else { pattern(3000, i) };
+                same(&fs::read(p.join(format!("f{i:02}"))).unwrap(), &want, &format!("f{i:02}"));
+            }
+        },
+    );
+    let _ = stats;
+    drop(m);
+}
+
 /// Consistency, as the README states it: a change through the mount is seen at once, by
 /// every reader; a change made behind the mount (another client) is seen once the TTLs
 /// run out (here the `local` preset's 1 s). (`CachedFs::invalidate`, which shows such a

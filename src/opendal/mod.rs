@@ -22,6 +22,8 @@
 //! - **Reads** are ranged GETs of what the kernel asks. A reader that goes on in sequence
 //!   gets GETs of [`PrefetchConfig::chunk`] bytes issued up to [`PrefetchConfig::window`]
 //!   ahead, cancelled when it seeks away, within [`PrefetchConfig::total`] for all readers.
+//!   A small object read from its start has the next small objects of its directory
+//!   fetched with it ([`SiblingConfig`]): tools go through a directory in name order.
 //! - **Writes** go to a staging file on local disk (not memory), one per path, shared by
 //!   its opens; a file that existed is fetched into it at the first write. FLUSH (each
 //!   close), FSYNC and the last RELEASE upload it, streamed in parts of
@@ -42,10 +44,12 @@
 
 mod key;
 mod prefetch;
+mod siblings;
 mod staging;
 
 pub use key::Presentation;
 pub use prefetch::PrefetchConfig;
+pub use siblings::SiblingConfig;
 
 use crate::cached::{Backend, BackendError, BackendResult, DirEntry, Owner};
 use crate::Errno;
@@ -57,6 +61,7 @@ use futures_util::future::Either;
 use futures_util::TryStreamExt;
 use key::{dir_key, file_key, store_error};
 use prefetch::{Plan, Prefetch};
+use siblings::Siblings;
 use staging::Staged;
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -73,6 +78,8 @@ pub struct OpenDalConfig {
     pub presentation: Presentation,
     /// Read-ahead for sequential readers.
     pub prefetch: PrefetchConfig,
+    /// Read-ahead across the small files of a directory.
+    pub siblings: SiblingConfig,
     /// Bytes per uploaded part (S3 wants at least 5 MiB but for the last).
     pub part_size: usize,
     /// Parts uploaded at once. An upload holds `part_size * (upload_concurrency + 1)` bytes
@@ -100,6 +107,7 @@ impl Default for OpenDalConfig {
                 dir_mode: 0o755,
             },
             prefetch: PrefetchConfig::default(),
+            siblings: SiblingConfig::default(),
             part_size: 8 << 20,
             upload_concurrency: 2,
             staging_dir: std::env::temp_dir(),
@@ -127,6 +135,8 @@ pub struct OpenDalBackend {
     can_write_parts: bool,
     /// Bytes prefetched for all open files (at most `PrefetchConfig::total`).
     prefetched: Arc<std::sync::atomic::AtomicU64>,
+    /// Small files fetched ahead of readers going through a directory.
+    siblings: Siblings,
 }
 
 /// An open file of an [`OpenDalBackend`].
@@ -161,6 +171,7 @@ impl OpenDalBackend {
             staged: Mutex::new(HashMap::new()),
             fresh: Mutex::new(HashSet::new()),
             prefetched: Arc::default(),
+            siblings: Siblings::default(),
         }
     }
 
@@ -241,6 +252,7 @@ impl OpenDalBackend {
             return Ok(s);
         }
         let fresh = lock(&self.fresh).remove(path);
+        self.siblings.forget(path);
         let s = Staged::empty(&self.cfg.staging_dir, false)?;
         if !fresh {
             let key = file_key(path)?;
@@ -375,6 +387,7 @@ impl OpenDalBackend {
     async fn read_store(
         &self,
         h: &OpenFile,
+        path: &Path,
         key: &str,
         offset: u64,
         size: u32,
@@ -383,6 +396,19 @@ impl OpenDalBackend {
         let size = len.saturating_sub(offset).min(u64::from(size)) as u32;
         if size == 0 {
             return Ok(Vec::new());
+        }
+        let small = &self.cfg.siblings;
+        if offset == 0 && len <= small.max {
+            self.siblings.read_from_start(small, &self.op, path);
+        }
+        if let Some(f) = self.siblings.take(small, path, len) {
+            if let Ok(b) = f.await {
+                let end = (offset + u64::from(size)).min(b.len() as u64);
+                if end == len {
+                    self.siblings.forget(path); // read to its end: done with
+                }
+                return Ok(b.get(offset as usize..end as usize).unwrap_or_default().to_vec());
+            } // a failed fetch ahead: ask again below
         }
         let plan = lock(&h.prefetch).plan(
             &self.cfg.prefetch,
@@ -460,6 +486,9 @@ impl Backend for OpenDalBackend {
                 d.attr = Some(pres.file(s.len(), s.mtime()));
             }
         }
+        let files = out.iter().filter(|d| d.kind == FileType::RegularFile);
+        let sized = files.filter_map(|d| Some((d.name.clone(), d.attr?.size)));
+        self.siblings.listed(&self.cfg.siblings, path, sized.collect());
         Ok(out)
     }
 
@@ -489,12 +518,12 @@ impl Backend for OpenDalBackend {
             return s.read(offset, size);
         }
         let key = file_key(path)?;
-        match self.read_store(h, &key, offset, size).await {
+        match self.read_store(h, path, &key, offset, size).await {
             // The object changed size behind the mount: ask, and read again to the new size.
             Err(e) if e.errno() == Errno::EIO => {
                 let a = self.stat_store(path).await?;
                 h.size.store(a.size, SeqCst);
-                self.read_store(h, &key, offset, size).await
+                self.read_store(h, path, &key, offset, size).await
             }
             r => r,
         }
@@ -560,6 +589,7 @@ impl Backend for OpenDalBackend {
         }
         .map_err(store_error)?;
         self.mark_fresh(path);
+        self.siblings.forget(path);
         Ok(self.cfg.presentation.file(0, SystemTime::now()))
     }
 
@@ -589,6 +619,7 @@ impl Backend for OpenDalBackend {
             s.unlink();
         }
         lock(&self.fresh).remove(path);
+        self.siblings.forget(path);
         self.op.delete(&file_key(path)?).await.map_err(store_error)
     }
 
@@ -618,6 +649,8 @@ impl Backend for OpenDalBackend {
             return self.op.delete(&fk).await.map_err(store_error);
         }
         let (fk, tk) = (file_key(from)?, file_key(to)?);
+        self.siblings.forget(from);
+        self.siblings.forget(to);
         // Pending writes move with the name; the bytes already uploaded move in the store.
         let staged = lock(&self.staged).remove(from);
         if let Some(s) = &staged {
@@ -678,6 +711,7 @@ impl Backend for OpenDalBackend {
             s.truncate(size)?;
             return Ok(pres.file(size, s.mtime()));
         }
+        self.siblings.forget(path);
         if size == 0 {
             self.op.write(&file_key(path)?, Vec::<u8>::new()).await.map_err(store_error)?;
             self.mark_fresh(path);
