@@ -73,8 +73,8 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 3)]
     retries: usize,
 
-    /// Bytes per uploaded part, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=5120))]
+    /// Bytes per uploaded part, in MiB (S3 takes no part under 5 MiB but the last).
+    #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(5..=5120))]
     part_mib: u64,
 }
 

@@ -327,7 +327,6 @@ impl OpenDalBackend {
         let mut w = self
             .op
             .writer_with(&key)
-            .chunk(part)
             .concurrent(self.cfg.upload_concurrency.max(1))
             .await
             .map_err(store_error)?;
