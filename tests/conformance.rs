@@ -2,8 +2,8 @@
 //! memfs example, served through the sync API and through the async one (`--async`), against
 //! the passthrough example over a fresh tmpfs with kernel passthrough and without it
 //! (`--no-passthrough`), and fsx against the slowfs example (CachedFs over a local
-//! directory, through the async API), each mounted as a child process the way a user would
-//! run it.
+//! directory, through the async API) and against objfs on real S3 and WebDAV servers (with
+//! the `opendal` feature), each mounted as a child process the way a user would run it.
 //!
 //! Both tools are installed with `cargo install --locked pjdfstest@0.2.2 fsx@0.3.2` (.ci/run
 //! does it; pjdfstest's counts are checked exactly, so its version is pinned), and
@@ -251,6 +251,38 @@ fn fsx_data_integrity_on_cachedfs() {
     let src_arg = src.path().to_str().unwrap();
     let m = ExampleMount::start_with("slowfs", &[src_arg], &["--latency-ms", "0"]);
     run_fsx(&fsx, m, "fsx-cachedfs.toml", 30_000, None);
+}
+
+/// fsx against objfs on a real S3 server (s3s-fs): every close uploads, every reopen's
+/// first write fetches the object back.
+#[cfg(feature = "opendal")]
+#[test]
+fn fsx_data_integrity_on_objfs_s3() {
+    fsx_on_objfs("fsx_data_integrity_on_objfs_s3", common::servers::Server::s3, 10_000);
+}
+
+/// fsx against objfs on a real WebDAV server (dufs): uploads are one PUT each (and dufs is
+/// slower per request: fewer operations).
+#[cfg(feature = "opendal")]
+#[test]
+fn fsx_data_integrity_on_objfs_webdav() {
+    fsx_on_objfs("fsx_data_integrity_on_objfs_webdav", common::servers::Server::webdav, 3_000);
+}
+
+#[cfg(feature = "opendal")]
+fn fsx_on_objfs(test: &str, server: fn(&str) -> Option<common::servers::Server>, ops: u64) {
+    if !can_mount(test) {
+        return;
+    }
+    let Some(fsx) = tool("fsx", test) else { return };
+    let Some(s) = server(test) else { return };
+    let (before, opts) = s.objfs_args();
+    let before: Vec<&str> = before.iter().map(String::as_str).collect();
+    let args: Vec<&str> = opts.iter().map(String::as_str).collect();
+    let m = ExampleMount::start_with("objfs", &before, &args);
+    let log = run_fsx(&fsx, m, "fsx-objfs.toml", ops, None);
+    assert!(log.contains("uploads pending: 0"), "every write reached the store:\n{log}");
+    drop(s);
 }
 
 /// fsx against the passthrough example over a tmpfs, data passed through (mmap included).
