@@ -1,8 +1,8 @@
 //! Conformance: pjdfstest's whole POSIX suite and fsx's data-integrity exerciser against the
 //! memfs example, served through the sync API and through the async one (`--async`), against
 //! the passthrough example over a fresh tmpfs with kernel passthrough and without it
-//! (`--no-passthrough`), and fsx against the slowfs example (CachedFs over a local
-//! directory, through the async API) and against objfs on real S3 and WebDAV servers (with
+//! (`--no-passthrough`), against the slowfs example (CachedFs over a local directory,
+//! through the async API), and fsx against slowfs and against objfs on real S3 and WebDAV servers (with
 //! the `opendal` feature), each mounted as a child process the way a user would run it.
 //!
 //! Both tools are installed with `cargo install --locked pjdfstest@0.2.2 fsx@0.3.2` (.ci/run
@@ -124,6 +124,20 @@ fn pjdfstest_full_suite_passthrough_served() {
     let test = "pjdfstest_full_suite_passthrough_served";
     let (says, settled) = (["(data served by the daemon)"], Some(common::PASSTHROUGH_NO_LEAK));
     pjdfstest_on(test, "passthrough", &[src_arg], &["--no-passthrough"], &says, settled);
+}
+
+/// The whole suite against the slowfs example: CachedFs over LocalBackend through the async
+/// API, over a fresh tmpfs (ownership of new files, hard links, special files, files open
+/// after their name is gone, d_ino = st_ino).
+#[test]
+fn pjdfstest_full_suite_cachedfs() {
+    if !can_mount("pjdfstest_full_suite_cachedfs") {
+        return;
+    }
+    let src = Tmpfs::new((0, 0));
+    let src_arg = src.path.to_str().unwrap();
+    let test = "pjdfstest_full_suite_cachedfs";
+    pjdfstest_on(test, "slowfs", &[src_arg], &["--latency-ms", "0"], &[], None);
 }
 
 /// pjdfstest against `example` started with `before` and `example_args`; `says` must all

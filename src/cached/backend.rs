@@ -23,12 +23,19 @@ pub struct DirEntry {
     /// each object's size and time): `CachedFs` then answers LOOKUP and GETATTR of the
     /// listed names without asking again.
     pub attr: Option<FileAttr>,
+    /// Its inode number in the store, if it has them (0: none): shown as `d_ino`.
+    pub ino: u64,
 }
 
 impl DirEntry {
     /// A name of type `kind`, without attributes.
     pub fn new(name: impl Into<OsString>, kind: FileType) -> DirEntry {
-        DirEntry { name: name.into(), kind, attr: None }
+        DirEntry { name: name.into(), kind, attr: None, ino: 0 }
+    }
+
+    /// The same entry with the store's inode number.
+    pub fn with_ino(self, ino: u64) -> DirEntry {
+        DirEntry { ino, ..self }
     }
 
     /// The same entry with the attributes the listing gave.
@@ -49,7 +56,9 @@ pub struct Owner {
 
 /// A store that thinks in paths, asked asynchronously: an object store, SFTP, WebDAV. Paths
 /// are relative to the store's root (`""` is the root). The `ino` of returned attributes is
-/// ignored: [`CachedFs`](super::CachedFs) uses its own node ids. Calls run concurrently, as
+/// what `st_ino` shows if it is not 0 (a store with inode numbers keeps them, so hard links
+/// and `d_ino` agree); with 0, [`CachedFs`](super::CachedFs) shows its node id. Calls run
+/// concurrently, as
 /// many as requests are in flight; a call may be cancelled (its future dropped) when the
 /// caller is interrupted.
 ///
@@ -149,6 +158,25 @@ pub trait Backend: Send + Sync + 'static {
         mode: u32,
         owner: Owner,
     ) -> impl Future<Output = BackendResult<FileAttr>> + Send;
+    /// Create a special file (`mode` says which: FIFO, socket, character or block device,
+    /// `rdev` its device number) owned by `owner`. Default: EPERM, for stores without.
+    fn mknod(
+        &self,
+        _path: &Path,
+        _mode: u32,
+        _rdev: u32,
+        _owner: Owner,
+    ) -> impl Future<Output = BackendResult<FileAttr>> + Send {
+        async { Err(BackendError::new(Errno::EPERM, "the store keeps no special files")) }
+    }
+    /// A new name `to` for the file at `from` (a hard link). Default: EPERM.
+    fn link(
+        &self,
+        _from: &Path,
+        _to: &Path,
+    ) -> impl Future<Output = BackendResult<FileAttr>> + Send {
+        async { Err(BackendError::new(Errno::EPERM, "the store has no hard links")) }
+    }
     /// Remove a file (`dir` false) or an empty directory (`dir` true).
     fn remove(&self, path: &Path, dir: bool) -> impl Future<Output = BackendResult<()>> + Send;
     /// Rename, replacing the target as rename(2) does.
@@ -258,6 +286,20 @@ pub trait BlockingBackend: Send + Sync + 'static {
     fn create(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr>;
     /// Create a directory owned by `owner`.
     fn mkdir(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr>;
+    /// See [`Backend::mknod`].
+    fn mknod(
+        &self,
+        _path: &Path,
+        _mode: u32,
+        _rdev: u32,
+        _owner: Owner,
+    ) -> BackendResult<FileAttr> {
+        Err(BackendError::new(Errno::EPERM, "the store keeps no special files"))
+    }
+    /// See [`Backend::link`].
+    fn link(&self, _from: &Path, _to: &Path) -> BackendResult<FileAttr> {
+        Err(BackendError::new(Errno::EPERM, "the store has no hard links"))
+    }
     /// Remove a file (`dir` false) or an empty directory (`dir` true).
     fn remove(&self, path: &Path, dir: bool) -> BackendResult<()>;
     /// Rename, replacing the target as rename(2) does.
@@ -393,6 +435,20 @@ impl<B: BlockingBackend> Backend for Blocking<B> {
     async fn mkdir(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
         let p = path.to_path_buf();
         self.run(move |b| b.mkdir(&p, mode, owner)).await
+    }
+    async fn mknod(
+        &self,
+        path: &Path,
+        mode: u32,
+        rdev: u32,
+        owner: Owner,
+    ) -> BackendResult<FileAttr> {
+        let p = path.to_path_buf();
+        self.run(move |b| b.mknod(&p, mode, rdev, owner)).await
+    }
+    async fn link(&self, from: &Path, to: &Path) -> BackendResult<FileAttr> {
+        let (f, t) = (from.to_path_buf(), to.to_path_buf());
+        self.run(move |b| b.link(&f, &t)).await
     }
     async fn remove(&self, path: &Path, dir: bool) -> BackendResult<()> {
         let p = path.to_path_buf();

@@ -29,6 +29,8 @@ type Block = (u64, u64, u32, u64);
 /// told once the name is gone).
 struct OpenFile<H> {
     handle: H,
+    /// The node it was opened on.
+    ino: u64,
     path: PathBuf,
     /// Written through: its flush may change the file (an upload sets the time).
     wrote: std::sync::atomic::AtomicBool,
@@ -181,8 +183,10 @@ impl<B: Backend> CachedFs<B> {
         self.stats_in_flight
             .run((id, v), || async {
                 let mut a = answer("stat", path, self.backend.stat(path).await)?;
-                a.ino = id;
-                self.table.cache_attr_if(id, a, v);
+                a.ino = shown_ino(a.ino, id);
+                if cacheable(&a) {
+                    self.table.cache_attr_if(id, a, v);
+                }
                 Ok(a)
             })
             .await
@@ -211,8 +215,9 @@ impl<B: Backend> CachedFs<B> {
     /// the operation that just made the node, and are current.
     fn entry_for(&self, path: &Path, mut a: FileAttr, v: Option<u64>) -> Entry {
         let id = self.table.remember(path);
-        a.ino = id;
+        a.ino = shown_ino(a.ino, id);
         match v {
+            _ if !cacheable(&a) => {}
             Some(v) => self.table.cache_attr_if(id, a, v),
             None => self.table.cache_attr(id, a),
         }
@@ -221,7 +226,7 @@ impl<B: Backend> CachedFs<B> {
             generation: GENERATION,
             attr: a,
             entry_ttl: self.cfg.entry_timeout,
-            attr_ttl: self.cfg.attr_timeout,
+            attr_ttl: self.attr_timeout(&a),
         }
     }
 
@@ -256,11 +261,18 @@ impl<B: Backend> CachedFs<B> {
         let start = (offset as usize).saturating_sub(2);
         let mut child = path; // one buffer for every entry's path: push, look up, pop
         for (i, e) in list.iter().enumerate().skip(start).take(room.max(1)) {
-            // d_ino: the node id if the kernel holds the name, else a stand-in below 2^31
-            // (programs using 32-bit readdir fail with EOVERFLOW on larger ones).
-            child.push(&e.name);
-            let ino = self.table.id_of(&child).unwrap_or_else(|| stand_in_ino(&child));
-            child.pop();
+            // d_ino: the store's inode number if it has them (then st_ino is the same), else
+            // the node id if the kernel holds the name, else a stand-in below 2^31 (programs
+            // using 32-bit readdir fail with EOVERFLOW on larger ones).
+            let ino = match e.ino {
+                0 => {
+                    child.push(&e.name);
+                    let ino = self.table.id_of(&child).unwrap_or_else(|| stand_in_ino(&child));
+                    child.pop();
+                    ino
+                }
+                ino => ino,
+            };
             let d =
                 session::DirEntry { ino, offset: i as u64 + 3, kind: e.kind, name: e.name.clone() };
             out.push((d, e.attr));
@@ -321,10 +333,10 @@ impl<B: Backend> CachedFs<B> {
         Ok((f, path))
     }
 
-    /// Keep `handle` open as a new file handle number.
-    fn opened(&self, handle: B::Handle, path: &Path) -> u64 {
+    /// Keep `handle`, opened on node `ino`, as a new file handle number.
+    fn opened(&self, handle: B::Handle, ino: u64, path: &Path) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        let f = Arc::new(OpenFile { handle, path: path.to_path_buf(), wrote: false.into() });
+        let f = Arc::new(OpenFile { handle, ino, path: path.to_path_buf(), wrote: false.into() });
         self.open_files.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, f);
         fh
     }
@@ -347,8 +359,19 @@ impl<B: Backend> CachedFs<B> {
         }
     }
 
-    fn attr_ttl<T>(&self, r: R<T>) -> R<(T, Duration)> {
-        r.map(|a| (a, self.cfg.attr_timeout))
+    fn attr_ttl(&self, r: R<FileAttr>) -> R<(FileAttr, Duration)> {
+        r.map(|a| (a, self.attr_timeout(&a)))
+    }
+
+    /// How long the kernel may keep `a`: not at all for a file with several names, which are
+    /// nodes of their own here (nodes are paths), so a change through one name must not
+    /// leave the others' attributes stale.
+    fn attr_timeout(&self, a: &FileAttr) -> Duration {
+        if cacheable(a) {
+            self.cfg.attr_timeout
+        } else {
+            Duration::ZERO
+        }
     }
 }
 
@@ -403,9 +426,23 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
             (None, Some(fh)) => {
                 let (f, p) = self.open_file(ino, fh)?;
                 let a = answer("stat", &p, self.backend.stat_open(&f.handle, &p).await);
-                a.map(|a| FileAttr { ino, ..a })
+                a.map(|a| FileAttr { ino: shown_ino(a.ino, ino), ..a })
             }
-            (None, None) => Err(Errno::ESTALE),
+            // fstat(2) sends no handle: any open file of the node will do.
+            (None, None) => {
+                let f = {
+                    let files = self.open_files.lock().unwrap_or_else(|p| p.into_inner());
+                    files.values().find(|f| f.ino == ino).cloned()
+                };
+                match f {
+                    Some(f) => {
+                        let a = self.backend.stat_open(&f.handle, &f.path).await;
+                        answer("stat", &f.path, a)
+                            .map(|a| FileAttr { ino: shown_ino(a.ino, ino), ..a })
+                    }
+                    None => Err(Errno::ESTALE),
+                }
+            }
         };
         self.attr_ttl(r)
     }
@@ -423,8 +460,10 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         let r = answer("setattr", &p, self.backend.set_attr(&p, h, &set).await);
         self.attr_changed(ino, &p);
         let r = r.map(|a| {
-            let a = FileAttr { ino, ..a };
-            self.table.cache_attr(ino, a);
+            let a = FileAttr { ino: shown_ino(a.ino, ino), ..a };
+            if cacheable(&a) {
+                self.table.cache_attr(ino, a);
+            }
             a
         });
         self.attr_ttl(r)
@@ -466,15 +505,15 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         parent: u64,
         name: OsString,
         mode: u32,
-        _: u32,
+        rdev: u32,
         _: u32,
     ) -> R<Entry> {
-        if FileType::from_mode(mode) != Some(FileType::RegularFile) {
-            return Err(Errno::EPERM); // path stores hold files, directories and links
-        }
         let p = self.child(parent, &name)?;
         let owner = self.owner(&req, parent).await?;
-        self.made(parent, &p, self.backend.create(&p, mode, owner)).await
+        if FileType::from_mode(mode) == Some(FileType::RegularFile) {
+            return self.made(parent, &p, self.backend.create(&p, mode, owner)).await;
+        }
+        self.made(parent, &p, self.backend.mknod(&p, mode, rdev, owner)).await
     }
 
     async fn create(
@@ -505,7 +544,23 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         };
         let handle = answer("open", &p, self.backend.open(&p, flags, &a).await)?;
         let e = self.entry_for(&p, a, None);
-        Ok((e, self.opened(handle, &p), self.open_flags()))
+        Ok((e, self.opened(handle, e.nodeid, &p), self.open_flags()))
+    }
+
+    async fn link(&self, _: RequestInfo, ino: u64, newparent: u64, newname: OsString) -> R<Entry> {
+        let from = self.path(ino)?;
+        let to = self.child(newparent, &newname)?;
+        let r = answer("link", &to, self.backend.link(&from, &to).await);
+        self.dir_changed(newparent);
+        self.attr_changed(ino, &from); // its link count and ctime moved
+                                       // The kernel keeps the old name's attributes (its LINK only touches ctime in its
+                                       // cache, and the new name is another node here): tell it they are stale. Attributes
+                                       // only (offset -1), which takes no lock the LINK in progress holds.
+        if let Some(n) = self.notifier.get() {
+            let _ = n.inval_inode(ino, -1, 0);
+        }
+        // The new name is a node of its own here (nodes are paths); st_ino is the store's.
+        Ok(self.entry_for(&to, r?, None))
     }
 
     async fn unlink(&self, _: RequestInfo, parent: u64, name: OsString) -> R<()> {
@@ -545,7 +600,7 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
         let p = self.path(ino)?;
         let a = self.attr(ino, &p).await?;
         let handle = answer("open", &p, self.backend.open(&p, flags, &a).await)?;
-        Ok((self.opened(handle, &p), self.open_flags()))
+        Ok((self.opened(handle, ino, &p), self.open_flags()))
     }
 
     async fn read(&self, _: RequestInfo, ino: u64, fh: u64, offset: u64, size: u32) -> R<Vec<u8>> {
@@ -681,6 +736,21 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
     async fn removexattr(&self, _: RequestInfo, ino: u64, name: OsString) -> R<()> {
         let p = self.path(ino)?;
         answer("removexattr", &p, self.backend.removexattr(&p, &name).await)
+    }
+}
+
+/// Whether attributes may be cached: not those of a file with several names (hard links),
+/// each a node of its own here, which a change through another name would leave stale.
+fn cacheable(a: &FileAttr) -> bool {
+    a.kind == FileType::Directory || a.nlink <= 1
+}
+
+/// What `st_ino` shows: the store's inode number, or the node id for a store without.
+fn shown_ino(store: u64, node: u64) -> u64 {
+    if store != 0 {
+        store
+    } else {
+        node
     }
 }
 

@@ -107,7 +107,8 @@ impl BlockingBackend for LocalBackend {
             } else {
                 FileType::RegularFile
             };
-            out.push(DirEntry::new(e.file_name(), kind));
+            use std::os::unix::fs::DirEntryExt;
+            out.push(DirEntry::new(e.file_name(), kind).with_ino(e.ino()));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -170,6 +171,23 @@ impl BlockingBackend for LocalBackend {
         let inherited = fs::symlink_metadata(&p)?.mode() & libc::S_ISGID;
         fs::set_permissions(&p, fs::Permissions::from_mode((mode & 0o7777) | inherited))?;
         self.stat_full(&p)
+    }
+
+    fn mknod(&self, path: &Path, mode: u32, rdev: u32, owner: Owner) -> BackendResult<FileAttr> {
+        use nix::sys::stat::{mknod, Mode, SFlag};
+        let p = self.full(path);
+        let kind = SFlag::from_bits_truncate(mode & libc::S_IFMT);
+        mknod(&p, kind, Mode::from_bits_truncate(0o600), u64::from(rdev)).map_err(nix_errno)?;
+        // As create: owner first, then the mode the caller asked for.
+        self.give(&p, owner)?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode & 0o7777))?;
+        self.stat_full(&p)
+    }
+
+    fn link(&self, from: &Path, to: &Path) -> BackendResult<FileAttr> {
+        let t = self.full(to);
+        fs::hard_link(self.full(from), &t)?;
+        self.stat_full(&t)
     }
 
     fn remove(&self, path: &Path, dir: bool) -> BackendResult<()> {

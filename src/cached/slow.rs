@@ -234,6 +234,14 @@ impl<B: Backend> Backend for Slow<B> {
         self.call(OTHER).await;
         self.inner.mkdir(p, mode, owner).await
     }
+    async fn mknod(&self, p: &Path, mode: u32, rdev: u32, owner: Owner) -> BackendResult<FileAttr> {
+        self.call(OTHER).await;
+        self.inner.mknod(p, mode, rdev, owner).await
+    }
+    async fn link(&self, from: &Path, to: &Path) -> BackendResult<FileAttr> {
+        self.call(OTHER).await;
+        self.inner.link(from, to).await
+    }
     async fn remove(&self, p: &Path, dir: bool) -> BackendResult<()> {
         self.call(OTHER).await;
         self.inner.remove(p, dir).await
