@@ -18,6 +18,8 @@
 //! - `cat-small`: `cat` of the 2,000 small objects (`cat p*/*`, as a shell expands it):
 //!   seconds.
 //! - `seq-read`: the 64 MiB object read with `dd bs=1M`: MB/s.
+//! - `par-read`: 16 readers at once, each `dd bs=1M` of its own 4 MiB slice of the 64 MiB
+//!   object: MB/s in all.
 //! - `upload-1g` (objfs only): a 1 GiB file written with `dd bs=1M` and closed, no added
 //!   latency: MB/s, and the daemon's peak resident memory (VmHWM) before and after.
 //!
@@ -52,7 +54,7 @@ struct Args {
     /// (comma-separated). s3fs is not in the default: against s3s-fs it does not finish.
     #[arg(long, value_delimiter = ',', default_value = "objfs,objfs-no-files-ahead,rclone")]
     targets: Vec<String>,
-    /// Only these workloads (comma-separated): ls, cat-small, seq-read, upload-1g.
+    /// Only these workloads (comma-separated): ls, cat-small, seq-read, par-read, upload-1g.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
     /// Where to write the results as JSON.
@@ -122,6 +124,24 @@ fn main() {
                 let mbs = 64.0 * 1.048576 / s;
                 record(t, "seq-read (MB/s)", mbs);
                 eprintln!("{t}: 64 MiB sequential read {mbs:.0} MB/s");
+            }
+            if wants("par-read") {
+                let m = Mount::start(t, &mnt, proxy.port, work.path());
+                let big = mnt.join("big");
+                let readers: Vec<String> = (0..16)
+                    .map(|i| {
+                        format!(
+                            "dd if={} of=/dev/null bs=1M skip={} count=4 2>/dev/null &",
+                            big.display(),
+                            i * 4
+                        )
+                    })
+                    .collect();
+                let s = time(|| run(&format!("{} wait", readers.join(" "))));
+                drop(m);
+                let mbs = 64.0 * 1.048576 / s;
+                record(t, "par-read (MB/s)", mbs);
+                eprintln!("{t}: 16 readers of 4 MiB each {mbs:.0} MB/s");
             }
             if wants("upload-1g") && t == "objfs" {
                 // No latency: the memory bound, not the network, is the point.

@@ -1,6 +1,8 @@
 //! Sequential reads, detected per open file and served from ranged GETs issued ahead of
 //! the reader: a bounded window of chunks in flight, dropped as the reader passes them and
-//! cancelled when it seeks away.
+//! cancelled when it seeks away. The window starts small and grows with what the reader has
+//! read in sequence (twice as far ahead), so a reader of a few MiB does not make the store
+//! send the whole window.
 //!
 //! The kernel's readahead already sends several READs at once; what it cannot do is make
 //! them large (128 KiB each on 6.18), so each would cost a round trip. A chunk is one GET
@@ -21,10 +23,11 @@ type Fetch = Shared<BoxFuture<'static, Result<Bytes, BackendError>>>;
 /// How far to read ahead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrefetchConfig {
-    /// Bytes fetched ahead of the reader at most (0: no prefetch). Memory per sequential
-    /// reader is bounded by this plus one chunk.
+    /// Bytes fetched ahead of the reader at most (0: no prefetch), reached once the reader
+    /// has read half of it in sequence. Memory per sequential reader is bounded by this
+    /// plus one chunk.
     pub window: u64,
-    /// Bytes per GET.
+    /// Bytes per GET at most (a quarter of the current window, at least 256 KiB).
     pub chunk: u64,
     /// Bytes read in sequence before prefetching starts (a random reader never pays for it).
     pub after: u64,
@@ -121,9 +124,13 @@ impl Prefetch {
             Some(c) => c.start + c.len,
             None => offset,
         };
-        // Up to the window, and never past the object's end (a range past it is an error).
-        while next < (offset + cfg.window).min(len) {
-            let chunk = cfg.chunk.min(len - next);
+        // Ahead by twice what was read in sequence so far, up to the window (a reader that
+        // stops early has not made the store send 64 MiB), and never past the object's end
+        // (a range past it is an error). Chunks grow with it.
+        let ahead = (self.streak * 2).clamp(cfg.after.max(1), cfg.window);
+        let chunk_size = (ahead / 4).clamp(256 << 10, cfg.chunk.max(256 << 10));
+        while next < (offset + ahead).min(len) {
+            let chunk = chunk_size.min(len - next);
             if !take(budget, chunk, cfg.total) {
                 break;
             }
