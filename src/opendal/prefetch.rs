@@ -195,3 +195,88 @@ pub(super) async fn serve(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tokio::runtime::Runtime, Operator, Vec<u8>) {
+        ::opendal::init_default_registry();
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let op = Operator::via_iter("memory", Vec::<(String, String)>::new()).unwrap();
+        let data: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
+        rt.block_on(op.write("obj", data.clone())).unwrap();
+        (rt, op, data)
+    }
+
+    /// A reader in sequence is served from chunks fetched ahead, never past the window or
+    /// the end, with the right bytes; a seek drops them; the shared budget comes back.
+    #[test]
+    fn sequential_readers_are_served_ahead_and_seeks_drop_it() {
+        let (rt, op, data) = setup();
+        let cfg =
+            PrefetchConfig { window: 8 << 20, chunk: 2 << 20, after: 1 << 20, total: 64 << 20 };
+        let budget = Arc::new(AtomicU64::new(0));
+        let len = data.len() as u64;
+        let _guard = rt.enter();
+        let mut p = Prefetch::default();
+        let read = |p: &mut Prefetch, offset: u64| {
+            let plan = p.plan(&cfg, &budget, &op, "obj", len, offset, 128 << 10);
+            match plan {
+                Plan::Direct => None,
+                Plan::Chunks(c) => Some(rt.block_on(serve(c, offset, 128 << 10)).unwrap()),
+            }
+        };
+        // The first MiB: direct GETs (nothing fetched ahead yet).
+        for i in 0..7 {
+            assert!(read(&mut p, i * (128 << 10)).is_none(), "read {i} is direct");
+        }
+        let mut offset = 7 * (128 << 10);
+        let mut served = 0;
+        while offset < 24 << 20 {
+            let got = read(&mut p, offset).expect("served from chunks once in sequence");
+            assert_eq!(got, data[offset as usize..offset as usize + (128 << 10)]);
+            let ahead = p.chunks.back().map(|c| c.start + c.len).unwrap() - offset;
+            // The window, and the rest of the chunk that reaches past it (the documented bound).
+            assert!(ahead <= cfg.window + cfg.chunk, "{ahead} bytes ahead, window {}", cfg.window);
+            assert!(p.chunks.iter().all(|c| c.len <= cfg.chunk));
+            offset += 128 << 10;
+            served += 1;
+        }
+        assert!(served > 100);
+        // The window grew to its bound.
+        assert!(p.chunks.back().map(|c| c.start + c.len).unwrap() - offset > 4 << 20);
+        // A seek far away: what was fetched is dropped, the reader starts over.
+        assert!(read(&mut p, 1 << 20).is_none(), "after a seek: direct again");
+        assert!(p.chunks.is_empty());
+        assert_eq!(budget.load(SeqCst), 0, "the budget is given back");
+        // Near the end: nothing past it.
+        let mut p = Prefetch::default();
+        let mut offset = len - (3 << 20);
+        while offset < len {
+            let size = (len - offset).min(128 << 10);
+            let plan = p.plan(&cfg, &budget, &op, "obj", len, offset, size as u32);
+            if let Plan::Chunks(c) = plan {
+                let got = rt.block_on(serve(c, offset, size as u32)).unwrap();
+                assert_eq!(got, data[offset as usize..(offset + size) as usize]);
+            }
+            assert!(p.chunks.iter().all(|c| c.start + c.len <= len));
+            offset += size;
+        }
+    }
+
+    /// Past the budget for all readers, a reader is served directly, not refused.
+    #[test]
+    fn past_the_budget_reads_are_direct() {
+        let (rt, op, data) = setup();
+        let cfg = PrefetchConfig { window: 8 << 20, chunk: 2 << 20, after: 0, total: 0 };
+        let budget = Arc::new(AtomicU64::new(0));
+        let _guard = rt.enter();
+        let mut p = Prefetch::default();
+        for i in 0..16u64 {
+            let plan = p.plan(&cfg, &budget, &op, "obj", data.len() as u64, i << 17, 128 << 10);
+            assert!(matches!(plan, Plan::Direct));
+        }
+        assert!(p.chunks.is_empty());
+    }
+}
