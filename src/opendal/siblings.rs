@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 type Fetch = Shared<BoxFuture<'static, Result<Bytes, BackendError>>>;
 
+/// A directory's small files (name, size), in name order.
+type SmallFiles = Arc<[(OsString, u64)]>;
+
 /// How far to read ahead across small files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SiblingConfig {
@@ -46,7 +49,7 @@ impl Default for SiblingConfig {
 #[derive(Default)]
 pub(super) struct Siblings {
     /// Per directory: its small files (name, size), in name order.
-    dirs: Mutex<HashMap<PathBuf, Arc<[(OsString, u64)]>>>,
+    dirs: Mutex<HashMap<PathBuf, SmallFiles>>,
     /// Fetched ahead: when, its size, and the bytes (or the GET under way).
     fetched: Mutex<HashMap<PathBuf, (Instant, u64, Fetch)>>,
 }
