@@ -300,7 +300,7 @@ fn files_read_ahead_are_current() {
     }
     let m = objfs(&s, &[]);
     let p = m.path.join("many");
-    let stats = with_limit(
+    with_limit(
         "read a directory in order",
         LIMIT,
         || {},
@@ -316,7 +316,6 @@ fn files_read_ahead_are_current() {
             }
         },
     );
-    let _ = stats;
     drop(m);
 }
 
