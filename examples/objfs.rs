@@ -33,7 +33,7 @@ struct Args {
     store_options: Vec<(String, String)>,
 
     /// Cache preset: remote, local, read-heavy, write-heavy, random-access or none.
-    #[arg(long, value_name = "NAME", default_value = "remote", value_parser = parse_preset)]
+    #[arg(long, value_name = "NAME", default_value = "remote", value_parser = common::parse_preset)]
     preset: CacheConfig,
 
     /// Refuse every change (EROFS), and mount read-only.
@@ -83,12 +83,6 @@ fn parse_option(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err("expected KEY=VALUE".into()),
     }
-}
-
-fn parse_preset(s: &str) -> Result<CacheConfig, String> {
-    CacheConfig::preset(s).ok_or_else(|| {
-        "unknown preset (remote, local, read-heavy, write-heavy, random-access, none)".into()
-    })
 }
 
 fn parse_mode(s: &str) -> Result<u16, String> {
@@ -143,7 +137,7 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
     let session = Session::mount(fs, mnt, config)?;
     session.filesystem().inner().set_notifier(session.notifier());
     eprintln!("objfs: serving {} at {} over {}", args.scheme, mnt.display(), session.transport());
-    let report = |s: &Served| {
+    let report = |s: &Served, _: &str| {
         let fs = s.filesystem().inner();
         eprintln!(
             "--- objfs statistics ---\nuploads pending: {}\n{}{}",
@@ -152,19 +146,5 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
             s.stats()
         );
     };
-    loop {
-        match signals.wait(&session)? {
-            Some(Signal::SIGUSR1) => report(&session),
-            Some(sig) => {
-                eprintln!("objfs: {sig}, unmounting");
-                break;
-            }
-            None => {
-                eprintln!("objfs: unmounted");
-                break;
-            }
-        }
-    }
-    report(&session);
-    session.unmount()
+    common::serve_with_reports("objfs", session, &signals, report)
 }

@@ -113,20 +113,5 @@ fn run(
         let backing = s.backing_files().live();
         eprintln!("passthrough: {when} {nodes} nodes known, {open} open, {backing} backing files");
     };
-    loop {
-        match signals.wait(&session)? {
-            Some(Signal::SIGUSR1) => report(&session, "now"),
-            Some(sig) => {
-                eprintln!("passthrough: {sig}, unmounting");
-                break;
-            }
-            None => {
-                eprintln!("passthrough: unmounted");
-                break;
-            }
-        }
-    }
-    report(&session, "at exit");
-    session.unmount()?;
-    Ok(())
+    common::serve_with_reports("passthrough", session, &signals, report)
 }

@@ -28,7 +28,7 @@ struct Args {
     latency_ms: f64,
 
     /// Cache preset: remote, local, read-heavy, write-heavy, random-access or none.
-    #[arg(long, value_name = "NAME", default_value = "local", value_parser = parse_preset)]
+    #[arg(long, value_name = "NAME", default_value = "local", value_parser = common::parse_preset)]
     preset: CacheConfig,
 }
 
@@ -37,12 +37,6 @@ fn parse_ms(s: &str) -> Result<f64, String> {
         Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
         _ => Err("not a number of milliseconds".into()),
     }
-}
-
-fn parse_preset(s: &str) -> Result<CacheConfig, String> {
-    CacheConfig::preset(s).ok_or_else(|| {
-        "unknown preset (remote, local, read-heavy, write-heavy, random-access, none)".into()
-    })
 }
 
 fn main() {
@@ -78,7 +72,7 @@ fn run(
         mnt.display(),
         session.transport()
     );
-    let report = |s: &Session<AsyncFs<CachedFs<Slow<Blocking<LocalBackend>>>>>| {
+    let report = |s: &Session<AsyncFs<CachedFs<Slow<Blocking<LocalBackend>>>>>, _: &str| {
         let fs = s.filesystem().inner();
         eprintln!(
             "--- slowfs statistics ---\nbackend calls: {:?}\n{}{}",
@@ -87,19 +81,5 @@ fn run(
             s.stats()
         );
     };
-    loop {
-        match signals.wait(&session)? {
-            Some(Signal::SIGUSR1) => report(&session),
-            Some(sig) => {
-                eprintln!("slowfs: {sig}, unmounting");
-                break;
-            }
-            None => {
-                eprintln!("slowfs: unmounted");
-                break;
-            }
-        }
-    }
-    report(&session);
-    session.unmount()
+    common::serve_with_reports("slowfs", session, &signals, report)
 }

@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use fusefs::{Config, MountOptions, Transport};
+use fusefs::cached::CacheConfig;
+use fusefs::{Config, Filesystem, MountOptions, Session, TerminationSignals, Transport};
+use nix::sys::signal::Signal;
 use std::path::PathBuf;
 
 /// The arguments every example shares.
@@ -64,6 +66,39 @@ fn mount_options() -> impl TypedValueParser<Value = String> {
         MountOptions::default().parse(&s)?;
         Ok::<_, String>(s)
     })
+}
+
+/// A cache preset by name, for `--preset`.
+pub fn parse_preset(s: &str) -> Result<CacheConfig, String> {
+    CacheConfig::preset(s).ok_or_else(|| {
+        "unknown preset (remote, local, read-heavy, write-heavy, random-access, none)".into()
+    })
+}
+
+/// Serve `session` until SIGINT or SIGTERM (then unmount) or an unmount from outside, calling
+/// `report(session, "now")` on each SIGUSR1 (which `signals` must block) and
+/// `report(session, "at exit")` at the end. `name` prefixes what is printed.
+pub fn serve_with_reports<F: Filesystem>(
+    name: &str,
+    session: Session<F>,
+    signals: &TerminationSignals,
+    report: impl Fn(&Session<F>, &str),
+) -> std::io::Result<()> {
+    loop {
+        match signals.wait(&session)? {
+            Some(Signal::SIGUSR1) => report(&session, "now"),
+            Some(sig) => {
+                eprintln!("{name}: {sig}, unmounting");
+                break;
+            }
+            None => {
+                eprintln!("{name}: unmounted");
+                break;
+            }
+        }
+    }
+    report(&session, "at exit");
+    session.unmount()
 }
 
 /// A command-line number of seconds: finite and not negative.
