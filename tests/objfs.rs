@@ -319,6 +319,48 @@ fn files_read_ahead_are_current() {
     drop(m);
 }
 
+/// What one open wrote and closed, another open from before reads (its size is asked again);
+/// a file renamed over one just made keeps its own bytes when written to next.
+#[test]
+fn earlier_opens_and_renamed_files_see_what_was_written() {
+    let test = "earlier_opens_and_renamed_files_see_what_was_written";
+    if !can_mount(test) {
+        return;
+    }
+    let Some(s) = Server::s3(test) else { return };
+    let m = objfs(&s, &[]);
+    let p = m.path.clone();
+    let stored = s.file("f");
+    with_limit(
+        "earlier opens and renames",
+        LIMIT,
+        || {},
+        move || {
+            fs::write(p.join("a"), pattern(1000, 1)).unwrap();
+            let reader = fs::File::open(p.join("a")).unwrap();
+            let mut buf = vec![0; 4000];
+            assert_eq!(reader.read_at(&mut buf, 0).unwrap(), 1000);
+            let mut w = fs::OpenOptions::new().append(true).open(p.join("a")).unwrap();
+            w.write_all(&pattern(500, 2)).unwrap();
+            drop(w); // uploaded
+            let n = reader.read_at(&mut buf, 1000).unwrap();
+            same(&buf[..n], &pattern(500, 2), "the earlier open reads what the later one wrote");
+
+            // touch f; write g; mv g f; append to f: f is g's bytes and the append.
+            fs::write(p.join("f"), b"").unwrap();
+            fs::write(p.join("g"), pattern(3000, 3)).unwrap();
+            fs::rename(p.join("g"), p.join("f")).unwrap();
+            let mut f = fs::OpenOptions::new().append(true).open(p.join("f")).unwrap();
+            f.write_all(b"more").unwrap();
+            drop(f);
+            let mut want = pattern(3000, 3);
+            want.extend_from_slice(b"more");
+            same(&fs::read(&stored).unwrap(), &want, "the store has g's bytes and the append");
+        },
+    );
+    drop(m);
+}
+
 /// Consistency, as the README states it: a change through the mount is seen at once, by
 /// every reader; a change made behind the mount (another client) is seen once the TTLs
 /// run out (here the `local` preset's 1 s). (`CachedFs::invalidate`, which shows such a

@@ -21,7 +21,9 @@
 //!   carries each object's size and time, so `ls -l` needs nothing more.
 //! - **Reads** are ranged GETs of what the kernel asks. A reader that goes on in sequence
 //!   gets GETs of [`PrefetchConfig::chunk`] bytes issued up to [`PrefetchConfig::window`]
-//!   ahead, cancelled when it seeks away, within [`PrefetchConfig::total`] for all readers.
+//!   ahead (growing with the reader), dropped when it seeks away, within
+//!   [`PrefetchConfig::total`] for all readers. An open file from before a change made
+//!   through the mount asks the size again at its next read.
 //!   A small object read from its start has the next small objects of its directory
 //!   fetched with it ([`SiblingConfig`]): tools go through a directory in name order.
 //! - **Writes** go to a staging file on local disk (not memory), one per path, shared by
@@ -126,7 +128,7 @@ pub struct OpenDalBackend {
     staged: Mutex<HashMap<PathBuf, Arc<Staged>>>,
     /// Paths this mount has just made empty (create, truncate to 0): their first write
     /// needs no download. Emptied when it grows past a bound.
-    fresh: Mutex<HashSet<PathBuf>>,
+    fresh: Mutex<HashMap<PathBuf, std::time::Instant>>,
     /// The store renames (else copy and delete).
     can_rename: bool,
     /// The store creates "only if absent" in one call.
@@ -137,6 +139,14 @@ pub struct OpenDalBackend {
     prefetched: Arc<std::sync::atomic::AtomicU64>,
     /// Small files fetched ahead of readers going through a directory.
     siblings: Siblings,
+    /// Paths whose object this mount changed, and when (a number from `changed_at`): an
+    /// open file from before re-asks the size at its next read.
+    changes: Mutex<HashMap<PathBuf, u64>>,
+    /// The counter behind `changes`.
+    changed_at: std::sync::atomic::AtomicU64,
+    /// What a path not in `changes` reads as: the counter when `changes` was last emptied
+    /// (every open file from before then asks once).
+    cleared_at: std::sync::atomic::AtomicU64,
 }
 
 /// An open file of an [`OpenDalBackend`].
@@ -145,6 +155,8 @@ pub struct OpenFile {
     /// The object's size as last known: reads are clamped to it (a GET of a range past the
     /// end is an error to OpenDAL).
     size: std::sync::atomic::AtomicU64,
+    /// The store's change of the path that `size` is as of (see `OpenDalBackend::changes`).
+    seen: std::sync::atomic::AtomicU64,
     /// The staging this open writes through, from its first write on.
     staged: Mutex<Option<Arc<Staged>>>,
     prefetch: Mutex<Prefetch>,
@@ -169,9 +181,12 @@ impl OpenDalBackend {
             op,
             cfg,
             staged: Mutex::new(HashMap::new()),
-            fresh: Mutex::new(HashSet::new()),
+            fresh: Mutex::new(HashMap::new()),
             prefetched: Arc::default(),
             siblings: Siblings::default(),
+            changes: Mutex::new(HashMap::new()),
+            changed_at: std::sync::atomic::AtomicU64::new(0),
+            cleared_at: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -193,7 +208,12 @@ impl OpenDalBackend {
         let checked = ::opendal::layers::TimeoutLayer::new()
             .with_timeout(std::time::Duration::from_secs(10))
             .with_io_timeout(std::time::Duration::from_secs(10));
-        if let Err(e) = op.clone().layer(checked).list_with("/").limit(1).await {
+        let first = async {
+            // One page of one key: `limit` is a page size, so the lister is dropped after it.
+            let mut l = op.clone().layer(checked).lister_with("/").limit(1).await?;
+            l.try_next().await.map(|_| ())
+        };
+        if let Err(e) = first.await {
             let kind = match e.kind() {
                 ErrorKind::PermissionDenied => io::ErrorKind::PermissionDenied,
                 ErrorKind::NotFound => io::ErrorKind::NotFound,
@@ -203,7 +223,12 @@ impl OpenDalBackend {
         }
         // No LoggingLayer: it logs every "no such key" (each negative LOOKUP) as a warning;
         // CachedFs logs each failure once, with the store's reason.
-        let op = op.layer(::opendal::layers::TimeoutLayer::new());
+        // 10 s per I/O call (OpenDAL's default) fails every upload of a part, or of a whole
+        // file to WebDAV, that takes longer: a slow uplink would never get a file through.
+        let timeouts = ::opendal::layers::TimeoutLayer::new()
+            .with_timeout(std::time::Duration::from_secs(600))
+            .with_io_timeout(std::time::Duration::from_secs(120));
+        let op = op.layer(timeouts);
         let op = match cfg.retries {
             0 => op,
             n => op.layer(::opendal::layers::RetryLayer::new().with_max_times(n).with_jitter()),
@@ -242,7 +267,14 @@ impl OpenDalBackend {
         if fresh.len() >= 10_000 {
             fresh.clear(); // only a saving: a cleared path is fetched at its first write
         }
-        fresh.insert(path.to_path_buf());
+        fresh.insert(path.to_path_buf(), std::time::Instant::now());
+    }
+
+    /// Whether `path` was made empty here in the last seconds (and forget it): if so, its
+    /// first write needs no download. Briefly only: another client may write it later.
+    fn take_fresh(&self, path: &Path) -> bool {
+        let made = lock(&self.fresh).remove(path);
+        made.is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(5))
     }
 
     /// The staging for `path`, made (with the store's content, unless the path is fresh)
@@ -251,20 +283,29 @@ impl OpenDalBackend {
         if let Some(s) = self.staged(path) {
             return Ok(s);
         }
-        let fresh = lock(&self.fresh).remove(path);
+        let fresh = self.take_fresh(path);
         self.siblings.forget(path);
         let s = Staged::empty(&self.cfg.staging_dir, false)?;
         if !fresh {
             let key = file_key(path)?;
-            match self.op.reader_with(&key).chunk(self.cfg.part_size).await {
-                Ok(r) => {
-                    let mut stream = r.into_bytes_stream(..).await.map_err(store_error)?;
-                    while let Some(b) = stream.try_next().await? {
-                        s.fill(&b)?;
-                    }
+            // The reader is lazy: "no such object" comes from the stream, which an object
+            // removed behind the mount (or not yet uploaded) gives: start empty then.
+            let fetched: BackendResult<()> = async {
+                let r = self.op.reader_with(&key).chunk(self.cfg.part_size).await;
+                let mut stream =
+                    r.map_err(store_error)?.into_bytes_stream(..).await.map_err(store_error)?;
+                while let Some(b) = stream.try_next().await.map_err(|e| match e.kind() {
+                    io::ErrorKind::NotFound => BackendError::new(Errno::ENOENT, e),
+                    _ => BackendError::new(Errno::EIO, e),
+                })? {
+                    s.fill(&b)?;
                 }
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(store_error(e)),
+                Ok(())
+            }
+            .await;
+            match fetched {
+                Err(e) if e.errno() == Errno::ENOENT => {}
+                r => r?,
             }
             s.filled();
         }
@@ -291,6 +332,23 @@ impl OpenDalBackend {
         Ok(s)
     }
 
+    /// When `path`'s object last changed through this mount (`cleared_at`: not lately).
+    fn change_of(&self, path: &Path) -> u64 {
+        let changes = lock(&self.changes);
+        changes.get(path).copied().unwrap_or_else(|| self.cleared_at.load(SeqCst))
+    }
+
+    /// `path`'s object changed through this mount.
+    fn changed(&self, path: &Path) {
+        let mut changes = lock(&self.changes);
+        let at = self.changed_at.fetch_add(1, SeqCst) + 1;
+        if changes.len() >= 100_000 {
+            changes.clear(); // every open file asks its size once more
+            self.cleared_at.store(at, SeqCst);
+        }
+        changes.insert(path.to_path_buf(), at);
+    }
+
     /// Upload `s` to `path` if it holds writes not uploaded, streamed in parts.
     async fn upload(&self, s: &Staged, path: &Path) -> BackendResult<()> {
         let _one = s.upload.lock().await;
@@ -298,8 +356,9 @@ impl OpenDalBackend {
             return Ok(());
         }
         let r = self.upload_now(s, path).await;
-        if r.is_err() {
-            s.set_dirty(); // still to be sent: the next flush or release tries again
+        match &r {
+            Ok(()) => self.changed(path),
+            Err(_) => s.set_dirty(), // still to be sent: the next flush or release tries again
         }
         r
     }
@@ -391,6 +450,15 @@ impl OpenDalBackend {
         offset: u64,
         size: u32,
     ) -> BackendResult<Vec<u8>> {
+        // The object changed through the mount since this file learned its size (another
+        // open wrote and uploaded it): ask again, and drop what was fetched ahead.
+        let change = self.change_of(path);
+        if change != h.seen.load(SeqCst) {
+            let a = self.stat_store(path).await?;
+            h.size.store(a.size, SeqCst);
+            h.seen.store(change, SeqCst);
+            *lock(&h.prefetch) = Prefetch::default();
+        }
         let len = h.size.load(SeqCst);
         let size = len.saturating_sub(offset).min(u64::from(size)) as u32;
         if size == 0 {
@@ -428,8 +496,16 @@ impl OpenDalBackend {
 
     /// Whether the prefix `dk` holds anything but its own marker.
     async fn has_children(&self, dk: &str) -> BackendResult<bool> {
-        let l = self.op.list_with(dk).limit(2).await.map_err(store_error)?;
-        Ok(l.iter().any(|e| e.path() != dk))
+        // The first two keys at most (the marker may be one): `limit` is only a page size.
+        let mut l = self.op.lister_with(dk).limit(2).await.map_err(store_error)?;
+        for _ in 0..2 {
+            match l.try_next().await.map_err(store_error)? {
+                Some(e) if e.path() != dk => return Ok(true),
+                Some(_) => {}
+                None => return Ok(false),
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -491,7 +567,7 @@ impl Backend for OpenDalBackend {
         Ok(out)
     }
 
-    async fn open(&self, _path: &Path, flags: i32, attr: &FileAttr) -> BackendResult<OpenFile> {
+    async fn open(&self, path: &Path, flags: i32, attr: &FileAttr) -> BackendResult<OpenFile> {
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
         if writable {
             self.writable()?;
@@ -499,6 +575,7 @@ impl Backend for OpenDalBackend {
         Ok(OpenFile {
             writable,
             size: attr.size.into(),
+            seen: self.change_of(path).into(),
             staged: Mutex::new(None),
             prefetch: Mutex::default(),
         })
@@ -547,13 +624,19 @@ impl Backend for OpenDalBackend {
     }
 
     async fn fsync(&self, h: &OpenFile, path: &Path, _datasync: bool) -> BackendResult<()> {
-        self.flush(h, path).await
+        // fsync(2) covers the file, whichever descriptor wrote (`sync FILE` opens read-only).
+        let staged = lock(&h.staged).clone().or_else(|| self.staged(path));
+        match staged {
+            Some(s) => self.upload(&s, path).await,
+            None => Ok(()),
+        }
     }
 
     async fn release(&self, h: &OpenFile, path: &Path) -> BackendResult<()> {
         let Some(s) = lock(&h.staged).take() else { return Ok(()) };
         let uploaded = self.upload(&s, path).await;
-        if s.drop_writer() {
+        let last = s.drop_writer();
+        if last {
             // The last writer: the store holds the content now (or nobody will send it).
             let mut staged = lock(&self.staged);
             if staged.get(path).is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
@@ -561,7 +644,8 @@ impl Backend for OpenDalBackend {
             }
         }
         if let Err(e) = &uploaded {
-            if !s.is_dirty() || s.is_unlinked() {
+            // Other writers left: theirs are the next flushes, which try again.
+            if !last || !s.is_dirty() || s.is_unlinked() {
                 return uploaded;
             }
             // Nobody is left to report this to: keep the bytes where a person finds them.
@@ -612,14 +696,15 @@ impl Backend for OpenDalBackend {
             }
             return self.op.delete(&dk).await.map_err(store_error);
         }
-        // Opens of the removed file keep reading and writing their staging; nothing of it
-        // is uploaded any more.
+        // Once the object is gone, opens that wrote keep reading and writing their staging;
+        // nothing of it is uploaded any more. Not before: an unlink that fails loses nothing.
+        self.op.delete(&file_key(path)?).await.map_err(store_error)?;
         if let Some(s) = lock(&self.staged).remove(path) {
             s.unlink();
         }
         lock(&self.fresh).remove(path);
         self.siblings.forget(path);
-        self.op.delete(&file_key(path)?).await.map_err(store_error)
+        Ok(())
     }
 
     async fn rename(&self, from: &Path, to: &Path) -> BackendResult<()> {
@@ -650,6 +735,9 @@ impl Backend for OpenDalBackend {
         let (fk, tk) = (file_key(from)?, file_key(to)?);
         self.siblings.forget(from);
         self.siblings.forget(to);
+        // Neither name is known empty any more: `to` gets `from`'s bytes.
+        lock(&self.fresh).remove(from);
+        lock(&self.fresh).remove(to);
         // Pending writes move with the name; the bytes already uploaded move in the store.
         let staged = lock(&self.staged).remove(from);
         if let Some(s) = &staged {
@@ -667,7 +755,18 @@ impl Backend for OpenDalBackend {
             // A file made here and not uploaded yet may be missing from the store: its
             // staging moved, which is all there was.
             Err(e) if e.errno() == Errno::ENOENT && staged.is_some() => Ok(()),
-            r => r,
+            Err(e) => {
+                // Not moved: the pending writes go back to their name.
+                if let Some(s) = staged {
+                    let mut map = lock(&self.staged);
+                    if map.get(to).is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
+                        map.remove(to);
+                    }
+                    map.insert(from.to_path_buf(), s);
+                }
+                Err(e)
+            }
+            Ok(()) => Ok(()),
         }
     }
 
@@ -702,6 +801,9 @@ impl Backend for OpenDalBackend {
         }
         // Through an open file (or a path others have open for writing): staged, uploaded
         // at their flush. Otherwise now, as truncate(2) returns.
+        if size == 0 && self.staged(path).is_none() {
+            self.mark_fresh(path); // open(O_TRUNC): what was there is not fetched to be cut
+        }
         let staged = match h {
             Some(h) if h.writable => Some(self.handle_stage(h, path).await?),
             _ => self.staged(path),
@@ -714,6 +816,7 @@ impl Backend for OpenDalBackend {
         if size == 0 {
             self.op.write(&file_key(path)?, Vec::<u8>::new()).await.map_err(store_error)?;
             self.mark_fresh(path);
+            self.changed(path);
         } else {
             let s = self.stage(path).await?;
             s.truncate(size)?;

@@ -1,6 +1,6 @@
 //! Sequential reads, detected per open file and served from ranged GETs issued ahead of
-//! the reader: a bounded window of chunks in flight, dropped as the reader passes them and
-//! cancelled when it seeks away. The window starts small and grows with what the reader has
+//! the reader: a bounded window of chunks in flight, dropped as the reader passes them or
+//! seeks away. The window starts small and grows with what the reader has
 //! read in sequence (twice as far ahead), so a reader of a few MiB does not make the store
 //! send the whole window.
 //!
@@ -43,19 +43,18 @@ impl Default for PrefetchConfig {
     }
 }
 
+/// A GET issued ahead. Dropped (passed, or a seek), it leaves the budget; its GET is not
+/// aborted, since READs that arrived out of order may still be waiting on it.
 struct Chunk {
     start: u64,
     len: u64,
     data: Fetch,
-    abort: tokio::task::AbortHandle,
     /// The shared budget its bytes are counted in.
     budget: Arc<AtomicU64>,
 }
 
 impl Drop for Chunk {
     fn drop(&mut self) {
-        // A chunk nobody will read costs nothing more.
-        self.abort.abort();
         self.budget.fetch_sub(self.len, SeqCst);
     }
 }
@@ -152,12 +151,11 @@ impl Prefetch {
 fn fetch(op: &Operator, key: &str, start: u64, len: u64, budget: Arc<AtomicU64>) -> Chunk {
     let (op, key) = (op.clone(), key.to_owned());
     let task = tokio::spawn(async move { get(&op, &key, start, len).await });
-    let abort = task.abort_handle();
     let data = task
         .map(|r| r.unwrap_or_else(|e| Err(BackendError::new(crate::Errno::EIO, e))))
         .boxed()
         .shared();
-    Chunk { start, len, data, abort, budget }
+    Chunk { start, len, data, budget }
 }
 
 /// `len` bytes of `key` at `offset` (fewer at its end, none past it).

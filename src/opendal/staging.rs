@@ -138,18 +138,30 @@ impl Staged {
         Ok(n)
     }
 
-    /// Keep the bytes of a failed last upload where a person can find them: a file named
-    /// after the path in `dir`. Returns where.
+    /// Keep the bytes of a failed last upload where a person can find them: a new file in
+    /// `dir` named after the path (its last 100 characters, `/` as `%`), the process and a
+    /// number, never one that exists. Returns where.
     pub(super) fn keep(&self, dir: &Path, path: &Path) -> io::Result<PathBuf> {
+        static KEPT: AtomicU64 = AtomicU64::new(0);
         let name: String =
             path.to_string_lossy().chars().map(|c| if c == '/' { '%' } else { c }).collect();
-        let dest = dir.join(format!("{name}.{}", std::process::id()));
-        let out = std::fs::OpenOptions::new().write(true).create_new(true).open(&dest)?;
+        let name: String =
+            name.chars().rev().take(100).collect::<Vec<_>>().into_iter().rev().collect();
+        let (dest, out) = loop {
+            let n = KEPT.fetch_add(1, SeqCst);
+            let dest = dir.join(format!("{name}.{}.{n}", std::process::id()));
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&dest) {
+                Ok(f) => break (dest, f),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        };
         let mut buf = vec![0; 1 << 20];
         let mut at = 0;
         loop {
             let n = self.read_at(&mut buf, at)?;
             if n == 0 {
+                out.sync_all()?;
                 return Ok(dest);
             }
             out.write_all_at(&buf[..n], at)?;
