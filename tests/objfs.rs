@@ -361,6 +361,46 @@ fn earlier_opens_and_renamed_files_see_what_was_written() {
     drop(m);
 }
 
+/// An open file whose name is removed or renamed over keeps its bytes to itself: closing it
+/// does not upload them over what has that name now.
+#[test]
+fn an_open_file_that_lost_its_name_uploads_nothing_over_the_new_one() {
+    let test = "an_open_file_that_lost_its_name_uploads_nothing_over_the_new_one";
+    if !can_mount(test) {
+        return;
+    }
+    let Some(s) = Server::s3(test) else { return };
+    let m = objfs(&s, &[]);
+    let p = m.path.clone();
+    let (to, x) = (s.file("to"), s.file("x"));
+    with_limit(
+        "names lost",
+        LIMIT,
+        || {},
+        move || {
+            // Renamed over while it has writes pending.
+            fs::write(p.join("to"), b"first").unwrap();
+            let mut old = fs::OpenOptions::new().write(true).open(p.join("to")).unwrap();
+            old.write_all(b"OLD BYTES").unwrap();
+            fs::write(p.join("from"), b"NEW BYTES").unwrap();
+            fs::rename(p.join("from"), p.join("to")).unwrap();
+            drop(old);
+            assert_eq!(fs::read(&to).unwrap(), b"NEW BYTES", "the rename's bytes stay");
+            assert_eq!(fs::read(p.join("to")).unwrap(), b"NEW BYTES");
+
+            // Removed while open (nothing written yet), and made anew.
+            fs::write(p.join("x"), b"gone").unwrap();
+            let mut orphan = fs::OpenOptions::new().write(true).open(p.join("x")).unwrap();
+            fs::remove_file(p.join("x")).unwrap();
+            fs::write(p.join("x"), b"fresh").unwrap();
+            orphan.write_all(b"zzz").unwrap();
+            drop(orphan);
+            assert_eq!(fs::read(&x).unwrap(), b"fresh", "the new file is untouched");
+        },
+    );
+    drop(m);
+}
+
 /// Consistency, as the README states it: a change through the mount is seen at once, by
 /// every reader; a change made behind the mount (another client) is seen once the TTLs
 /// run out (here the `local` preset's 1 s). (`CachedFs::invalidate`, which shows such a

@@ -142,6 +142,8 @@ pub struct OpenDalBackend {
     /// Paths whose object this mount changed, and when (a number from `changed_at`): an
     /// open file from before re-asks the size at its next read.
     changes: Mutex<HashMap<PathBuf, u64>>,
+    /// The open files by their current name (for `OpenFile::gone`).
+    opens: Mutex<HashMap<PathBuf, Vec<std::sync::Weak<std::sync::atomic::AtomicBool>>>>,
     /// The counter behind `changes`.
     changed_at: std::sync::atomic::AtomicU64,
     /// What a path not in `changes` reads as: the counter when `changes` was last emptied
@@ -160,6 +162,9 @@ pub struct OpenFile {
     /// The staging this open writes through, from its first write on.
     staged: Mutex<Option<Arc<Staged>>>,
     prefetch: Mutex<Prefetch>,
+    /// Its name was removed or renamed over since it was opened: it must not write through
+    /// whatever has that name now.
+    gone: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -185,6 +190,7 @@ impl OpenDalBackend {
             prefetched: Arc::default(),
             siblings: Siblings::default(),
             changes: Mutex::new(HashMap::new()),
+            opens: Mutex::new(HashMap::new()),
             changed_at: std::sync::atomic::AtomicU64::new(0),
             cleared_at: std::sync::atomic::AtomicU64::new(0),
         }
@@ -322,7 +328,15 @@ impl OpenDalBackend {
         if let Some(s) = lock(&h.staged).clone() {
             return Ok(s);
         }
-        let s = self.stage(path).await?;
+        let s = if h.gone.load(SeqCst) {
+            // Its name is gone: a staging of its own, never uploaded (the object it had
+            // is gone from the store, so it starts empty).
+            let s = Arc::new(Staged::empty(&self.cfg.staging_dir, false)?);
+            s.unlink();
+            s
+        } else {
+            self.stage(path).await?
+        };
         let mut mine = lock(&h.staged);
         if let Some(s) = mine.clone() {
             return Ok(s); // a concurrent write of the same open got there first
@@ -330,6 +344,15 @@ impl OpenDalBackend {
         s.add_writer();
         *mine = Some(Arc::clone(&s));
         Ok(s)
+    }
+
+    /// The open files named `path` lost that name (unlink, or a rename over it).
+    fn names_gone(&self, path: &Path) {
+        for w in lock(&self.opens).remove(path).into_iter().flatten() {
+            if let Some(g) = w.upgrade() {
+                g.store(true, SeqCst);
+            }
+        }
     }
 
     /// When `path`'s object last changed through this mount (`cleared_at`: not lately).
@@ -572,12 +595,19 @@ impl Backend for OpenDalBackend {
         if writable {
             self.writable()?;
         }
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut opens = lock(&self.opens);
+        let named = opens.entry(path.to_path_buf()).or_default();
+        named.retain(|w| w.strong_count() > 0);
+        named.push(Arc::downgrade(&gone));
+        drop(opens);
         Ok(OpenFile {
             writable,
             size: attr.size.into(),
             seen: self.change_of(path).into(),
             staged: Mutex::new(None),
             prefetch: Mutex::default(),
+            gone,
         })
     }
 
@@ -633,6 +663,15 @@ impl Backend for OpenDalBackend {
     }
 
     async fn release(&self, h: &OpenFile, path: &Path) -> BackendResult<()> {
+        {
+            let mut opens = lock(&self.opens);
+            if let Some(named) = opens.get_mut(path) {
+                named.retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), &*h.gone));
+                if named.is_empty() {
+                    opens.remove(path);
+                }
+            }
+        }
         let Some(s) = lock(&h.staged).take() else { return Ok(()) };
         let uploaded = self.upload(&s, path).await;
         let last = s.drop_writer();
@@ -702,6 +741,7 @@ impl Backend for OpenDalBackend {
         if let Some(s) = lock(&self.staged).remove(path) {
             s.unlink();
         }
+        self.names_gone(path);
         lock(&self.fresh).remove(path);
         self.siblings.forget(path);
         Ok(())
@@ -739,10 +779,14 @@ impl Backend for OpenDalBackend {
         lock(&self.fresh).remove(from);
         lock(&self.fresh).remove(to);
         // Pending writes move with the name; the bytes already uploaded move in the store.
-        let staged = lock(&self.staged).remove(from);
-        if let Some(s) = &staged {
-            lock(&self.staged).insert(to.to_path_buf(), Arc::clone(s));
-        }
+        let (staged, replaced) = {
+            let mut map = lock(&self.staged);
+            let (staged, replaced) = (map.remove(from), map.remove(to));
+            if let Some(s) = &staged {
+                map.insert(to.to_path_buf(), Arc::clone(s));
+            }
+            (staged, replaced)
+        };
         let moved = if self.can_rename {
             self.op.rename(&fk, &tk).await.map_err(store_error)
         } else {
@@ -754,20 +798,34 @@ impl Backend for OpenDalBackend {
         match moved {
             // A file made here and not uploaded yet may be missing from the store: its
             // staging moved, which is all there was.
-            Err(e) if e.errno() == Errno::ENOENT && staged.is_some() => Ok(()),
+            Ok(()) => {}
+            Err(e) if e.errno() == Errno::ENOENT && staged.is_some() => {}
             Err(e) => {
-                // Not moved: the pending writes go back to their name.
+                // Not moved: the pending writes go back to their names.
+                let mut map = lock(&self.staged);
                 if let Some(s) = staged {
-                    let mut map = lock(&self.staged);
                     if map.get(to).is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
                         map.remove(to);
                     }
                     map.insert(from.to_path_buf(), s);
                 }
-                Err(e)
+                if let Some(old) = replaced {
+                    map.insert(to.to_path_buf(), old);
+                }
+                return Err(e);
             }
-            Ok(()) => Ok(()),
         }
+        // `to`'s old file is gone: its opens keep their own bytes, and upload nothing more;
+        // `from`'s opens are `to`'s now.
+        if let Some(old) = replaced {
+            old.unlink();
+        }
+        self.names_gone(to);
+        let mut opens = lock(&self.opens);
+        if let Some(named) = opens.remove(from) {
+            opens.insert(to.to_path_buf(), named);
+        }
+        Ok(())
     }
 
     async fn symlink(&self, _: &Path, _: &Path, _: Owner) -> BackendResult<FileAttr> {
