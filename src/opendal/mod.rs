@@ -441,8 +441,9 @@ impl OpenDalBackend {
             return Ok(pres.dir(UNIX_EPOCH));
         }
         let (fk, dk) = (file_key(path)?, dir_key(path)?);
-        // Both questions at once, one round trip; the first "yes" answers, and drops the
-        // other question (with any retries it was making).
+        // Both questions at once, one round trip. A directory answers at once (and drops
+        // the other question, with any retries it was making); a file waits for the
+        // directory's answer, since where both exist the directory wins, as in listings.
         let file = std::pin::pin!(async {
             self.op.stat(&fk).await.map(|m| match m.mode() {
                 EntryMode::DIR => pres.dir(mtime(&m)),
@@ -451,7 +452,8 @@ impl OpenDalBackend {
         });
         let dir = std::pin::pin!(async { self.op.stat(&dk).await.map(|m| pres.dir(mtime(&m))) });
         let (first, second) = match futures_util::future::select(file, dir).await {
-            Either::Left((Ok(a), _)) | Either::Right((Ok(a), _)) => return Ok(a),
+            Either::Right((Ok(a), _)) => return Ok(a),
+            Either::Left((Ok(a), dir)) => return Ok(dir.await.unwrap_or(a)),
             Either::Left((Err(e), other)) => (e, other.await),
             Either::Right((Err(e), other)) => (e, other.await),
         };
