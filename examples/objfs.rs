@@ -103,7 +103,11 @@ fn main() {
         c.mount.subtype = Some("objfs".into());
         c.mount.read_only = read_only;
     });
-    if let Err(e) = run(&args, config) {
+    // SFTP's ssh master processes daemonize: they are ours to reap, not PID 1's.
+    common::adopt_orphans();
+    let r = run(&args, config);
+    common::reap_adopted(std::time::Duration::from_secs(2));
+    if let Err(e) = r {
         eprintln!("objfs: {e}");
         exit(1);
     }

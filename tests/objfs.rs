@@ -50,7 +50,7 @@ fn names(dir: &Path) -> Vec<String> {
 /// `keeps_empty_dirs`: an emptied directory is still there (s3s-fs answers a directory
 /// key with HTTP 500 and lists no marker, so an empty one cannot be told apart from a
 /// failure: it is left out there).
-fn store_round_trip(server: Server, keeps_empty_dirs: bool) {
+fn store_round_trip(server: Server, keeps_empty_dirs: bool) -> Server {
     // What was in the store before the mount.
     fs::create_dir_all(server.file("d1/d2")).unwrap();
     fs::write(server.file("hello.txt"), "hello, store\n").unwrap();
@@ -127,6 +127,7 @@ fn store_round_trip(server: Server, keeps_empty_dirs: bool) {
         },
     );
     drop(m);
+    server
 }
 
 #[test]
@@ -153,7 +154,14 @@ fn objfs_over_sftp() {
         return;
     }
     let Some(s) = Server::sftp("objfs_over_sftp") else { return };
-    store_round_trip(s, true);
+    let (strays, zombies) = (s.strays(), Server::zombie_ssh());
+    assert!(strays.is_empty(), "before: {strays:?}");
+    let s = store_round_trip(s, true);
+    // OpenDAL's SFTP runs `ssh -f` masters, which daemonize: objfs adopts and reaps them,
+    // running or exited.
+    let strays = s.strays();
+    assert!(strays.is_empty(), "left running by objfs: {strays:?}");
+    assert_eq!(Server::zombie_ssh(), zombies, "ssh processes left to PID 1 as zombies");
 }
 
 /// objfs run with `args` must fail before mounting, with one line on stderr that says

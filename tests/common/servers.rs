@@ -192,6 +192,38 @@ impl Server {
         }
     }
 
+    /// Processes other than the server itself whose command line names this server's
+    /// directory (an SFTP client's ssh master left behind, say).
+    pub fn strays(&self) -> Vec<String> {
+        let dir = self._dir.path().to_string_lossy().into_owned();
+        let me = self.child.as_ref().map(|c| c.id());
+        let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+        procs
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                let pid: u32 = name.parse().ok()?;
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+                (Some(pid) != me && cmd.contains(&dir)).then(|| format!("{pid}: {cmd}"))
+            })
+            .collect()
+    }
+
+    /// Zombie `ssh` processes on the machine (an SFTP client's master that exited with
+    /// nobody to reap it: PID 1 here reaps no one). Only the SFTP test starts ssh.
+    pub fn zombie_ssh() -> usize {
+        let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
+        procs
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{name}/stat")).ok()?;
+                let (comm, rest) = stat.rsplit_once(')')?;
+                (comm.ends_with("(ssh") && rest.split_whitespace().next() == Some("Z"))
+                    .then_some(())
+            })
+            .count()
+    }
+
     /// What the server printed.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default()
