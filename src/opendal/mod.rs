@@ -627,8 +627,13 @@ impl Backend for OpenDalBackend {
         }
         let key = file_key(path)?;
         match self.read_store(h, path, &key, offset, size).await {
-            // The object changed size behind the mount: ask, and read again to the new size.
-            Err(e) if e.errno() == Errno::EIO => {
+            // The object changed size behind the mount, or moved (a GET fetched ahead under
+            // the old name): ask, and read again.
+            Err(e)
+                if e.errno() == Errno::EIO
+                    || (e.errno() == Errno::ENOENT && !h.gone.load(SeqCst)) =>
+            {
+                *lock(&h.prefetch) = Prefetch::default();
                 let a = self.stat_store(path).await?;
                 h.size.store(a.size, SeqCst);
                 self.read_store(h, path, &key, offset, size).await
@@ -825,8 +830,11 @@ impl Backend for OpenDalBackend {
         self.names_gone(to);
         let mut opens = lock(&self.opens);
         if let Some(named) = opens.remove(from) {
-            opens.insert(to.to_path_buf(), named);
+            opens.entry(to.to_path_buf()).or_default().extend(named);
         }
+        drop(opens);
+        // Its opens re-ask the size and drop what they fetched of the old name.
+        self.changed(to);
         Ok(())
     }
 
@@ -861,11 +869,24 @@ impl Backend for OpenDalBackend {
         }
         // Through an open file (or a path others have open for writing): staged, uploaded
         // at their flush. Otherwise now, as truncate(2) returns.
-        if size == 0 && self.staged(path).is_none() {
-            self.mark_fresh(path); // open(O_TRUNC): what was there is not fetched to be cut
-        }
         let staged = match h {
-            Some(h) if h.writable => Some(self.handle_stage(h, path).await?),
+            Some(h) if h.writable => {
+                // open(O_TRUNC): what was there is not fetched only to be cut. Only for an
+                // open that still has its name and has not staged yet, and forgotten if
+                // staging fails.
+                let fresh = size == 0
+                    && !h.gone.load(SeqCst)
+                    && lock(&h.staged).is_none()
+                    && self.staged(path).is_none();
+                if fresh {
+                    self.mark_fresh(path);
+                }
+                let staged = self.handle_stage(h, path).await;
+                if staged.is_err() && fresh {
+                    lock(&self.fresh).remove(path);
+                }
+                Some(staged?)
+            }
             _ => self.staged(path),
         };
         if let Some(s) = staged {

@@ -43,18 +43,22 @@ impl Default for PrefetchConfig {
     }
 }
 
-/// A GET issued ahead. Dropped (passed, or a seek), it leaves the budget; its GET is not
-/// aborted, since READs that arrived out of order may still be waiting on it.
+/// A GET issued ahead. Dropped (passed, or a seek), it leaves the budget, and its GET is
+/// aborted unless READs that arrived out of order are still waiting on it.
 struct Chunk {
     start: u64,
     len: u64,
     data: Fetch,
+    abort: tokio::task::AbortHandle,
     /// The shared budget its bytes are counted in.
     budget: Arc<AtomicU64>,
 }
 
 impl Drop for Chunk {
     fn drop(&mut self) {
+        if self.data.strong_count() == Some(1) {
+            self.abort.abort(); // nobody waits: a reader that seeks or stops costs no more
+        }
         self.budget.fetch_sub(self.len, SeqCst);
     }
 }
@@ -126,7 +130,8 @@ impl Prefetch {
         // Ahead by twice what was read in sequence so far, up to the window (a reader that
         // stops early has not made the store send 64 MiB), and never past the object's end
         // (a range past it is an error). Chunks grow with it.
-        let ahead = (self.streak * 2).clamp(cfg.after.max(1), cfg.window);
+        let least = cfg.after.max(1);
+        let ahead = (self.streak * 2).max(least).min(cfg.window.max(least));
         let chunk_size = (ahead / 4).clamp(256 << 10, cfg.chunk.max(256 << 10));
         while next < (offset + ahead).min(len) {
             let chunk = chunk_size.min(len - next);
@@ -151,11 +156,12 @@ impl Prefetch {
 fn fetch(op: &Operator, key: &str, start: u64, len: u64, budget: Arc<AtomicU64>) -> Chunk {
     let (op, key) = (op.clone(), key.to_owned());
     let task = tokio::spawn(async move { get(&op, &key, start, len).await });
+    let abort = task.abort_handle();
     let data = task
         .map(|r| r.unwrap_or_else(|e| Err(BackendError::new(crate::Errno::EIO, e))))
         .boxed()
         .shared();
-    Chunk { start, len, data, budget }
+    Chunk { start, len, data, abort, budget }
 }
 
 /// `len` bytes of `key` at `offset` (fewer at its end, none past it).

@@ -139,14 +139,18 @@ impl Staged {
     }
 
     /// Keep the bytes of a failed last upload where a person can find them: a new file in
-    /// `dir` named after the path (its last 100 characters, `/` as `%`), the process and a
+    /// `dir` named after the path (its last 200 bytes, `/` as `%`), the process and a
     /// number, never one that exists. Returns where.
     pub(super) fn keep(&self, dir: &Path, path: &Path) -> io::Result<PathBuf> {
         static KEPT: AtomicU64 = AtomicU64::new(0);
         let name: String =
             path.to_string_lossy().chars().map(|c| if c == '/' { '%' } else { c }).collect();
-        let name: String =
-            name.chars().rev().take(100).collect::<Vec<_>>().into_iter().rev().collect();
+        // The last 200 bytes at most (NAME_MAX is 255), cut at a character boundary.
+        let mut cut = name.len().saturating_sub(200);
+        while !name.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let name = &name[cut..];
         let (dest, out) = loop {
             let n = KEPT.fetch_add(1, SeqCst);
             let dest = dir.join(format!("{name}.{}.{n}", std::process::id()));
