@@ -684,9 +684,13 @@ impl Backend for OpenDalBackend {
         let last = s.drop_writer();
         if last {
             // The last writer: the store holds the content now (or nobody will send it).
+            // Found by identity, not by `path`: a rename may have moved it after this
+            // RELEASE learned its path (an atomic save renames right after the close).
             let mut staged = lock(&self.staged);
             if staged.get(path).is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
                 staged.remove(path);
+            } else {
+                staged.retain(|_, cur| !Arc::ptr_eq(cur, &s));
             }
         }
         if let Err(e) = &uploaded {
@@ -785,6 +789,13 @@ impl Backend for OpenDalBackend {
         // Neither name is known empty any more: `to` gets `from`'s bytes.
         lock(&self.fresh).remove(from);
         lock(&self.fresh).remove(to);
+        // No upload of either name while the store moves it (a copy-and-delete racing an
+        // upload could leave `to` with the old bytes, or bring `from` back).
+        let moving = [self.staged(from), self.staged(to)];
+        let mut uploads = Vec::new();
+        for s in moving.iter().flatten() {
+            uploads.push(s.upload.lock().await);
+        }
         // Pending writes move with the name; the bytes already uploaded move in the store.
         let (staged, replaced) = {
             let mut map = lock(&self.staged);
