@@ -82,13 +82,14 @@ pub trait Backend: Send + Sync + 'static {
     /// store's listing gives them.
     fn list(&self, path: &Path) -> impl Future<Output = BackendResult<Vec<DirEntry>>> + Send;
     /// Open the regular file `path` (`flags`: open(2)'s, without O_CREAT, O_EXCL, O_TRUNC,
-    /// which the kernel handled before). `attr` is what `CachedFs` knows of it (from its
-    /// cache, or the creation that just happened): its size lets a store clamp reads.
+    /// which the kernel handled before). `attr` is what `CachedFs` holds of it, if anything
+    /// (its cache, or the creation that just happened): a store that needs the size (to
+    /// clamp reads) asks itself when it is `None`, so a store that does not pays nothing.
     fn open(
         &self,
         path: &Path,
         flags: i32,
-        attr: &FileAttr,
+        attr: Option<&FileAttr>,
     ) -> impl Future<Output = BackendResult<Self::Handle>> + Send;
     /// Up to `size` bytes at `offset` of open file `h`; fewer at end of file.
     fn read(
@@ -249,7 +250,8 @@ pub trait BlockingBackend: Send + Sync + 'static {
     /// The names in directory `path` (without "." and "..").
     fn list(&self, path: &Path) -> BackendResult<Vec<DirEntry>>;
     /// Open the regular file `path`; see [`Backend::open`].
-    fn open(&self, path: &Path, flags: i32, attr: &FileAttr) -> BackendResult<Self::Handle>;
+    fn open(&self, path: &Path, flags: i32, attr: Option<&FileAttr>)
+        -> BackendResult<Self::Handle>;
     /// Read into `buf` at `offset` of `h`; fewer bytes at end of file.
     fn read(
         &self,
@@ -382,9 +384,14 @@ impl<B: BlockingBackend> Backend for Blocking<B> {
         let p = path.to_path_buf();
         self.run(move |b| b.list(&p)).await
     }
-    async fn open(&self, path: &Path, flags: i32, attr: &FileAttr) -> BackendResult<Self::Handle> {
-        let (p, a) = (path.to_path_buf(), *attr);
-        self.run(move |b| b.open(&p, flags, &a).map(Arc::new)).await
+    async fn open(
+        &self,
+        path: &Path,
+        flags: i32,
+        attr: Option<&FileAttr>,
+    ) -> BackendResult<Self::Handle> {
+        let (p, a) = (path.to_path_buf(), attr.copied());
+        self.run(move |b| b.open(&p, flags, a.as_ref()).map(Arc::new)).await
     }
     async fn read(
         &self,

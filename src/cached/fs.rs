@@ -542,7 +542,7 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
             }
             Err(e) => return answer("create", &p, Err(e)),
         };
-        let handle = answer("open", &p, self.backend.open(&p, flags, &a).await)?;
+        let handle = answer("open", &p, self.backend.open(&p, flags, Some(&a)).await)?;
         let e = self.entry_for(&p, a, None);
         Ok((e, self.opened(handle, e.nodeid, &p), self.open_flags()))
     }
@@ -598,8 +598,9 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
 
     async fn open(&self, _: RequestInfo, ino: u64, flags: i32) -> R<(u64, OpenFlags)> {
         let p = self.path(ino)?;
-        let a = self.attr(ino, &p).await?;
-        let handle = answer("open", &p, self.backend.open(&p, flags, &a).await)?;
+        // Only what is cached: a backend that wants the size and has none asks itself.
+        let a = self.table.cached_attr(ino);
+        let handle = answer("open", &p, self.backend.open(&p, flags, a.as_ref()).await)?;
         Ok((self.opened(handle, ino, &p), self.open_flags()))
     }
 

@@ -114,7 +114,7 @@ impl BlockingBackend for LocalBackend {
         Ok(out)
     }
 
-    fn open(&self, path: &Path, flags: i32, _: &FileAttr) -> BackendResult<File> {
+    fn open(&self, path: &Path, flags: i32, _: Option<&FileAttr>) -> BackendResult<File> {
         // Only the access mode and O_SYNC/O_DSYNC carry over: the kernel gives each write its
         // offset (O_APPEND would make pwrite(2) ignore it), and O_DIRECT wants aligned
         // buffers ours are not.

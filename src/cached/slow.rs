@@ -186,7 +186,7 @@ impl<B: Backend> Backend for Slow<B> {
         self.call(LIST).await;
         self.inner.list(p).await
     }
-    async fn open(&self, p: &Path, flags: i32, a: &FileAttr) -> BackendResult<B::Handle> {
+    async fn open(&self, p: &Path, flags: i32, a: Option<&FileAttr>) -> BackendResult<B::Handle> {
         self.call(OTHER).await;
         self.inner.open(p, flags, a).await
     }

@@ -592,11 +592,22 @@ impl Backend for OpenDalBackend {
         Ok(out)
     }
 
-    async fn open(&self, path: &Path, flags: i32, attr: &FileAttr) -> BackendResult<OpenFile> {
+    async fn open(
+        &self,
+        path: &Path,
+        flags: i32,
+        attr: Option<&FileAttr>,
+    ) -> BackendResult<OpenFile> {
         let writable = flags & libc::O_ACCMODE != libc::O_RDONLY;
         if writable {
             self.writable()?;
         }
+        // The size reads are clamped to: what CachedFs holds, else the store's (a staged
+        // file's own, if it has pending writes).
+        let size = match attr {
+            Some(a) => a.size,
+            None => self.stat(path).await?.size,
+        };
         let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut opens = lock(&self.opens);
         let named = opens.entry(path.to_path_buf()).or_default();
@@ -605,7 +616,7 @@ impl Backend for OpenDalBackend {
         drop(opens);
         Ok(OpenFile {
             writable,
-            size: attr.size.into(),
+            size: size.into(),
             seen: self.change_of(path).into(),
             staged: Mutex::new(None),
             prefetch: Mutex::default(),
