@@ -53,7 +53,7 @@ impl Presentation {
     /// Attributes from the store's metadata; `None` for a file whose size the store did not
     /// say (some listings leave it out).
     pub(super) fn of_meta(&self, m: &Metadata) -> Option<FileAttr> {
-        let mtime = m.last_modified().map(SystemTime::from).unwrap_or(UNIX_EPOCH);
+        let mtime = mtime(m);
         match m.mode() {
             EntryMode::DIR => Some(self.dir(mtime)),
             _ if m.content_length() == 0 && m.etag().is_none() && m.last_modified().is_none() => {
@@ -83,6 +83,11 @@ impl Presentation {
             flags: 0,
         }
     }
+}
+
+/// The store's time of an object (the epoch if it gave none).
+pub(super) fn mtime(m: &Metadata) -> SystemTime {
+    m.last_modified().map(SystemTime::from).unwrap_or(UNIX_EPOCH)
 }
 
 /// The store's error as the caller's errno, with OpenDAL's text (operation, path, the

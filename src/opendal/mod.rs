@@ -61,7 +61,7 @@ use fusefs_session::op::SetAttr;
 use fusefs_session::{FileAttr, FileType, Statfs};
 use futures_util::future::Either;
 use futures_util::TryStreamExt;
-use key::{dir_key, file_key, store_error};
+use key::{dir_key, file_key, mtime, store_error};
 use prefetch::{Plan, Prefetch};
 use siblings::Siblings;
 use staging::Staged;
@@ -532,10 +532,6 @@ impl OpenDalBackend {
         }
         Ok(false)
     }
-}
-
-fn mtime(m: &::opendal::Metadata) -> SystemTime {
-    m.last_modified().map(SystemTime::from).unwrap_or(UNIX_EPOCH)
 }
 
 impl Backend for OpenDalBackend {

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 
 /// A GET under way or done, shared by the READs it serves.
-type Fetch = Shared<BoxFuture<'static, Result<Bytes, BackendError>>>;
+pub(super) type Fetch = Shared<BoxFuture<'static, Result<Bytes, BackendError>>>;
 
 /// How far to read ahead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +154,18 @@ impl Prefetch {
 
 /// Start a GET of `len` bytes at `start` in the background.
 fn fetch(op: &Operator, key: &str, start: u64, len: u64, budget: Arc<AtomicU64>) -> Chunk {
+    let (data, abort) = spawn_get(op, key, start, len);
+    Chunk { start, len, data, abort, budget }
+}
+
+/// A GET of `len` bytes of `key` at `start`, started in the background (on the current
+/// runtime), shareable by whoever waits for it.
+pub(super) fn spawn_get(
+    op: &Operator,
+    key: &str,
+    start: u64,
+    len: u64,
+) -> (Fetch, tokio::task::AbortHandle) {
     let (op, key) = (op.clone(), key.to_owned());
     let task = tokio::spawn(async move { get(&op, &key, start, len).await });
     let abort = task.abort_handle();
@@ -161,7 +173,7 @@ fn fetch(op: &Operator, key: &str, start: u64, len: u64, budget: Arc<AtomicU64>)
         .map(|r| r.unwrap_or_else(|e| Err(BackendError::new(crate::Errno::EIO, e))))
         .boxed()
         .shared();
-    Chunk { start, len, data, abort, budget }
+    (data, abort)
 }
 
 /// `len` bytes of `key` at `offset` (fewer at its end, none past it).

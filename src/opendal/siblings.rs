@@ -9,18 +9,14 @@
 //! fetched ahead is served for [`SiblingConfig::ttl`] at most, only if its size is still the
 //! one the caller knows, and dropped once read to its end or changed through the mount.
 
-use super::prefetch::get;
-use crate::cached::BackendError;
+use super::lock;
+use super::prefetch::{spawn_get, Fetch};
 use ::opendal::Operator;
-use bytes::Bytes;
-use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-type Fetch = Shared<BoxFuture<'static, Result<Bytes, BackendError>>>;
 
 /// A directory's small files (name, size), in name order.
 type SmallFiles = Arc<[(OsString, u64)]>;
@@ -52,10 +48,6 @@ pub(super) struct Siblings {
     dirs: Mutex<HashMap<PathBuf, SmallFiles>>,
     /// Fetched ahead: when, its size, and the bytes (or the GET under way).
     fetched: Mutex<HashMap<PathBuf, (Instant, u64, Fetch)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Siblings {
@@ -108,13 +100,9 @@ impl Siblings {
             if fetched.contains_key(&p) {
                 continue;
             }
-            let Some(key) = p.to_str().map(str::to_owned) else { continue };
-            let (op, size) = (op.clone(), *size);
-            let f = tokio::spawn(async move { get(&op, &key, 0, size).await })
-                .map(|r| r.unwrap_or_else(|e| Err(BackendError::new(crate::Errno::EIO, e))))
-                .boxed()
-                .shared();
-            fetched.insert(p, (Instant::now(), size, f));
+            let Some(key) = p.to_str() else { continue };
+            let (f, _) = spawn_get(op, key, 0, *size);
+            fetched.insert(p, (Instant::now(), *size, f));
         }
     }
 }
