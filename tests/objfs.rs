@@ -222,7 +222,7 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
     let m = objfs(&s, &["--staging-dir", staging.path().to_str().unwrap(), "--retries", "0"]);
     let p = m.path.clone();
     let data = pattern(1 << 20, 3);
-    let (f, data2) = {
+    let f = {
         let (p, data) = (p.clone(), data.clone());
         with_limit(
             "write",
@@ -231,7 +231,7 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
             move || {
                 let mut f = fs::File::create(p.join("precious")).unwrap();
                 f.write_all(&data).unwrap();
-                (f, data)
+                f
             },
         )
     };
@@ -250,10 +250,10 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
     s.restart();
     let stored = s.file("precious");
     with_limit("fsync once the store is back", LIMIT, || {}, move || f.sync_all().unwrap());
-    same(&fs::read(&stored).unwrap(), &data2, "the bytes reached the store");
+    same(&fs::read(&stored).unwrap(), &data, "the bytes reached the store");
 
     // Now a close that cannot upload.
-    let (p2, data3) = (p.clone(), pattern(200_000, 4));
+    let (p2, data3) = (p, pattern(200_000, 4));
     let f = {
         let d = data3.clone();
         with_limit(
@@ -290,7 +290,6 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
     });
     assert!(m.wait_for_output("its bytes are in"), "the log says where");
     drop(m);
-    let _ = (data, p);
 }
 
 /// Small files fetched ahead of a reader going through a directory are the files' bytes,
