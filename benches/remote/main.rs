@@ -31,14 +31,14 @@
 //! costs 40 ms per small response, on every target alike.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BUCKET: &str = "bench";
-const KEY: &str = "fusefs-bench";
-const SECRET: &str = "fusefs-bench-secret";
+// The tests' servers and mount checks (tests/common), shared rather than written again.
+#[path = "../../tests/common/mod.rs"]
+mod common;
+use common::servers::{Server, BUCKET, S3_KEY as KEY, S3_SECRET as SECRET};
 
 /// The remote benchmark.
 #[derive(clap::Parser)]
@@ -69,9 +69,8 @@ fn main() {
     let args = <Args as clap::Parser>::parse();
     assert!(nix::unistd::geteuid().is_root(), "the remote benchmark mounts: run it as root");
     let work = tempfile::Builder::new().prefix("fusefs-remote-").tempdir().unwrap();
-    let data = work.path().join("data");
-    std::fs::create_dir_all(data.join(BUCKET)).unwrap();
-    let server = S3Server::start(&data);
+    let server = Server::s3("the remote benchmark")
+        .expect("s3s-fs (cargo install --locked s3s-fs@0.14.1 --features binary)");
     fill_bucket(server.port);
     let proxy = Proxy::start(server.port, Duration::from_secs_f64(args.latency_ms / 1000.0));
     let direct = server.port;
@@ -155,7 +154,7 @@ fn main() {
                 });
                 let after = m.peak_rss_kib();
                 drop(m);
-                let _ = std::fs::remove_file(data.join(BUCKET).join("upload"));
+                let _ = std::fs::remove_file(server.file("upload"));
                 record(t, "upload-1g (MB/s)", 1024.0 * 1.048576 / s);
                 record(t, "upload-1g peak RSS before (MiB)", before as f64 / 1024.0);
                 record(t, "upload-1g peak RSS after (MiB)", after as f64 / 1024.0);
@@ -219,47 +218,6 @@ fn time(f: impl FnOnce()) -> f64 {
 fn run(cmd: &str) {
     let st = Command::new("sh").args(["-c", cmd]).status().unwrap();
     assert!(st.success(), "{cmd}: {st}");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-struct S3Server {
-    child: Child,
-    port: u16,
-}
-
-impl S3Server {
-    fn start(data: &Path) -> S3Server {
-        let port = free_port();
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", KEY, "--secret-key", SECRET])
-            .arg(data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .env_remove("AWS_CA_BUNDLE")
-            .spawn()
-            .expect("s3s-fs (cargo install --locked s3s-fs@0.14.1 --features binary)");
-        wait_listening(port);
-        S3Server { child, port }
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A TCP proxy to `127.0.0.1:upstream` that delays what clients send by `latency`.
@@ -430,7 +388,7 @@ impl Mount {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !mounted(mnt) {
+        while !common::is_mounted(mnt) {
             assert!(Instant::now() < deadline, "{target} did not mount");
             if let Ok(Some(st)) = m.child.try_wait() {
                 panic!("{target} exited: {st}");
@@ -453,12 +411,6 @@ impl Mount {
     }
 }
 
-fn mounted(mnt: &Path) -> bool {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let p = mnt.to_string_lossy().into_owned();
-    mounts.lines().any(|l| l.split(' ').nth(1) == Some(p.as_str()))
-}
-
 impl Drop for Mount {
     fn drop(&mut self) {
         let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::empty());
@@ -475,7 +427,7 @@ impl Drop for Mount {
                 _ => std::thread::sleep(Duration::from_millis(5)),
             }
         }
-        if mounted(&self.mnt) {
+        if common::is_mounted(&self.mnt) {
             let _ = nix::mount::umount2(&self.mnt, nix::mount::MntFlags::MNT_DETACH);
         }
     }

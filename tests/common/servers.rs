@@ -29,6 +29,9 @@ pub struct Server {
 
 /// The bucket every S3 server here has.
 pub const BUCKET: &str = "bucket";
+/// The S3 servers' access key and secret.
+pub const S3_KEY: &str = "fusefs-test";
+pub const S3_SECRET: &str = "fusefs-test-secret";
 
 /// Whether `program` can be run; if not, the test says so loudly and is skipped, or fails
 /// under FUSEFS_REQUIRE_SERVERS.
@@ -65,15 +68,15 @@ impl Server {
         std::fs::create_dir_all(data.join(BUCKET)).unwrap();
         let port = free_port();
         let port_arg = port.to_string();
-        let cmd = ["--host", "127.0.0.1", "--port", &port_arg, "--access-key", "fusefs-test"]
+        let cmd = ["--host", "127.0.0.1", "--port", &port_arg, "--access-key", S3_KEY]
             .into_iter()
-            .chain(["--secret-key", "fusefs-test-secret", data.to_str().unwrap()]);
+            .chain(["--secret-key", S3_SECRET, data.to_str().unwrap()]);
         let options = [
             ("bucket", BUCKET.to_string()),
             ("endpoint", format!("http://127.0.0.1:{port}")),
             ("region", "us-east-1".into()),
-            ("access_key_id", "fusefs-test".into()),
-            ("secret_access_key", "fusefs-test-secret".into()),
+            ("access_key_id", S3_KEY.into()),
+            ("secret_access_key", S3_SECRET.into()),
         ];
         Some(Self::start("s3s-fs", cmd, port, data.clone(), dir, "s3", &options))
     }
