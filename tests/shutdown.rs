@@ -94,8 +94,9 @@ fn a_killed_daemon_leaves_no_hung_callers() {
     assert!(!is_mounted(&path));
 }
 
-/// The fusermount3 processes for mountpoint `mnt` whose parent is `parent` (this process,
-/// as the subreaper of a dead daemon's helper, or the daemon); one that has exited (a
+/// The auto_unmount helpers for mountpoint `mnt` whose parent is `parent` (this process, as
+/// the subreaper of a dead daemon's helpers, or the daemon): fusermount3, and on the ring
+/// transports the session's own watcher (named `auto_unmount`); one that has exited (a
 /// zombie, whose command line is empty) counts too.
 fn helpers_of(mnt: &std::path::Path, parent: u32) -> Vec<i32> {
     let me = parent.to_string();
@@ -108,15 +109,39 @@ fn helpers_of(mnt: &std::path::Path, parent: u32) -> Vec<i32> {
             let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let after = stat.rsplit_once(") ").map_or("", |r| r.1);
             let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            stat.contains("(fusermount3)")
+            (stat.contains("(fusermount3)") || stat.contains("(auto_unmount)"))
                 && after.split(' ').nth(1) == Some(me.as_str())
                 && (cmdline.is_empty() || String::from_utf8_lossy(&cmdline).contains(&mnt))
         })
         .collect()
 }
 
-/// A clean stop with `-o auto_unmount` (SIGTERM): the daemon unmounts, lets its fusermount3
-/// go and reaps it; nothing is left, no mount and no helper (which would come to this
+/// `-o auto_unmount` starts two helpers: fusermount3 (which mounts and stays) and the
+/// session's own watcher.
+const HELPERS: usize = 2;
+
+/// Wait (under the time limit) for the killed daemon's mount at `path` to go, then reap the
+/// helpers that came to this process, their subreaper, so none is left behind.
+fn assert_auto_unmounted(path: &std::path::Path) {
+    let deadline = std::time::Instant::now() + LIMIT;
+    while is_mounted(path) {
+        if std::time::Instant::now() >= deadline {
+            nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH).unwrap();
+            panic!("auto_unmount left {} on {}", path.display(), common::transport());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let helpers = helpers_of(path, std::process::id());
+    assert_eq!(helpers.len(), HELPERS, "the daemon's helpers came to us");
+    for pid in helpers {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        with_limit("a helper exits", LIMIT, || {}, move || nix::sys::wait::waitpid(pid, None))
+            .unwrap();
+    }
+}
+
+/// A clean stop with `-o auto_unmount` (SIGTERM): the daemon unmounts, lets its helpers
+/// go and reaps them; nothing is left, no mount and no helper (which would come to this
 /// process, its subreaper, were it orphaned).
 #[test]
 fn with_auto_unmount_a_clean_stop_leaves_no_helper() {
@@ -128,24 +153,24 @@ fn with_auto_unmount_a_clean_stop_leaves_no_helper() {
     let mut m = ExampleMount::start("memfs", &["--threads", "2", "-o", "auto_unmount"]);
     let path = m.path.clone();
     fs::write(path.join("f"), b"x").unwrap();
-    let helper = helpers_of(&path, m.pid());
-    assert_eq!(helper.len(), 1, "the daemon's fusermount3 stays while it serves");
+    let helpers = helpers_of(&path, m.pid());
+    assert_eq!(helpers.len(), HELPERS, "the daemon's helpers stay while it serves");
     assert_eq!(m.signal_and_wait(Signal::SIGTERM).code(), Some(0));
     assert!(!is_mounted(&path), "unmounted");
-    // Reaped by the daemon, it is gone; orphaned, it would have come to us as a zombie.
-    let proc = std::path::PathBuf::from(format!("/proc/{}", helper[0]));
-    assert!(!proc.exists(), "the daemon reaped its fusermount3");
+    // Reaped by the daemon, they are gone; orphaned, they would have come to us as zombies.
+    for pid in helpers {
+        let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+        assert!(!proc.exists(), "the daemon reaped its helper {pid}");
+    }
 }
 
 /// The memfs example with `-o auto_unmount`, killed under load (four readers and a writer on
-/// files they hold open, with O_DIRECT): every caller gets an error within 2 s, and
-/// fusermount3, which mounted it and stayed behind, unmounts it: no mount is left.
-///
-/// Except on the ring transports: there the kernel aborts the connection only once io_uring
-/// has torn the dead process's rings down, after fusermount3 has checked (it unmounts only
-/// if opening the mountpoint fails with ENOTCONN, and gets ECONNABORTED), so the mount stays
-/// (5 of 5 tries on each, 2026-11-30). The test says so loudly and unmounts it itself; the
-/// session warns about it at mount time.
+/// files they hold open, with O_DIRECT): every caller gets an error within 2 s, and no mount
+/// is left. On `threads` fusermount3, which mounted it and stayed behind, unmounts it. On the
+/// ring transports the kernel ends the connection only once io_uring has torn the dead
+/// process's rings down, after fusermount3 has looked (it unmounts only on ENOTCONN, and
+/// gets ECONNABORTED; 5 of 5 tries left the mount on each, 2026-11-30): the session's own
+/// watcher, which does not ask the connection, unmounts it there.
 #[test]
 fn with_auto_unmount_a_killed_daemon_leaves_no_mount() {
     let test = "with_auto_unmount_a_killed_daemon_leaves_no_mount";
@@ -194,26 +219,23 @@ fn with_auto_unmount_a_killed_daemon_leaves_no_mount() {
         let waited = when.duration_since(killed);
         assert!(waited < std::time::Duration::from_secs(2), "a caller waited {waited:?}");
     }
-    let deadline = std::time::Instant::now() + LIMIT;
-    while is_mounted(&path) {
-        if common::served_by(common::transport()) != fusefs::Transport::Threads {
-            eprintln!(
-                "\n*** KNOWN LIMITATION: auto_unmount left the mount of a SIGKILLed daemon on \
-                 {} (see the test's docs); unmounting it here ***\n",
-                common::transport()
-            );
-            nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH).unwrap();
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "auto_unmount left {}", path.display());
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    // The helper exits once it has unmounted: reap it, so no process is left behind.
-    let helpers = helpers_of(&path, std::process::id());
-    assert_eq!(helpers.len(), 1, "the daemon's fusermount3 came to us");
-    for pid in helpers {
-        let pid = nix::unistd::Pid::from_raw(pid);
-        with_limit("fusermount3 exits", LIMIT, || {}, move || nix::sys::wait::waitpid(pid, None))
-            .unwrap();
-    }
+    assert_auto_unmounted(&path);
+}
+
+/// As a user (`nobody`, mounting through fusermount3), `-o auto_unmount` removes a killed
+/// daemon's mount too, on every transport. fusermount3 alone does not (3.14, as root it may
+/// not open a user's mount and gets EACCES: it left the mount on `threads` too); the
+/// session's watcher, running as the user, runs `fusermount3 -u -z`.
+#[test]
+fn as_a_user_auto_unmount_removes_a_killed_daemons_mount() {
+    let test = "as_a_user_auto_unmount_removes_a_killed_daemons_mount";
+    let Some((uid, gid)) = common::nobody_may_mount(test) else {
+        return;
+    };
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let mut m = ExampleMount::start_as("memfs", &[], &["-o", "auto_unmount"], uid, gid);
+    let path = m.path.clone();
+    assert_eq!(helpers_of(&path, m.pid()).len(), HELPERS, "the daemon's helpers");
+    assert_eq!(m.signal_and_wait(Signal::SIGKILL).signal(), Some(libc::SIGKILL));
+    assert_auto_unmounted(&path);
 }

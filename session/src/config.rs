@@ -42,7 +42,10 @@ pub struct MountOptions {
     pub noatime: bool,
     /// Unmount when the daemon dies, even by SIGKILL (`auto_unmount`): `fusermount3` mounts
     /// (also as root, since mount(2) has no such thing) and stays behind, watching a socket
-    /// that the daemon's death closes, to unmount then. Needs `fusermount3` (package fuse3).
+    /// that the daemon's death closes, to unmount then; a forked watcher of the session's
+    /// own (`auto_unmount` in `ps`) does the same where fusermount3 cannot tell (the ring
+    /// transports; a user's mount without `allow_other`). Needs `fusermount3` (package
+    /// fuse3).
     pub auto_unmount: bool,
     /// How to mount.
     pub method: MountMethod,

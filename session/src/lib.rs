@@ -19,8 +19,8 @@
 //!
 //! The core (dispatch, replies, context, the `Filesystem` trait) names no transport; the
 //! transports live in `transport/`, behind the seam (`channel::ReplySink`). `unsafe` is
-//! confined to `dev` (the clone and backing-file ioctls, statx), `mount` (taking ownership of a received fd)
-//! and the transports' io_uring submissions (`transport/ring`, `uring`, `fuse_uring`), each
+//! confined to `dev` (the clone and backing-file ioctls, statx), `mount` (taking ownership of
+//! a received fd), `unmount_watcher` (the fork of auto_unmount's watcher) and the transports' io_uring submissions (`transport/ring`, `uring`, `fuse_uring`), each
 //! block stating why it is sound.
 //!
 //! [`BackingFiles`] registers the backing files of passthrough opens, after which the kernel
@@ -55,6 +55,7 @@ mod stats;
 pub mod testing;
 mod transport;
 mod types;
+mod unmount_watcher;
 
 #[cfg(feature = "tokio")]
 pub use async_fs::{AsyncFilesystem, AsyncFs, DirEntry, DirEntryPlus, RequestInfo};

@@ -2,6 +2,7 @@
 
 use crate::config::{MountMethod, MountOptions};
 use crate::dev::FuseDev;
+use crate::unmount_watcher::{reap, UnmountWatcher};
 use nix::mount::{MntFlags, MsFlags};
 use std::io::{self, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -20,6 +21,9 @@ pub(crate) struct Mount {
     mounted: bool,
     /// With `auto_unmount`: the fusermount3 that stays behind, and our end of its socket.
     watcher: Option<AutoUnmount>,
+    /// With `auto_unmount`: our own watcher too, which unmounts where fusermount3's does not
+    /// (see [`UnmountWatcher`]).
+    own_watcher: Option<UnmountWatcher>,
 }
 
 /// `fusermount3 -o auto_unmount` after mounting waits for its socket to close, then unmounts
@@ -37,23 +41,9 @@ impl AutoUnmount {
     /// reap it; one that has not gone within 5 s (it may be checking a mount nobody serves
     /// yet) is killed, so that unmounting never hangs on it.
     fn release(self) {
-        let AutoUnmount { socket, mut helper } = self;
+        let AutoUnmount { socket, helper } = self;
         drop(socket);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            match helper.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                _ => {
-                    log::warn!("fusermount3 (auto_unmount) did not exit: killed");
-                    let _ = helper.kill();
-                    let _ = helper.wait();
-                    return;
-                }
-            }
-        }
+        reap(helper.id() as libc::pid_t, "fusermount3 (auto_unmount)");
     }
 }
 
@@ -112,7 +102,21 @@ impl Mount {
             (dev, true, watcher)
         };
         let conn_id = connection_id(&mountpoint);
-        Ok((dev, Mount { mountpoint, via_fusermount, conn_id, mounted: true, watcher }))
+        let mut mount = Mount {
+            mountpoint,
+            via_fusermount,
+            conn_id,
+            mounted: true,
+            watcher,
+            own_watcher: None,
+        };
+        if opts.auto_unmount {
+            // An error here drops `mount`, which unmounts.
+            let w = UnmountWatcher::spawn(&mount.mountpoint)
+                .map_err(|e| io::Error::new(e.kind(), format!("auto_unmount's watcher: {e}")))?;
+            mount.own_watcher = Some(w);
+        }
+        Ok((dev, mount))
     }
 
     /// The absolute mountpoint.
@@ -134,6 +138,9 @@ impl Mount {
         // Unmounted (or gone, or failing): the auto_unmount helper has nothing left to do
         // but retry the unmount, which is what it is for.
         if let Some(w) = self.watcher.take() {
+            w.release();
+        }
+        if let Some(w) = self.own_watcher.take() {
             w.release();
         }
         r
@@ -343,7 +350,7 @@ impl Drop for Mount {
     /// A `Mount` dropped while still mounted (an error between mounting and serving)
     /// unmounts.
     fn drop(&mut self) {
-        if self.mounted || self.watcher.is_some() {
+        if self.mounted || self.watcher.is_some() || self.own_watcher.is_some() {
             if let Err(e) = self.unmount() {
                 log::error!("unmounting {}: {e}", self.mountpoint.display());
             }

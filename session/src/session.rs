@@ -74,14 +74,6 @@ impl<F: Filesystem> Session<F> {
             }
         };
         workers.transport = chosen.transport();
-        if config.mount.auto_unmount && workers.transport != Transport::Threads {
-            log::warn!(
-                "auto_unmount with transport {}: if this process is killed, the kernel ends the \
-                 connection only once io_uring has torn its rings down, after fusermount3 has \
-                 looked, and the mount stays (threads has no such delay)",
-                workers.transport
-            );
-        }
         // Enough buffers that none is allocated while serving: the transport's request
         // buffers, plus listings in flight.
         let pool = BufferPool::new(

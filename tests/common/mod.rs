@@ -51,6 +51,34 @@ pub fn has_fusermount3(test: &str) -> bool {
     false
 }
 
+/// The user `nobody`'s (uid, gid), when a test may mount as that user: as root, with
+/// fusermount3 installed and /dev/fuse open to users (mode 0666, as udev makes it; `.ci/run`
+/// sets it). Otherwise the test says loudly that it is skipped (or fails, under
+/// FUSEFS_REQUIRE_MOUNT).
+pub fn nobody_may_mount(test: &str) -> Option<(u32, u32)> {
+    if !can_mount(test) || !has_fusermount3(test) {
+        return None;
+    }
+    let nobody = nix::unistd::User::from_name("nobody").ok().flatten();
+    let mode = std::fs::metadata("/dev/fuse").map_or(0, |m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode()
+    });
+    let why = match nobody {
+        None => "no user nobody".to_string(),
+        Some(_) if mode & 0o006 != 0o006 => format!(
+            "/dev/fuse is mode {:o}: users cannot mount (chmod 0666, as udev does)",
+            mode & 0o777
+        ),
+        Some(u) => return Some((u.uid.as_raw(), u.gid.as_raw())),
+    };
+    if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
+        panic!("{test}: {why}");
+    }
+    eprintln!("\n*** SKIPPED {test}: {why} ***\n");
+    None
+}
+
 /// The transport the mounting tests run on: `FUSEFS_TRANSPORT` (`threads`, `uring` or
 /// `fuse-uring`; the test script runs the suite once per transport), else the default.
 pub fn transport() -> Transport {
