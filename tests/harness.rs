@@ -331,3 +331,52 @@ fn async_opens_the_kernel_never_received_are_released() {
     }
     assert_eq!(fs.released.load(Ordering::SeqCst), 7);
 }
+
+/// An unrestricted ioctl's retry protocol, driven as the kernel drives it for a CUSE device
+/// (the only source of unrestricted ioctls; this kernel is built without CUSE, so no client
+/// can send one): the first IOCTL carries no data, the filesystem asks for 8 bytes at the
+/// argument's address to read and 8 to write; the second IOCTL carries those 8 bytes and is
+/// answered with the output. A restricted ioctl may not be retried, and a retry naming more
+/// than 256 iovecs is refused.
+#[test]
+fn an_unrestricted_ioctl_is_retried_with_the_iovecs_asked_for() {
+    use fusefs::proto::abi::IoctlIovec;
+    use fusefs::proto::flags::IoctlFlags;
+    const DOUBLE: u32 = 0x4008_6601;
+    struct Device;
+    impl Filesystem for Device {
+        fn ioctl(&self, _: &Context<'_>, op: op::Ioctl<'_>, reply: ReplyIoctl) {
+            let at = IoctlIovec { base: op.arg, len: 8 };
+            match (op.cmd, op.in_data.len()) {
+                (DOUBLE, 0) => reply.retry(&[at], &[at]),
+                (DOUBLE, 8) => {
+                    let v = u64::from_ne_bytes(op.in_data.try_into().unwrap());
+                    reply.ioctl(0, &(v * 2).to_ne_bytes())
+                }
+                _ => reply.retry(&[at; 200], &[at; 57]),
+            }
+        }
+    }
+    let h = Harness::new(Device);
+    let mut rq = h.builder();
+    let arg = 0x7fff_0000_1000;
+    let first = h.call(&rq.ioctl_unrestricted(2, 1, DOUBLE, arg, &[], 0));
+    let (out, iovecs) = first.ioctl().unwrap();
+    assert_eq!(out.flags, IoctlFlags::RETRY.bits(), "a retry");
+    assert_eq!((out.in_iovs, out.out_iovs), (1, 1));
+    let mut want = Vec::new();
+    for _ in 0..2 {
+        want.extend_from_slice(&arg.to_ne_bytes());
+        want.extend_from_slice(&8u64.to_ne_bytes());
+    }
+    assert_eq!(iovecs, &want[..], "the input iovec, then the output iovec");
+    let again = h.call(&rq.ioctl_unrestricted(2, 1, DOUBLE, arg, &21u64.to_ne_bytes(), 8));
+    let (out, data) = again.ioctl().unwrap();
+    assert_eq!((out.result, out.flags), (0, 0), "answered, no retry");
+    assert_eq!(data, &42u64.to_ne_bytes());
+    // Restricted: the kernel would fail the caller with EIO; the reply says so itself.
+    assert_eq!(h.call(&rq.ioctl(2, 1, DOUBLE, arg, &[], 8)).ioctl().unwrap_err(), Errno::EIO);
+    // 257 iovecs: ENOMEM, as libfuse answers.
+    let many = rq.ioctl_unrestricted(2, 1, DOUBLE + 1, arg, &[], 0);
+    assert_eq!(h.call(&many).ioctl().unwrap_err(), Errno::ENOMEM);
+}

@@ -500,6 +500,22 @@ impl RequestBuilder {
         self.op(Opcode::Ioctl, ino, i.as_bytes(), &[data])
     }
 
+    /// IOCTL as [`ioctl`](Self::ioctl), unrestricted (`FUSE_IOCTL_UNRESTRICTED`, as CUSE
+    /// sends): `data` is what earlier retries asked for.
+    pub fn ioctl_unrestricted(
+        &mut self,
+        ino: u64,
+        fh: u64,
+        cmd: u32,
+        arg: u64,
+        data: &[u8],
+        out_size: u32,
+    ) -> Vec<u8> {
+        let flags = crate::flags::IoctlFlags::UNRESTRICTED.bits();
+        let i = IoctlIn { fh, flags, cmd, arg, in_size: data.len() as u32, out_size };
+        self.op(Opcode::Ioctl, ino, i.as_bytes(), &[data])
+    }
+
     /// POLL of open file `fh` of `ino` for `events`, with kernel handle `kh`.
     pub fn poll(&mut self, ino: u64, fh: u64, kh: u64, events: u32, notify: bool) -> Vec<u8> {
         let p = PollIn { fh, kh, flags: if notify { POLL_SCHEDULE_NOTIFY } else { 0 }, events };

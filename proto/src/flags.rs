@@ -245,6 +245,9 @@ pub const ATTR_SUBMOUNT: u32 = 1 << 0;
 pub const ATTR_DAX: u32 = 1 << 1;
 /// `FUSE_EXPIRE_ONLY`: an INVAL_ENTRY that only expires the entry.
 pub const EXPIRE_ONLY: u32 = 1 << 0;
+/// `FUSE_IOCTL_MAX_IOV`: the most iovecs an ioctl retry may name, inputs and outputs together.
+pub const IOCTL_MAX_IOV: usize = 256;
+
 /// `CUSE_UNRESTRICTED_IOCTL`.
 pub const CUSE_UNRESTRICTED_IOCTL: u32 = 1 << 0;
 /// Bit 63 of `unique`: set on a request the kernel resent (HAS_RESEND).

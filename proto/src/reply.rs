@@ -90,6 +90,22 @@ impl<'a> OutMessage<'a> {
         OutMessage::with(unique, 0, out, [data, &[]])
     }
 
+    /// IOCTL, unrestricted only: no result yet; the kernel is to fetch `inputs` from the
+    /// caller's memory, make room for `outputs`, and send the IOCTL again (`FUSE_IOCTL_RETRY`).
+    pub fn ioctl_retry(
+        unique: u64,
+        inputs: &'a [IoctlIovec],
+        outputs: &'a [IoctlIovec],
+    ) -> OutMessage<'a> {
+        let out = IoctlOut {
+            result: 0,
+            flags: crate::flags::IoctlFlags::RETRY.bits(),
+            in_iovs: inputs.len() as u32,
+            out_iovs: outputs.len() as u32,
+        };
+        OutMessage::with(unique, 0, &out, [inputs.as_bytes(), outputs.as_bytes()])
+    }
+
     /// POLL.
     pub fn poll(unique: u64, revents: u32) -> OutMessage<'static> {
         OutMessage::with(unique, 0, &PollOut { revents, padding: 0 }, [&[], &[]])

@@ -7,6 +7,7 @@ use crate::context::Context;
 use crate::filesystem::Filesystem;
 use crate::reply::*;
 use fusefs_proto::abi::InHeader;
+use fusefs_proto::flags::IoctlFlags;
 use fusefs_proto::{Errno, Opcode, Operation, OutMessage, Request};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -143,7 +144,10 @@ fn call<F: Filesystem>(fs: &F, chan: &Arc<Channel>, h: &InHeader, req: &Request<
             }
             ReplyEmpty { s: s() }.ok()
         }
-        Operation::Ioctl(op) => fs.ioctl(&ctx, op, ReplyIoctl { s: s() }),
+        Operation::Ioctl(op) => {
+            let unrestricted = op.flags.contains(IoctlFlags::UNRESTRICTED);
+            fs.ioctl(&ctx, op, ReplyIoctl { s: s(), unrestricted })
+        }
         Operation::Poll(op) => fs.poll(&ctx, op, ReplyPoll { s: s() }),
         Operation::NotifyReply(op) => {
             unanswered();

@@ -431,6 +431,8 @@ impl ReplyBmap {
 #[must_use = "an unanswered reply answers EIO when dropped"]
 pub struct ReplyIoctl {
     pub(crate) s: Sender,
+    /// Whether the request was unrestricted, so that it may be retried.
+    pub(crate) unrestricted: bool,
 }
 
 impl ReplyIoctl {
@@ -438,6 +440,28 @@ impl ReplyIoctl {
     pub fn ioctl(mut self, result: i32, data: &[u8]) {
         let out = abi::IoctlOut { result, flags: 0, in_iovs: 0, out_iovs: 0 };
         self.s.send(OutMessage::ioctl(self.s.unique, &out, data));
+    }
+
+    /// Unrestricted ioctls only (`IoctlFlags::UNRESTRICTED`, which only CUSE devices get):
+    /// the filesystem needs the caller's memory the command's number does not describe.
+    /// The kernel reads `inputs` (addresses in the caller's memory, the argument's to begin
+    /// with), makes room for `outputs`, and sends the IOCTL again with the inputs' bytes as
+    /// its data and `out_size` covering the outputs; the answer to that one is an
+    /// [`ioctl`](Self::ioctl) whose data fills the outputs in order, or another retry.
+    ///
+    /// A retry of a restricted ioctl (the kernel would fail the caller's ioctl with EIO) is
+    /// answered EIO here, with the reason in the log; more than 256 iovecs in all
+    /// (`FUSE_IOCTL_MAX_IOV`) are answered ENOMEM, as libfuse does.
+    pub fn retry(mut self, inputs: &[abi::IoctlIovec], outputs: &[abi::IoctlIovec]) {
+        let unique = self.s.unique;
+        if !self.unrestricted {
+            log::error!("ioctl {unique}: a retry answers only an unrestricted ioctl: EIO");
+            return self.s.error(Errno::EIO);
+        }
+        if inputs.len() + outputs.len() > fusefs_proto::flags::IOCTL_MAX_IOV {
+            return self.s.error(Errno::ENOMEM);
+        }
+        self.s.send(OutMessage::ioctl_retry(unique, inputs, outputs));
     }
 }
 

@@ -259,6 +259,13 @@ impl Reply {
         self.fixed::<abi::CopyFileRangeOut>().map(|c| c.bytes_copied)
     }
 
+    /// IOCTL: the `fuse_ioctl_out` and what follows it (the output data, or for a retry
+    /// the input and output iovecs).
+    pub fn ioctl(&self) -> Result<(abi::IoctlOut, &[u8]), Errno> {
+        let out = self.fixed::<abi::IoctlOut>()?;
+        Ok((out, &self.body()?[core::mem::size_of::<abi::IoctlOut>()..]))
+    }
+
     /// READ, READLINK, GETXATTR/LISTXATTR with a buffer: the bytes.
     pub fn data(&self) -> Result<&[u8], Errno> {
         self.body()
