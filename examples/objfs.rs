@@ -76,6 +76,11 @@ struct Args {
     /// Bytes per uploaded part, in MiB (S3 takes no part under 5 MiB but the last).
     #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = clap::value_parser!(u64).range(5..=5120))]
     part_mib: u64,
+    /// Parts of one file uploaded at once. At 1 an upload holds two parts in memory; more
+    /// is faster over a link with latency, and holds about twice as many more (see
+    /// `OpenDalConfig::upload_concurrency`).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    upload_concurrency: u64,
 }
 
 fn parse_option(s: &str) -> Result<(String, String), String> {
@@ -127,6 +132,7 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
     cfg.prefetch.window = args.prefetch_mib << 20;
     cfg.siblings.ahead = args.files_ahead;
     cfg.part_size = (args.part_mib << 20) as usize;
+    cfg.upload_concurrency = args.upload_concurrency as usize;
     cfg.read_only = args.read_only;
     cfg.retries = args.retries;
 

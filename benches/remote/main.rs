@@ -1,23 +1,25 @@
 //! The remote benchmark: objfs (fusefs's `OpenDalBackend` under `CachedFs`), rclone's mount
-//! and s3fs-fuse, each as users run them (defaults), on the same S3 server (s3s-fs on
-//! loopback) behind a proxy that adds a latency to every request; measured side by side,
-//! the targets interleaved.
+//! and s3fs-fuse, each as users run them (defaults), on the same S3 server on loopback
+//! behind a proxy that adds a latency to every request; measured side by side, the targets
+//! interleaved.
 //!
-//! `cargo bench --features opendal --bench remote -- [--latency-ms 5] [--reps 3]
-//! [--targets objfs,objfs-no-files-ahead,rclone,s3fs] [--only W,...] [--json PATH]` (as
-//! root; needs s3s-fs, and rclone and s3fs from Debian for those targets).
+//! `cargo bench --features opendal --bench remote -- [--server garage|s3s-fs]
+//! [--latency-ms 5] [--reps 3] [--targets objfs,objfs-no-files-ahead,rclone,s3fs]
+//! [--only W,...] [--json PATH]` (as root; needs the server, and rclone and s3fs from Debian
+//! for those targets).
 //!
-//! s3fs-fuse is a target but not a default one: s3s-fs answers a HEAD of a directory key
-//! ("p00") with HTTP 500, which s3fs takes for throttling and retries with a growing backoff;
-//! its `ls -lR` had not finished after 13 minutes (with `-o retries=1`, 8 s for one
-//! directory of three files).
+//! The server is Garage by default (`cargo install --locked garage@2.5.0`). s3fs cannot run
+//! against s3s-fs, the tests' S3 server: s3s-fs answers a HEAD of a directory key ("p00/")
+//! with HTTP 500, which s3fs takes for throttling and retries with a growing backoff (its
+//! `ls -lR` had not finished after 13 minutes).
 //!
-//! The bucket: 20 prefixes of 100 objects of 1 KiB, and one 64 MiB object. Workloads, each
-//! on a fresh mount (nothing cached, in the kernel or the daemon):
+//! The bucket: 20 prefixes of 100 objects of 1 KiB, one 64 MiB object and one 256 MiB
+//! object. Workloads, each on a fresh mount (nothing cached, in the kernel or the daemon):
 //! - `ls-cold`, `ls-warm`: `ls -lR` of the whole bucket, then again at once: seconds.
 //! - `cat-small`: `cat` of the 2,000 small objects (`cat p*/*`, as a shell expands it):
 //!   seconds.
 //! - `seq-read`: the 64 MiB object read with `dd bs=1M`: MB/s.
+//! - `seq-read-256`: the 256 MiB object read with `dd bs=1M`: MB/s.
 //! - `par-read`: 16 readers at once, each `dd bs=1M` of its own 4 MiB slice of the 64 MiB
 //!   object: MB/s in all.
 //! - `upload-1g` (objfs only): a 1 GiB file written with `dd bs=1M` and closed, no added
@@ -38,12 +40,15 @@ use std::time::{Duration, Instant};
 // The tests' servers and mount checks (tests/common), shared rather than written again.
 #[path = "../../tests/common/mod.rs"]
 mod common;
-use common::servers::{Server, BUCKET, S3_KEY as KEY, S3_SECRET as SECRET};
+use common::servers::Server;
 
 /// The remote benchmark.
 #[derive(clap::Parser)]
 #[command(name = "remote")]
 struct Args {
+    /// The S3 server: garage or s3s-fs (which s3fs cannot use).
+    #[arg(long, default_value = "garage")]
+    server: String,
     /// Latency added to every request, in milliseconds.
     #[arg(long, default_value_t = 5.0)]
     latency_ms: f64,
@@ -51,12 +56,16 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     reps: usize,
     /// Targets: objfs, objfs-no-files-ahead (`--files-ahead 0`), rclone, s3fs
-    /// (comma-separated). s3fs is not in the default: against s3s-fs it does not finish.
-    #[arg(long, value_delimiter = ',', default_value = "objfs,objfs-no-files-ahead,rclone")]
+    /// (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "objfs,objfs-no-files-ahead,rclone,s3fs")]
     targets: Vec<String>,
-    /// Only these workloads (comma-separated): ls, cat-small, seq-read, par-read, upload-1g.
+    /// Only these workloads (comma-separated, each a prefix): ls, cat-small, seq-read
+    /// (both sizes), seq-read-256, par-read, upload-1g.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
+    /// More arguments for the objfs targets (e.g. `--objfs-args=--part-mib=16`).
+    #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
+    objfs_args: Vec<String>,
     /// Where to write the results as JSON.
     #[arg(long, default_value = "target/remote-bench.json")]
     json: PathBuf,
@@ -69,14 +78,19 @@ fn main() {
     let args = <Args as clap::Parser>::parse();
     assert!(nix::unistd::geteuid().is_root(), "the remote benchmark mounts: run it as root");
     let work = tempfile::Builder::new().prefix("fusefs-remote-").tempdir().unwrap();
-    let server = Server::s3("the remote benchmark")
-        .expect("s3s-fs (cargo install --locked s3s-fs@0.14.1 --features binary)");
-    fill_bucket(server.port);
+    let server = match args.server.as_str() {
+        "garage" => Server::garage("the remote benchmark")
+            .expect("garage (cargo install --locked garage@2.5.0)"),
+        "s3s-fs" => Server::s3("the remote benchmark")
+            .expect("s3s-fs (cargo install --locked s3s-fs@0.14.1 --features binary)"),
+        other => panic!("--server {other}: garage or s3s-fs"),
+    };
+    fill_bucket(&server);
     let proxy = Proxy::start(server.port, Duration::from_secs_f64(args.latency_ms / 1000.0));
     let direct = server.port;
     eprintln!(
-        "s3s-fs on port {direct}, {} ms added per request through port {}",
-        args.latency_ms, proxy.port
+        "{} on port {direct}, {} ms added per request through port {}",
+        args.server, args.latency_ms, proxy.port
     );
     let wants =
         |w: &str| args.only.as_ref().is_none_or(|o| o.iter().any(|x| w.starts_with(x.as_str())));
@@ -99,7 +113,7 @@ fn main() {
             let mnt = work.path().join(format!("mnt-{t}"));
             std::fs::create_dir_all(&mnt).unwrap();
             if wants("ls") {
-                let m = Mount::start(t, &mnt, proxy.port, work.path());
+                let m = Mount::start(t, &mnt, &server, proxy.port, &args.objfs_args, work.path());
                 let cold = time(|| run(&format!("ls -lR {} > /dev/null", mnt.display())));
                 let warm = time(|| run(&format!("ls -lR {} > /dev/null", mnt.display())));
                 drop(m);
@@ -108,24 +122,29 @@ fn main() {
                 eprintln!("{t}: ls -lR cold {cold:.2} s, warm {warm:.3} s");
             }
             if wants("cat-small") {
-                let m = Mount::start(t, &mnt, proxy.port, work.path());
+                let m = Mount::start(t, &mnt, &server, proxy.port, &args.objfs_args, work.path());
                 let s = time(|| run(&format!("cat {}/p*/* > /dev/null", mnt.display())));
                 drop(m);
                 record(t, "cat-small (s)", s);
                 eprintln!("{t}: cat of 2,000 small objects {s:.2} s");
             }
-            if wants("seq-read") {
-                let m = Mount::start(t, &mnt, proxy.port, work.path());
+            for (workload, object, mib) in
+                [("seq-read", "big", 64.0), ("seq-read-256", "big256", 256.0)]
+            {
+                if !wants(workload) {
+                    continue;
+                }
+                let m = Mount::start(t, &mnt, &server, proxy.port, &args.objfs_args, work.path());
                 let s = time(|| {
-                    run(&format!("dd if={}/big of=/dev/null bs=1M 2>/dev/null", mnt.display()))
+                    run(&format!("dd if={}/{object} of=/dev/null bs=1M 2>/dev/null", mnt.display()))
                 });
                 drop(m);
-                let mbs = 64.0 * 1.048576 / s;
-                record(t, "seq-read (MB/s)", mbs);
-                eprintln!("{t}: 64 MiB sequential read {mbs:.0} MB/s");
+                let mbs = mib * 1.048576 / s;
+                record(t, &format!("{workload} (MB/s)"), mbs);
+                eprintln!("{t}: {mib} MiB sequential read {mbs:.0} MB/s");
             }
             if wants("par-read") {
-                let m = Mount::start(t, &mnt, proxy.port, work.path());
+                let m = Mount::start(t, &mnt, &server, proxy.port, &args.objfs_args, work.path());
                 let big = mnt.join("big");
                 let readers: Vec<String> = (0..16)
                     .map(|i| {
@@ -144,7 +163,7 @@ fn main() {
             }
             if wants("upload-1g") && t == "objfs" {
                 // No latency: the memory bound, not the network, is the point.
-                let m = Mount::start(t, &mnt, direct, work.path());
+                let m = Mount::start(t, &mnt, &server, direct, &args.objfs_args, work.path());
                 let before = m.peak_rss_kib();
                 let s = time(|| {
                     run(&format!(
@@ -154,7 +173,7 @@ fn main() {
                 });
                 let after = m.peak_rss_kib();
                 drop(m);
-                let _ = std::fs::remove_file(server.file("upload"));
+                remove_object(&server, "upload");
                 record(t, "upload-1g (MB/s)", 1024.0 * 1.048576 / s);
                 record(t, "upload-1g peak RSS before (MiB)", before as f64 / 1024.0);
                 record(t, "upload-1g peak RSS after (MiB)", after as f64 / 1024.0);
@@ -181,19 +200,19 @@ fn main() {
     drop(server);
 }
 
-/// 20 prefixes of 100 objects of 1 KiB, and `big`, 64 MiB, put through the S3 API (as a
-/// bucket is filled; s3s-fs then keeps each object's ETag, where for a file put in its
-/// directory behind its back it computes the MD5 of the whole object at every GET).
-fn fill_bucket(port: u16) {
+/// The server's bucket, through the S3 API.
+fn bucket(server: &Server) -> opendal::Operator {
     opendal::init_default_registry();
-    let options = [
-        ("bucket", BUCKET.to_string()),
-        ("endpoint", format!("http://127.0.0.1:{port}")),
-        ("region", "us-east-1".into()),
-        ("access_key_id", KEY.into()),
-        ("secret_access_key", SECRET.into()),
-    ];
-    let op = opendal::Operator::via_iter("s3", options.map(|(k, v)| (k.to_string(), v))).unwrap();
+    let options = server.options.iter().cloned();
+    opendal::Operator::via_iter("s3", options).unwrap()
+}
+
+/// 20 prefixes of 100 objects of 1 KiB, `big` (64 MiB) and `big256` (256 MiB), put through
+/// the S3 API (as a bucket is filled; s3s-fs then keeps each object's ETag, where for a file
+/// put in its directory behind its back it computes the MD5 of the whole object at every
+/// GET).
+fn fill_bucket(server: &Server) {
+    let op = bucket(server);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         use futures_util::{StreamExt, TryStreamExt};
@@ -204,9 +223,17 @@ fn fill_bucket(port: u16) {
         let done: Vec<_> =
             futures_util::stream::iter(puts).buffer_unordered(32).try_collect().await.unwrap();
         assert_eq!(done.len(), 2000);
-        let big: Vec<u8> = (0..64u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
-        op.write("big", big).await.unwrap();
+        for (name, mib) in [("big", 64u32), ("big256", 256)] {
+            let body: Vec<u8> = (0..mib << 20).map(|i| (i * 7 % 251) as u8).collect();
+            op.write(name, body).await.unwrap();
+        }
     });
+}
+
+fn remove_object(server: &Server, name: &str) {
+    let op = bucket(server);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(op.delete(name)).unwrap();
 }
 
 fn time(f: impl FnOnce()) -> f64 {
@@ -312,8 +339,23 @@ struct Mount {
 }
 
 impl Mount {
-    fn start(target: &str, mnt: &Path, port: u16, work: &Path) -> Mount {
+    /// `target` mounting `server`'s bucket through port `port` (the proxy's, or the
+    /// server's own).
+    fn start(
+        target: &str,
+        mnt: &Path,
+        server: &Server,
+        port: u16,
+        objfs_args: &[String],
+        work: &Path,
+    ) -> Mount {
         let endpoint = format!("http://127.0.0.1:{port}");
+        let (bucket, key, secret, region) = (
+            server.option("bucket"),
+            server.option("access_key_id"),
+            server.option("secret_access_key"),
+            server.option("region"),
+        );
         let mut cmd = match target {
             "objfs" | "objfs-no-files-ahead" => {
                 let exe = std::env::current_exe().unwrap();
@@ -325,44 +367,47 @@ impl Mount {
                 let mut c = Command::new(objfs);
                 c.args(["s3"]).arg(mnt);
                 for o in [
-                    format!("bucket={BUCKET}"),
+                    format!("bucket={bucket}"),
                     format!("endpoint={endpoint}"),
-                    "region=us-east-1".into(),
-                    format!("access_key_id={KEY}"),
-                    format!("secret_access_key={SECRET}"),
+                    format!("region={region}"),
+                    format!("access_key_id={key}"),
+                    format!("secret_access_key={secret}"),
                 ] {
                     c.args(["-O", &o]);
                 }
                 if target == "objfs-no-files-ahead" {
                     c.args(["--files-ahead", "0"]);
                 }
+                c.args(objfs_args);
                 c
             }
             "rclone" => {
                 let mut c = Command::new("rclone");
-                c.args(["mount", &format!(":s3:{BUCKET}")]).arg(mnt).args([
+                c.args(["mount", &format!(":s3:{bucket}")]).arg(mnt).args([
                     "--s3-provider",
                     "Other",
                     "--s3-endpoint",
                     &endpoint,
                     "--s3-access-key-id",
-                    KEY,
+                    key,
                     "--s3-secret-access-key",
-                    SECRET,
+                    secret,
                     "--s3-region",
-                    "us-east-1",
+                    region,
                 ]);
                 c
             }
             "s3fs" => {
                 let pw = work.join("s3fs-passwd");
-                std::fs::write(&pw, format!("{KEY}:{SECRET}\n")).unwrap();
+                std::fs::write(&pw, format!("{key}:{secret}\n")).unwrap();
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
                 let mut c = Command::new("s3fs");
-                c.arg(BUCKET).arg(mnt).arg("-f").args([
+                c.arg(bucket).arg(mnt).arg("-f").args([
                     "-o",
                     &format!("url={endpoint}"),
+                    "-o",
+                    &format!("endpoint={region}"),
                     "-o",
                     "use_path_request_style",
                     "-o",

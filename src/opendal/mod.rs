@@ -84,8 +84,12 @@ pub struct OpenDalConfig {
     pub siblings: SiblingConfig,
     /// Bytes per uploaded part (S3 wants at least 5 MiB but for the last).
     pub part_size: usize,
-    /// Parts uploaded at once. An upload holds `part_size * (upload_concurrency + 1)` bytes
-    /// in memory at most, whatever the file's size (on a store with multipart writes).
+    /// Parts of one file uploaded at once. At 1 (the default) an upload holds two parts in
+    /// memory, whatever the file's size (on a store with multipart writes): the one being
+    /// sent and the next, read from the staging file meanwhile. More sends faster on a
+    /// link with latency but holds more: OpenDAL 0.57's multipart writer keeps each
+    /// finished part until it is next called, and runs a new one in its place, so with 2
+    /// a 1 GiB upload held about six parts (BENCHMARKS.md).
     pub upload_concurrency: usize,
     /// Where staging files are made (unnamed files, gone when closed), and where the bytes
     /// of a failed last upload are kept.
@@ -99,7 +103,7 @@ pub struct OpenDalConfig {
 
 impl Default for OpenDalConfig {
     /// Files 0644 and directories 0755 owned by the daemon's user, the default prefetch,
-    /// 8 MiB parts two at a time, staging in the system's temporary directory, 3 retries.
+    /// 8 MiB parts one at a time, staging in the system's temporary directory, 3 retries.
     fn default() -> Self {
         OpenDalConfig {
             presentation: Presentation {
@@ -111,7 +115,7 @@ impl Default for OpenDalConfig {
             prefetch: PrefetchConfig::default(),
             siblings: SiblingConfig::default(),
             part_size: 8 << 20,
-            upload_concurrency: 2,
+            upload_concurrency: 1,
             staging_dir: std::env::temp_dir(),
             read_only: false,
             retries: 3,
@@ -659,6 +663,20 @@ impl Backend for OpenDalBackend {
         self.handle_stage(h, path).await?.write(offset, &data)
     }
 
+    /// fstat(2): a file being written is its staging; one whose name is gone is what it
+    /// holds (nothing until it writes: the object went with the name), with no link.
+    async fn stat_open(&self, h: &OpenFile, path: &Path) -> BackendResult<FileAttr> {
+        let gone = h.gone.load(SeqCst);
+        let staged = lock(&h.staged).clone();
+        let pres = &self.cfg.presentation;
+        let a = match staged {
+            Some(s) => pres.file(s.len(), s.mtime()),
+            None if gone => pres.file(0, SystemTime::now()),
+            None => return self.stat(path).await,
+        };
+        Ok(FileAttr { nlink: if gone { 0 } else { a.nlink }, ..a })
+    }
+
     async fn flush(&self, h: &OpenFile, path: &Path) -> BackendResult<()> {
         let staged = lock(&h.staged).clone();
         match staged {
@@ -937,7 +955,8 @@ impl Backend for OpenDalBackend {
             files: 1 << 32,
             ffree: 1 << 32,
             bsize: 4096,
-            namelen: 1024,
+            // CachedFs takes names up to NAME_MAX; S3's 1024 bytes bound the whole key.
+            namelen: 255,
             frsize: 4096,
         })
     }

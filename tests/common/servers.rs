@@ -2,6 +2,9 @@
 //! in a fresh temporary directory, stopped and reaped when dropped (also when the test
 //! fails): S3 (s3s-fs, from crates.io), WebDAV (dufs, from crates.io) and SFTP (OpenSSH's
 //! sshd, from Debian, with a host key and a client key made here). `.ci/run` installs them.
+//! The remote benchmark can also run Garage (crates.io `garage`), a production S3 server,
+//! which it needs for s3fs; the tests keep s3s-fs, which builds in a third of the time and
+//! keeps objects as plain files a test can change behind the mount.
 //! A server that is not installed skips the test loudly, or fails it under
 //! FUSEFS_REQUIRE_SERVERS (set by `.ci/run`).
 
@@ -32,6 +35,9 @@ pub const BUCKET: &str = "bucket";
 /// The S3 servers' access key and secret.
 pub const S3_KEY: &str = "fusefs-test";
 pub const S3_SECRET: &str = "fusefs-test-secret";
+/// Garage's: it takes only keys of its own form ("GK" and 24 hex digits; 64 hex digits).
+const GARAGE_KEY: &str = "GK00000000000000000000f05e";
+const GARAGE_SECRET: &str = "f05ef05ef05ef05ef05ef05ef05ef05ef05ef05ef05ef05ef05ef05ef05ef05e";
 
 /// Whether `program` can be run; if not, the test says so loudly and is skipped, or fails
 /// under FUSEFS_REQUIRE_SERVERS.
@@ -79,6 +85,73 @@ impl Server {
             ("secret_access_key", S3_SECRET.into()),
         ];
         Some(Self::start("s3s-fs", cmd, port, data.clone(), dir, "s3", &options))
+    }
+
+    /// Garage, one node with 1 GiB of capacity, serving bucket [`BUCKET`] to a key pair
+    /// imported here. Its objects live in its own format: [`file`](Self::file) does not
+    /// apply.
+    pub fn garage(test: &str) -> Option<Server> {
+        if !installed(test, "garage", "cargo install --locked garage@2.5.0") {
+            return None;
+        }
+        let dir = tempfile::Builder::new().prefix("fusefs-garage-").tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (port, rpc) = (free_port(), free_port());
+        let config = dir.path().join("garage.toml");
+        let text = format!(
+            "metadata_dir = \"{meta}\"\ndata_dir = \"{data}\"\ndb_engine = \"sqlite\"\n\
+             replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+             rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
+             [s3_api]\ns3_region = \"us-east-1\"\napi_bind_addr = \"127.0.0.1:{port}\"\n",
+            meta = dir.path().join("meta").display(),
+            data = data.display(),
+            secret = GARAGE_SECRET,
+        );
+        std::fs::write(&config, text).unwrap();
+        // Garage refuses a configuration holding a secret that others may read.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = config.to_str().unwrap().to_string();
+        let cmd = ["-c", config.as_str(), "server"];
+        let options = [
+            ("bucket", BUCKET.to_string()),
+            ("endpoint", format!("http://127.0.0.1:{port}")),
+            ("region", "us-east-1".into()),
+            ("access_key_id", GARAGE_KEY.into()),
+            ("secret_access_key", GARAGE_SECRET.into()),
+        ];
+        let server = Self::start("garage", cmd, port, data, dir, "s3", &options);
+        // A cluster of one: give the node its role, then the bucket and the key.
+        let admin = |args: &[&str]| {
+            let out = Command::new("garage").args(["-c", &config]).args(args).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            (out.status.success(), text + &String::from_utf8_lossy(&out.stderr))
+        };
+        let deadline = Instant::now() + LIMIT;
+        let node = loop {
+            match admin(&["node", "id", "-q"]) {
+                (true, id) => break id.trim().split('@').next().unwrap().to_string(),
+                (false, why) => assert!(Instant::now() < deadline, "garage node id: {why}"),
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for step in [
+            &["layout", "assign", "-z", "dc1", "-c", "1G", &node][..],
+            &["layout", "apply", "--version", "1"],
+            &["bucket", "create", BUCKET],
+            &["key", "import", "--yes", "-n", "fusefs", GARAGE_KEY, GARAGE_SECRET],
+            &["bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", GARAGE_KEY],
+        ] {
+            let (ok, why) = admin(step);
+            assert!(ok, "garage {}: {why}", step.join(" "));
+        }
+        Some(server)
+    }
+
+    /// The value of OpenDAL option `key` for this server (`bucket`, `endpoint`,
+    /// `access_key_id`, ...).
+    pub fn option(&self, key: &str) -> &str {
+        self.options.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v)
     }
 
     /// dufs serving a directory over WebDAV, every operation allowed.
