@@ -503,7 +503,8 @@ impl OpenDalBackend {
                 if end == len {
                     self.siblings.forget(path); // read to its end: done with
                 }
-                return Ok(b.get(offset as usize..end as usize).unwrap_or_default().to_vec());
+                let (from, to) = (offset.min(end) as usize, end as usize);
+                return Ok(b.slice(from..to).to_vec());
             } // a failed fetch ahead: ask again below
         }
         let plan = lock(&h.prefetch).plan(

@@ -10,15 +10,15 @@
 
 use super::key::store_error;
 use crate::cached::BackendError;
-use ::opendal::{ErrorKind, Operator};
-use bytes::Bytes;
+use ::opendal::{Buffer, ErrorKind, Operator};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 
-/// A GET under way or done, shared by the READs it serves.
-pub(super) type Fetch = Shared<BoxFuture<'static, Result<Bytes, BackendError>>>;
+/// A GET under way or done, shared by the READs it serves. The body stays as the pieces
+/// it arrived in: READs copy out of them, never the whole chunk into one piece first.
+pub(super) type Fetch = Shared<BoxFuture<'static, Result<Buffer, BackendError>>>;
 
 /// How far to read ahead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,10 +182,10 @@ pub(super) async fn get(
     key: &str,
     offset: u64,
     len: u64,
-) -> Result<Bytes, BackendError> {
+) -> Result<Buffer, BackendError> {
     match op.read_with(key).range(offset..offset + len).await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(Bytes::new()),
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(Buffer::new()),
         Err(e) => Err(store_error(e)),
     }
 }
@@ -203,7 +203,9 @@ pub(super) async fn serve(
         let from = offset.max(start) - start;
         let to = (end.min(start + data.len() as u64)).saturating_sub(start);
         if from < to {
-            out.extend_from_slice(&data[from as usize..to as usize]);
+            for piece in data.slice(from as usize..to as usize) {
+                out.extend_from_slice(&piece);
+            }
         }
         if (data.len() as u64) < len {
             break; // the object ended early (it shrank behind the mount)
