@@ -139,8 +139,8 @@ impl Prefetch {
         // Ahead by twice what was read in sequence so far, up to the window (a reader that
         // stops early has not made the store send 64 MiB), and never past the object's end
         // (a range past it is an error). Chunks grow with it.
-        // From the start, 4 times `after` at once: a whole-file reader's first MiBs are
-        // most of a small file's time (1.2x s3fs's 64 MiB read instead of 0.96x, 7 runs).
+        // From the start, 4 times `after` at once: the ramp is most of a whole-file
+        // reader's time on a file of tens of MiB (BENCHMARKS.md, "Remote stores").
         let least = if self.from_start { cfg.after.max(1) * 4 } else { cfg.after.max(1) };
         let ahead = (self.streak * 2).max(least).min(cfg.window.max(least));
         let chunk_size = (ahead / 4).clamp(256 << 10, cfg.chunk.max(256 << 10));
