@@ -337,6 +337,12 @@ fn fsx_on_objfs(test: &str, server: fn(&str) -> Option<common::servers::Server>,
     drop(s);
 }
 
+/// Why the time tests fail on objfs. Some of them pass now and then, when a time objfs
+/// shows as "now" happens to move the way the test wants, so their count is not pinned.
+#[cfg(feature = "opendal")]
+const TIMES: &str = "one time per object (its last upload) and none kept for a prefix; no ctime \
+                     or atime of their own; times set are accepted, not kept";
+
 /// What a store cannot keep, and so which of pjdfstest's tests objfs cannot pass: a test
 /// that fails must match one of these (a name starting with a pattern that ends in `::`,
 /// else containing it), and is reported with the reason.
@@ -348,8 +354,6 @@ const OBJFS_CANNOT: [(&str, &str); 29] = {
     const MODES: &str = "one owner and one mode for every file and every directory (--uid, \
                          --file-mode, ...): chmod and chown to other values get EPERM, and \
                          other users meet those modes";
-    const TIMES: &str = "one time per object (its last upload) and none kept for a prefix; \
-                         no ctime or atime of their own; times set are accepted, not kept";
     [
         ("mkfifo::", SPECIAL),
         ("mknod::", SPECIAL),
@@ -389,15 +393,16 @@ const OBJFS_CANNOT: [(&str, &str); 29] = {
 
 /// pjdfstest's whole suite on objfs over `server` (objfs given `objfs_args` too): every
 /// failure must be one a store cannot pass (`OBJFS_CANNOT`, or `also` for this server), with
-/// its reason printed; the rest, the subset a store supports, must pass; the counts are
-/// pinned to `summary`, so that a test passing or failing anew is seen.
+/// its reason printed; the rest, the subset a store supports, must pass. The failures for
+/// reasons other than [`TIMES`] are pinned to `failing`, so that a test passing or failing
+/// anew is seen.
 #[cfg(feature = "opendal")]
 fn pjdfstest_on_objfs(
     test: &str,
     server: fn(&str) -> Option<common::servers::Server>,
     objfs_args: &[&str],
     also: &[(&str, &str)],
-    summary: &str,
+    failing: usize,
 ) {
     if !can_mount(test) {
         return;
@@ -435,7 +440,13 @@ fn pjdfstest_on_objfs(
         eprintln!("pjdfstest on objfs: {} tests excluded: {why}: {}", ts.len(), ts.join(" "));
     }
     assert!(unexpected.is_empty(), "pjdfstest on objfs failed:\n{}", unexpected.join("\n"));
-    assert_eq!(run.summary, summary, "pjdfstest {PJDFSTEST_VERSION}'s counts on objfs");
+    let pinned: usize = by_reason.iter().filter(|(w, _)| *w != TIMES).map(|(_, t)| t.len()).sum();
+    assert_eq!(
+        pinned, failing,
+        "pjdfstest {PJDFSTEST_VERSION}: tests failing on objfs, times aside"
+    );
+    // The whole suite ran: every test is counted, as passed, failed or skipped.
+    assert!(run.summary.ends_with(" 0 expected failures, 398 total"), "{}", run.summary);
     drop(m);
     drop(s);
 }
@@ -447,8 +458,7 @@ fn pjdfstest_on_objfs(
 #[test]
 fn pjdfstest_subset_on_objfs_s3() {
     let test = "pjdfstest_subset_on_objfs_s3";
-    let summary = "Summary: 252 failed, 14 skipped, 132 passed, 0 expected failures, 398 total";
-    pjdfstest_on_objfs(test, common::servers::Server::garage, &[], &[], summary);
+    pjdfstest_on_objfs(test, common::servers::Server::garage, &[], &[], 234);
 }
 
 /// The same on objfs over WebDAV (dufs). `--retries 0`: the tests of paths of PATH_MAX bytes
@@ -457,14 +467,13 @@ fn pjdfstest_subset_on_objfs_s3() {
 #[test]
 fn pjdfstest_subset_on_objfs_webdav() {
     let test = "pjdfstest_subset_on_objfs_webdav";
-    let summary = "Summary: 266 failed, 14 skipped, 118 passed, 0 expected failures, 398 total";
     let also = [(
         "::enametoolong_path",
         "dufs keeps files under a directory of its own, so a path of PATH_MAX bytes on the \
          mount is longer than its filesystem takes (HTTP 500)",
     )];
     let server = common::servers::Server::webdav;
-    pjdfstest_on_objfs(test, server, &["--retries", "0"], &also, summary);
+    pjdfstest_on_objfs(test, server, &["--retries", "0"], &also, 248);
 }
 
 /// fsx against the passthrough example over a tmpfs, data passed through (mmap included).
