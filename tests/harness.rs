@@ -376,7 +376,7 @@ fn an_unrestricted_ioctl_is_retried_with_the_iovecs_asked_for() {
     assert_eq!(data, &42u64.to_ne_bytes());
     // Restricted: the kernel would fail the caller with EIO; the reply says so itself.
     assert_eq!(h.call(&rq.ioctl(2, 1, DOUBLE, arg, &[], 8)).ioctl().unwrap_err(), Errno::EIO);
-    // 257 iovecs: ENOMEM, as libfuse answers.
+    // 257 iovecs: ENOMEM, what the kernel would answer the caller.
     let many = rq.ioctl_unrestricted(2, 1, DOUBLE + 1, arg, &[], 0);
     assert_eq!(h.call(&many).ioctl().unwrap_err(), Errno::ENOMEM);
 }

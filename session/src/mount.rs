@@ -141,7 +141,7 @@ impl Mount {
             w.release();
         }
         if let Some(w) = self.own_watcher.take() {
-            w.release();
+            w.release(r.is_ok());
         }
         r
     }

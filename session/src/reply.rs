@@ -451,7 +451,8 @@ impl ReplyIoctl {
     ///
     /// A retry of a restricted ioctl (the kernel would fail the caller's ioctl with EIO) is
     /// answered EIO here, with the reason in the log; more than 256 iovecs in all
-    /// (`FUSE_IOCTL_MAX_IOV`) are answered ENOMEM, as libfuse does.
+    /// (`FUSE_IOCTL_MAX_IOV`) are answered ENOMEM, the error the kernel would give the
+    /// caller for such a retry.
     pub fn retry(mut self, inputs: &[abi::IoctlIovec], outputs: &[abi::IoctlIovec]) {
         let unique = self.s.unique;
         if !self.unrestricted {

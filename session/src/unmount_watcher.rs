@@ -17,6 +17,11 @@
 //! detaches it: `umount2(MNT_DETACH)` as root, `fusermount3 -u -z` as anyone else (as the
 //! user, who owns the mount).
 //!
+//! The watcher is a fork that does not exec (a library cannot count on a helper binary of
+//! its own being installed), so it shares the daemon's memory as it was at mount time,
+//! copy-on-write: the pages the daemon changes later stay allocated once more, in the
+//! watcher, bounded by the daemon's size at mount time.
+//!
 //! `unsafe` here: fork, and the child's raw syscalls. A fork of a threaded process may run
 //! only async-signal-safe code until it execs or exits, so everything the child needs (the
 //! path, the helper's argv) is made before forking and the child calls nothing that
@@ -46,10 +51,16 @@ impl UnmountWatcher {
     /// Fork a watcher for the FUSE mount at `mountpoint`, which must be mounted now.
     pub(crate) fn spawn(mountpoint: &Path) -> io::Result<UnmountWatcher> {
         let path = CString::new(mountpoint.as_os_str().as_bytes())?;
-        let mnt_id = mount_id(&path)?;
+        let mnt_id = mount_id(&path).map_err(|e| {
+            io::Error::new(io::Error::from_raw_os_error(e).kind(), format!("statx mount id: {e}"))
+        })?;
         let as_root = nix::unistd::geteuid().is_root();
         let helper = if as_root { None } else { Some(FusermountUnmount::new(&path)?) };
-        let (read_end, goodbye) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        // A socket rather than a pipe: the goodbye is sent with MSG_NOSIGNAL, so a watcher
+        // that is gone costs no SIGPIPE in a host that has not ignored it.
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (read_end, goodbye) =
+            socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)?;
         // SAFETY: fork has no memory-safety preconditions; the child below runs only
         // async-signal-safe calls on data made before the fork, then execs or exits.
         let pid = unsafe { libc::fork() };
@@ -64,12 +75,16 @@ impl UnmountWatcher {
         Ok(UnmountWatcher { goodbye, pid })
     }
 
-    /// The daemon unmounted (or is about to exit cleanly): tell the watcher to go, and reap
-    /// it.
-    pub(crate) fn release(self) {
-        // If the byte cannot be written the watcher sees end of file, checks the mount id
-        // and finds it gone, which ends it the same way.
-        let _ = nix::unistd::write(&self.goodbye, &[1]);
+    /// Let the watcher go, and reap it. `unmounted`: the daemon unmounted, so the watcher
+    /// is told goodbye and does nothing. Otherwise (the unmount failed) it is left to try:
+    /// it sees end of file, and detaches the mount if it is still there.
+    pub(crate) fn release(self, unmounted: bool) {
+        if unmounted {
+            // If the byte cannot be sent the watcher sees end of file, checks the mount id
+            // and finds it gone, which ends it the same way.
+            use nix::sys::socket::{send, MsgFlags};
+            let _ = send(self.goodbye.as_raw_fd(), &[1], MsgFlags::MSG_NOSIGNAL);
+        }
         drop(self.goodbye);
         reap(self.pid, "the auto_unmount watcher");
     }
@@ -99,20 +114,27 @@ pub(crate) fn reap(pid: libc::pid_t, what: &str) {
     }
 }
 
-/// `statx(path, AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT, STATX_MNT_ID)`: the id of the mount
-/// whose root is `path`, read from the inode the kernel holds, so a FUSE mount is not sent
-/// a request (which a dead daemon would never answer).
-fn mount_id(path: &CStr) -> io::Result<u64> {
+/// `STATX_MNT_ID_UNIQUE` (Linux 6.8): a mount id never given to another mount, where
+/// `STATX_MNT_ID`'s is reused once its mount is gone.
+const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+
+/// `statx(path, AT_STATX_DONT_SYNC | AT_NO_AUTOMOUNT, STATX_MNT_ID_UNIQUE | STATX_MNT_ID)`:
+/// the id of the mount whose root is `path` (the unique one where the kernel has it), read
+/// from the inode the kernel holds, so a FUSE mount is not sent a request (which a dead
+/// daemon would never answer). An errno on failure: nothing here allocates, so the watcher
+/// may call it after fork.
+fn mount_id(path: &CStr) -> Result<u64, i32> {
     // SAFETY: `path` is NUL-terminated and `out` is ours, zeroed, of the type statx writes.
-    // Async-signal-safe (one syscall), so the watcher may call it after fork.
+    // One syscall, async-signal-safe.
     unsafe {
         let mut out: libc::statx = std::mem::zeroed();
         let flags = libc::AT_STATX_DONT_SYNC | libc::AT_NO_AUTOMOUNT | libc::AT_SYMLINK_NOFOLLOW;
-        if libc::statx(libc::AT_FDCWD, path.as_ptr(), flags, libc::STATX_MNT_ID, &mut out) != 0 {
-            return Err(io::Error::last_os_error());
+        let mask = STATX_MNT_ID_UNIQUE | libc::STATX_MNT_ID;
+        if libc::statx(libc::AT_FDCWD, path.as_ptr(), flags, mask, &mut out) != 0 {
+            return Err(*libc::__errno_location());
         }
-        if out.stx_mask & libc::STATX_MNT_ID == 0 {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "statx gives no mount id"));
+        if out.stx_mask & (STATX_MNT_ID_UNIQUE | libc::STATX_MNT_ID) == 0 {
+            return Err(libc::ENOSYS);
         }
         Ok(out.stx_mnt_id)
     }
@@ -157,21 +179,38 @@ fn watch(pipe: libc::c_int, path: &CStr, mnt_id: u64, helper: Option<&Fusermount
     // before the fork (the child has its own copy) or on the stack.
     unsafe {
         // Hold nothing of the daemon's: a /dev/fuse or io_uring fd kept here would keep the
-        // connection alive. Keep stdio and the pipe (moved to fd 3).
+        // connection alive, and our copy of the other end of the socket would hide the
+        // daemon's death. The socket moves to fd 3 (close-on-exec: fusermount3 needs none
+        // of ours), /dev/null takes fds 0 to 2, and everything above is closed.
         if pipe != 3 && libc::dup2(pipe, 3) != 3 {
             libc::_exit(1);
         }
-        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
-        // The terminal's SIGINT and SIGHUP go to the daemon's whole process group, and the
-        // daemon unmounts on them: the watcher must outlive that. Everything else as a new
-        // process would have it.
+        libc::fcntl(3, libc::F_SETFD, libc::FD_CLOEXEC);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        for fd in 0..3 {
+            if null < 0 || (null != fd && libc::dup2(null, fd) != fd) {
+                libc::_exit(1);
+            }
+        }
+        if libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32) != 0 {
+            // No close_range (before Linux 5.9, or a seccomp filter): one at a time.
+            let mut limit: libc::rlimit = std::mem::zeroed();
+            let max = match libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) {
+                0 => limit.rlim_cur.min(1 << 20) as libc::c_int,
+                _ => 1 << 16,
+            };
+            for fd in 4..max {
+                libc::close(fd);
+            }
+        }
+        // A session of its own: the terminal's signals (Ctrl-C, Ctrl-\, a hangup), which the
+        // daemon unmounts on, do not reach it, and everything else is as a new process has it.
+        libc::setsid();
         for sig in 1..32 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
@@ -187,7 +226,7 @@ fn watch(pipe: libc::c_int, path: &CStr, mnt_id: u64, helper: Option<&Fusermount
         }
         // The daemon is gone. Unmounted cleanly before it went, or replaced by another mount
         // since: not ours to touch.
-        if mount_id(path).ok() != Some(mnt_id) {
+        if mount_id(path) != Ok(mnt_id) {
             libc::_exit(0);
         }
         match helper {

@@ -145,7 +145,10 @@ impl Prefetch {
         let ahead = (self.streak * 2).max(least).min(cfg.window.max(least));
         let chunk_size = (ahead / 4).clamp(256 << 10, cfg.chunk.max(256 << 10));
         while next < (offset + ahead).min(len) {
-            let chunk = chunk_size.min(len - next);
+            // The file's first chunk is small: a reader of its first bytes only (`file`,
+            // `head`) waits for no more, and closing drops the rest unsent.
+            let first = if next == 0 { 256 << 10 } else { u64::MAX };
+            let chunk = chunk_size.min(len - next).min(first);
             if !take(budget, chunk, cfg.total) {
                 break;
             }

@@ -2,8 +2,8 @@
 //! in a fresh temporary directory, stopped and reaped when dropped (also when the test
 //! fails): S3 (s3s-fs, from crates.io), WebDAV (dufs, from crates.io) and SFTP (OpenSSH's
 //! sshd, from Debian, with a host key and a client key made here). `.ci/run` installs them.
-//! The remote benchmark can also run Garage (crates.io `garage`), a production S3 server,
-//! which it needs for s3fs; the tests keep s3s-fs, which builds in a third of the time and
+//! Garage (crates.io `garage`), a production S3 server, serves pjdfstest on objfs over S3
+//! and the remote benchmark (s3fs cannot use s3s-fs); the other tests keep s3s-fs, which
 //! keeps objects as plain files a test can change behind the mount.
 //! A server that is not installed skips the test loudly, or fails it under
 //! FUSEFS_REQUIRE_SERVERS (set by `.ci/run`).
