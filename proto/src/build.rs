@@ -496,8 +496,7 @@ impl RequestBuilder {
         data: &[u8],
         out_size: u32,
     ) -> Vec<u8> {
-        let i = IoctlIn { fh, flags: 0, cmd, arg, in_size: data.len() as u32, out_size };
-        self.op(Opcode::Ioctl, ino, i.as_bytes(), &[data])
+        self.ioctl_flagged(IoctlFlags::empty(), ino, fh, cmd, arg, data, out_size)
     }
 
     /// IOCTL as [`ioctl`](Self::ioctl), unrestricted (`FUSE_IOCTL_UNRESTRICTED`, as CUSE
@@ -511,7 +510,21 @@ impl RequestBuilder {
         data: &[u8],
         out_size: u32,
     ) -> Vec<u8> {
-        let flags = crate::flags::IoctlFlags::UNRESTRICTED.bits();
+        self.ioctl_flagged(IoctlFlags::UNRESTRICTED, ino, fh, cmd, arg, data, out_size)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ioctl_flagged(
+        &mut self,
+        flags: IoctlFlags,
+        ino: u64,
+        fh: u64,
+        cmd: u32,
+        arg: u64,
+        data: &[u8],
+        out_size: u32,
+    ) -> Vec<u8> {
+        let flags = flags.bits();
         let i = IoctlIn { fh, flags, cmd, arg, in_size: data.len() as u32, out_size };
         self.op(Opcode::Ioctl, ino, i.as_bytes(), &[data])
     }
