@@ -182,27 +182,17 @@ fn pjdfstest_full_suite_async() {
 /// The whole suite against the passthrough example over a tmpfs, files' data passed through.
 #[test]
 fn pjdfstest_full_suite_passthrough() {
-    if !can_mount("pjdfstest_full_suite_passthrough") {
-        return;
-    }
-    let src = Tmpfs::new((0, 0));
-    let src_arg = src.path.to_str().unwrap();
     let test = "pjdfstest_full_suite_passthrough";
     let (says, settled) = (["(passthrough granted)"], Some(common::PASSTHROUGH_NO_LEAK));
-    pjdfstest_on(test, "passthrough", &[src_arg], &[], &says, settled);
+    pjdfstest_over_tmpfs(test, "passthrough", &[], &says, settled);
 }
 
 /// The same with the data served by the daemon (`--no-passthrough`).
 #[test]
 fn pjdfstest_full_suite_passthrough_served() {
-    if !can_mount("pjdfstest_full_suite_passthrough_served") {
-        return;
-    }
-    let src = Tmpfs::new((0, 0));
-    let src_arg = src.path.to_str().unwrap();
     let test = "pjdfstest_full_suite_passthrough_served";
     let (says, settled) = (["(data served by the daemon)"], Some(common::PASSTHROUGH_NO_LEAK));
-    pjdfstest_on(test, "passthrough", &[src_arg], &["--no-passthrough"], &says, settled);
+    pjdfstest_over_tmpfs(test, "passthrough", &["--no-passthrough"], &says, settled);
 }
 
 /// The whole suite against the slowfs example: CachedFs over LocalBackend through the async
@@ -210,13 +200,24 @@ fn pjdfstest_full_suite_passthrough_served() {
 /// after their name is gone, d_ino = st_ino).
 #[test]
 fn pjdfstest_full_suite_cachedfs() {
-    if !can_mount("pjdfstest_full_suite_cachedfs") {
+    let test = "pjdfstest_full_suite_cachedfs";
+    pjdfstest_over_tmpfs(test, "slowfs", &["--latency-ms", "0"], &[], None);
+}
+
+/// [`pjdfstest_on`] with `example` serving a fresh tmpfs (its first argument).
+fn pjdfstest_over_tmpfs(
+    test: &str,
+    example: &str,
+    example_args: &[&str],
+    says: &[&str],
+    settled: Option<&str>,
+) {
+    if !can_mount(test) {
         return;
     }
     let src = Tmpfs::new((0, 0));
     let src_arg = src.path.to_str().unwrap();
-    let test = "pjdfstest_full_suite_cachedfs";
-    pjdfstest_on(test, "slowfs", &[src_arg], &["--latency-ms", "0"], &[], None);
+    pjdfstest_on(test, example, &[src_arg], example_args, says, settled);
 }
 
 /// pjdfstest against `example` started with `before` and `example_args`; `says` must all
@@ -334,10 +335,7 @@ fn fsx_on_objfs(test: &str, server: fn(&str) -> Option<common::servers::Server>,
     }
     let Some(fsx) = tool("fsx", test) else { return };
     let Some(s) = server(test) else { return };
-    let (before, opts) = s.objfs_args();
-    let before: Vec<&str> = before.iter().map(String::as_str).collect();
-    let args: Vec<&str> = opts.iter().map(String::as_str).collect();
-    let m = ExampleMount::start_with("objfs", &before, &args);
+    let m = s.mount_objfs(&[]);
     let log = run_fsx(&fsx, m, "fsx-objfs.toml", ops, None);
     assert!(log.contains("uploads pending: 0"), "every write reached the store:\n{log}");
     drop(s);
@@ -428,14 +426,8 @@ fn pjdfstest_on_objfs(
     }
     let Some(pjdfstest) = pjdfstest(test) else { return };
     let Some(s) = server(test) else { return };
-    let (before, opts) = s.objfs_args();
-    let before: Vec<&str> = before.iter().map(String::as_str).collect();
-    let args: Vec<&str> = ["--allow-other"]
-        .into_iter()
-        .chain(opts.iter().map(String::as_str))
-        .chain(objfs_args.iter().copied())
-        .collect();
-    let m = ExampleMount::start_with("objfs", &before, &args);
+    let args: Vec<&str> = ["--allow-other"].iter().chain(objfs_args).copied().collect();
+    let m = s.mount_objfs(&args);
     let run = run_pjdfstest(&pjdfstest, &m.path);
     run.assert_skips();
     let reason = |t: &str| {

@@ -6,7 +6,7 @@
 
 mod common;
 use common::servers::Server;
-use common::{can_mount, with_limit, ExampleMount, LIMIT};
+use common::{can_mount, with_limit, LIMIT};
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::FileExt;
@@ -14,14 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// objfs on `server`, with `extra` arguments.
-fn objfs(server: &Server, extra: &[&str]) -> ExampleMount {
-    let (before, opts) = server.objfs_args();
-    let before: Vec<&str> = before.iter().map(String::as_str).collect();
-    let mut args: Vec<&str> = opts.iter().map(String::as_str).collect();
-    args.extend_from_slice(extra);
-    ExampleMount::start_with("objfs", &before, &args)
-}
-
 /// Bytes that differ at every offset (a misplaced block shows).
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[i % 4] ^ seed).collect()
@@ -55,7 +47,7 @@ fn store_round_trip(server: Server, keeps_empty_dirs: bool) -> Server {
     fs::create_dir_all(server.file("d1/d2")).unwrap();
     fs::write(server.file("hello.txt"), "hello, store\n").unwrap();
     fs::write(server.file("d1/d2/f"), pattern(300_000, 1)).unwrap();
-    let m = objfs(&server, &[]);
+    let m = server.mount_objfs(&[]);
     let p = m.path.clone();
     let file = |s: &str| server.file(s);
     let (f_new, f_moved, d_new) = (file("new.bin"), file("d1/moved.bin"), file("newdir"));
@@ -219,7 +211,7 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
     let Some(mut s) = Server::s3(test) else { return };
     let staging = tempfile::tempdir().unwrap();
     // No retries: each failure is the first answer (retries are tested by OpenDAL).
-    let m = objfs(&s, &["--staging-dir", staging.path().to_str().unwrap(), "--retries", "0"]);
+    let m = s.mount_objfs(&["--staging-dir", staging.path().to_str().unwrap(), "--retries", "0"]);
     let p = m.path.clone();
     let data = pattern(1 << 20, 3);
     let f = {
@@ -305,7 +297,7 @@ fn files_read_ahead_are_current() {
     for i in 0..20 {
         fs::write(s.file(&format!("many/f{i:02}")), pattern(3000, i)).unwrap();
     }
-    let m = objfs(&s, &[]);
+    let m = s.mount_objfs(&[]);
     let p = m.path.join("many");
     with_limit(
         "read a directory in order",
@@ -335,7 +327,7 @@ fn earlier_opens_and_renamed_files_see_what_was_written() {
         return;
     }
     let Some(s) = Server::s3(test) else { return };
-    let m = objfs(&s, &[]);
+    let m = s.mount_objfs(&[]);
     let p = m.path.clone();
     let stored = s.file("f");
     with_limit(
@@ -377,7 +369,7 @@ fn an_open_file_that_lost_its_name_uploads_nothing_over_the_new_one() {
         return;
     }
     let Some(s) = Server::s3(test) else { return };
-    let m = objfs(&s, &[]);
+    let m = s.mount_objfs(&[]);
     let p = m.path.clone();
     let (to, x) = (s.file("to"), s.file("x"));
     with_limit(
@@ -420,7 +412,7 @@ fn changes_behind_the_mount_are_seen_within_the_ttl() {
     }
     let Some(s) = Server::s3(test) else { return };
     fs::write(s.file("shared.txt"), "version 1").unwrap();
-    let m = objfs(&s, &["--preset", "local"]);
+    let m = s.mount_objfs(&["--preset", "local"]);
     let p = m.path.clone();
     let behind = s.file("shared.txt");
     with_limit(

@@ -168,7 +168,7 @@ pub trait Backend: Send + Sync + 'static {
         _rdev: u32,
         _owner: Owner,
     ) -> impl Future<Output = BackendResult<FileAttr>> + Send {
-        async { Err(BackendError::new(Errno::EPERM, "the store keeps no special files")) }
+        async { Err(no_special_files()) }
     }
     /// A new name `to` for the file at `from` (a hard link). Default: EPERM.
     fn link(
@@ -176,7 +176,7 @@ pub trait Backend: Send + Sync + 'static {
         _from: &Path,
         _to: &Path,
     ) -> impl Future<Output = BackendResult<FileAttr>> + Send {
-        async { Err(BackendError::new(Errno::EPERM, "the store has no hard links")) }
+        async { Err(no_hard_links()) }
     }
     /// Remove a file (`dir` false) or an empty directory (`dir` true).
     fn remove(&self, path: &Path, dir: bool) -> impl Future<Output = BackendResult<()>> + Send;
@@ -296,11 +296,11 @@ pub trait BlockingBackend: Send + Sync + 'static {
         _rdev: u32,
         _owner: Owner,
     ) -> BackendResult<FileAttr> {
-        Err(BackendError::new(Errno::EPERM, "the store keeps no special files"))
+        Err(no_special_files())
     }
     /// See [`Backend::link`].
     fn link(&self, _from: &Path, _to: &Path) -> BackendResult<FileAttr> {
-        Err(BackendError::new(Errno::EPERM, "the store has no hard links"))
+        Err(no_hard_links())
     }
     /// Remove a file (`dir` false) or an empty directory (`dir` true).
     fn remove(&self, path: &Path, dir: bool) -> BackendResult<()>;
@@ -507,4 +507,14 @@ impl<B: BlockingBackend> Backend for Blocking<B> {
         let (p, n) = (path.to_path_buf(), name.to_owned());
         self.run(move |b| b.removexattr(&p, &n)).await
     }
+}
+
+/// The default `mknod` answer of both backend traits.
+fn no_special_files() -> BackendError {
+    BackendError::new(Errno::EPERM, "the store keeps no special files")
+}
+
+/// The default `link` answer of both backend traits.
+fn no_hard_links() -> BackendError {
+    BackendError::new(Errno::EPERM, "the store has no hard links")
 }

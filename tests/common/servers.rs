@@ -311,6 +311,16 @@ impl Server {
         (vec![self.scheme.to_string()], opts.collect())
     }
 
+    /// objfs mounted on this server (on a temporary mountpoint of its own), with `extra`
+    /// arguments.
+    pub fn mount_objfs(&self, extra: &[&str]) -> super::ExampleMount {
+        let (before, opts) = self.objfs_args();
+        let before: Vec<&str> = before.iter().map(String::as_str).collect();
+        let mut args: Vec<&str> = opts.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        super::ExampleMount::start_with("objfs", &before, &args)
+    }
+
     /// Where the store keeps `path` (for S3: inside the bucket).
     pub fn file(&self, path: &str) -> PathBuf {
         match self.scheme {
