@@ -365,8 +365,9 @@ impl OpenDalBackend {
         changes.get(path).copied().unwrap_or_else(|| self.cleared_at.load(SeqCst))
     }
 
-    /// `path`'s object changed through this mount.
+    /// `path`'s object changed through this mount: what was fetched ahead of it is stale.
     fn changed(&self, path: &Path) {
+        self.siblings.forget(path);
         let mut changes = lock(&self.changes);
         let at = self.changed_at.fetch_add(1, SeqCst) + 1;
         if changes.len() >= 100_000 {
@@ -497,7 +498,9 @@ impl OpenDalBackend {
         if offset == 0 && len <= small.max {
             self.siblings.read_from_start(small, &self.op, path);
         }
-        if let Some(f) = self.siblings.take(small, path, len) {
+        // Only small objects are fetched ahead: a large one's READs skip the lookup.
+        let ahead = if len <= small.max { self.siblings.take(small, path, len) } else { None };
+        if let Some(f) = ahead {
             if let Ok(b) = f.await {
                 let end = (offset + u64::from(size)).min(b.len() as u64);
                 if end == len {

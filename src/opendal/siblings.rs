@@ -9,6 +9,7 @@
 //! fetched ahead is served for [`SiblingConfig::ttl`] at most, only if its size is still the
 //! one the caller knows, and dropped once read to its end or changed through the mount.
 
+use super::key::file_key;
 use super::lock;
 use super::prefetch::{spawn_get, Fetch};
 use ::opendal::Operator;
@@ -100,8 +101,8 @@ impl Siblings {
             if fetched.contains_key(&p) {
                 continue;
             }
-            let Some(key) = p.to_str() else { continue };
-            let (f, _) = spawn_get(op, key, 0, *size);
+            let Ok(key) = file_key(&p) else { continue };
+            let (f, _) = spawn_get(op, &key, 0, *size);
             fetched.insert(p, (Instant::now(), *size, f));
         }
     }
