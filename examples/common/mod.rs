@@ -34,6 +34,11 @@ pub struct Common {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: Option<u32>,
 
+    /// Speak FUSE protocol 7.N at most, as a server for an older kernel would (31: 5.x
+    /// kernels, 36: 6.1): what came later is not used [default: 45, the newest].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(12..=45))]
+    pub protocol_minor: Option<u32>,
+
     /// Log every request and reply (at info level).
     #[arg(short, long)]
     pub debug: bool,
@@ -182,6 +187,9 @@ impl Common {
         }
         if let Some(d) = self.ring_depth {
             config.ring_depth = Some(d);
+        }
+        if let Some(m) = self.protocol_minor {
+            config.protocol_minor = m;
         }
         config.debug = self.debug;
         config.mount.allow_other |= self.allow_other;

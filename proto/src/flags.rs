@@ -96,7 +96,52 @@ bitflags! {
     }
 }
 
+/// The protocol minor that introduced each capability after 7.12 (fuse_kernel.h's
+/// changelog); the older ones are known to every minor fusefs speaks.
+const INTRODUCED: [(InitFlags, u32); 31] = [
+    (InitFlags::SPLICE_WRITE, 14),
+    (InitFlags::SPLICE_MOVE, 14),
+    (InitFlags::SPLICE_READ, 14),
+    (InitFlags::FLOCK_LOCKS, 17),
+    (InitFlags::HAS_IOCTL_DIR, 18),
+    (InitFlags::AUTO_INVAL_DATA, 20),
+    (InitFlags::DO_READDIRPLUS, 21),
+    (InitFlags::READDIRPLUS_AUTO, 21),
+    (InitFlags::ASYNC_DIO, 22),
+    (InitFlags::WRITEBACK_CACHE.union(InitFlags::NO_OPEN_SUPPORT), 23),
+    (InitFlags::PARALLEL_DIROPS, 25),
+    (InitFlags::HANDLE_KILLPRIV, 26),
+    (InitFlags::POSIX_ACL, 26),
+    (InitFlags::ABORT_ERROR, 27),
+    (InitFlags::MAX_PAGES.union(InitFlags::CACHE_SYMLINKS), 28),
+    (InitFlags::NO_OPENDIR_SUPPORT, 29),
+    (InitFlags::EXPLICIT_INVAL_DATA, 30),
+    (InitFlags::MAP_ALIGNMENT, 31),
+    (InitFlags::SUBMOUNTS, 32),
+    (InitFlags::HANDLE_KILLPRIV_V2.union(InitFlags::SETXATTR_EXT), 33),
+    (InitFlags::INIT_EXT.union(InitFlags::INIT_RESERVED), 36),
+    (InitFlags::SECURITY_CTX.union(InitFlags::HAS_INODE_DAX), 36),
+    (InitFlags::CREATE_SUPP_GROUP, 37),
+    (InitFlags::HAS_EXPIRE_ONLY, 38),
+    (InitFlags::DIRECT_IO_ALLOW_MMAP, 39),
+    (InitFlags::PASSTHROUGH, 40),
+    (InitFlags::NO_EXPORT_SUPPORT.union(InitFlags::HAS_RESEND), 40),
+    (InitFlags::ALLOW_IDMAP, 41),
+    (InitFlags::OVER_IO_URING, 42),
+    (InitFlags::REQUEST_TIMEOUT, 43),
+    // Bits no minor up to ours defines: known to none.
+    (InitFlags::from_bits_retain(!InitFlags::all().bits()), u32::MAX),
+];
+
 impl InitFlags {
+    /// The capabilities protocol 7.`minor` knows: what a kernel of that minor can offer.
+    pub fn known_at(minor: u32) -> InitFlags {
+        INTRODUCED
+            .iter()
+            .filter(|&&(_, since)| since > minor)
+            .fold(InitFlags::from_bits_retain(u64::MAX), |known, &(f, _)| known.difference(f))
+    }
+
     /// Build from the two u32 halves of INIT.
     pub const fn from_halves(flags: u32, flags2: u32) -> Self {
         InitFlags::from_bits_retain(flags as u64 | (flags2 as u64) << 32)
@@ -275,4 +320,22 @@ pub enum NotifyCode {
     IncEpoch = 8,
     /// Prune unused inodes from the cache.
     Prune = 9,
+}
+
+#[cfg(test)]
+mod known_at_tests {
+    use super::InitFlags;
+
+    #[test]
+    fn each_minor_knows_what_came_before_it() {
+        assert!(InitFlags::known_at(45).contains(InitFlags::all()));
+        let at_36 = InitFlags::known_at(36);
+        assert!(at_36.contains(InitFlags::INIT_EXT | InitFlags::SETXATTR_EXT));
+        assert!(!at_36.intersects(InitFlags::PASSTHROUGH | InitFlags::OVER_IO_URING));
+        let at_31 = InitFlags::known_at(31);
+        assert!(at_31.contains(InitFlags::MAX_PAGES | InitFlags::PARALLEL_DIROPS));
+        assert!(!at_31.intersects(InitFlags::INIT_EXT | InitFlags::SUBMOUNTS));
+        assert!(InitFlags::known_at(12).contains(InitFlags::BIG_WRITES | InitFlags::DONT_MASK));
+        assert!(!InitFlags::known_at(12).contains(InitFlags::SPLICE_READ));
+    }
 }

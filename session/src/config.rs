@@ -257,6 +257,16 @@ pub struct Config {
     /// payload, over all queues); default 48 MiB. The payload follows the negotiated
     /// `max_write` and `max_pages`: smaller requests buy more entries (BENCHMARKS.md).
     pub ring_memory: usize,
+    /// The highest protocol minor the session speaks (7.x); default, and most,
+    /// [`KERNEL_MINOR_VERSION`](fusefs_proto::abi::KERNEL_MINOR_VERSION) (45). Lower it to
+    /// talk to the kernel as a server of that protocol would: the session then sees the
+    /// kernel's offer as an older kernel's (its minor capped, the capabilities introduced
+    /// later masked out: no passthrough before 40, no fuse-uring before 42, which then
+    /// falls back to `threads`), so a filesystem can be tried on the protocol of the
+    /// kernels its users run (31: 5.x; 36: 6.1). Requests a newer kernel sends whatever the
+    /// minor (STATX, TMPFILE) still reach it. From 12 (the oldest fusefs speaks) to 45;
+    /// anything else fails the mount with `ErrorKind::InvalidInput`.
+    pub protocol_minor: u32,
     /// Log every request and reply at `info` level (the examples' `--debug`).
     pub debug: bool,
     /// How long [`Session::unmount`](crate::Session::unmount) waits for workers after the
@@ -283,6 +293,7 @@ impl Default for Config {
             max_in_flight: 1024,
             ring_depth: None,
             ring_memory: 48 << 20,
+            protocol_minor: fusefs_proto::abi::KERNEL_MINOR_VERSION,
             debug: false,
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -297,6 +308,22 @@ impl Config {
         .union(InitFlags::DO_READDIRPLUS)
         .union(InitFlags::READDIRPLUS_AUTO)
         .union(InitFlags::MAX_PAGES);
+
+    /// Check what a mount cannot start with; the reason, naming the setting.
+    pub(crate) fn check(&self) -> std::io::Result<()> {
+        use fusefs_proto::abi::{KERNEL_MINOR_VERSION, MIN_KERNEL_MINOR_VERSION};
+        if !(MIN_KERNEL_MINOR_VERSION..=KERNEL_MINOR_VERSION).contains(&self.protocol_minor) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "protocol_minor {}: fusefs speaks 7.{MIN_KERNEL_MINOR_VERSION} to \
+                     7.{KERNEL_MINOR_VERSION}",
+                    self.protocol_minor
+                ),
+            ));
+        }
+        Ok(())
+    }
 
     /// Size of each worker's request buffer: room for the largest WRITE plus a page of
     /// headers, and at least 64 KiB + a page so a maximal SETXATTR (XATTR_SIZE_MAX) fits.

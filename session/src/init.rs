@@ -119,13 +119,15 @@ impl Negotiated {
     }
 }
 
-/// The kernel's INIT, as an offer.
-pub(crate) fn offer(init: &Init) -> KernelOffer {
+/// The kernel's INIT, as an offer to a session that speaks at most `protocol_minor`: a newer
+/// kernel is seen as one of that minor, offering only what that protocol knows.
+pub(crate) fn offer(init: &Init, protocol_minor: u32) -> KernelOffer {
+    let minor = init.minor.min(protocol_minor);
     KernelOffer {
         major: init.major,
-        minor: init.minor,
+        minor,
         max_readahead: init.max_readahead,
-        flags: init.flags,
+        flags: init.flags & InitFlags::known_at(minor),
     }
 }
 
@@ -242,7 +244,7 @@ pub(crate) fn handshake(
                 ),
             ));
         }
-        let mut kc = KernelConfig::new(offer(&init), config);
+        let mut kc = KernelConfig::new(offer(&init, config.protocol_minor), config);
         if rings {
             kc.capabilities |= InitFlags::OVER_IO_URING;
         }

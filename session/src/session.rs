@@ -55,6 +55,7 @@ impl<F: Filesystem> Session<F> {
     /// fallback off (`ErrorKind::Unsupported`), an `init` that refused. Nothing stays
     /// mounted after an error, and a filesystem whose `init` succeeded gets its `destroy`.
     pub fn mount(fs: F, mountpoint: impl AsRef<Path>, config: Config) -> io::Result<Session<F>> {
+        config.check()?;
         // From here on, an early return drops `mount`, which unmounts.
         let (dev, mount) = Mount::new(mountpoint.as_ref(), &config.mount)?;
         // Everything that can fail for lack of resources, and does not depend on what INIT
