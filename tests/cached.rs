@@ -270,3 +270,61 @@ fn fsync_reaches_the_backend_through_the_open_file() {
     assert_eq!(read, Ok(b"durable".to_vec()));
     m.unmount();
 }
+
+/// A path as long as the mount takes (PATH_MAX - 1 bytes, from /) through CachedFs over a
+/// LocalBackend whose source directory is longer than the mountpoint: prefixed by the
+/// source, the path would pass PATH_MAX, so the backend must resolve it from a descriptor
+/// of the source. Every kind of call that takes a path.
+#[test]
+fn a_path_of_path_max_bytes_reaches_the_source() {
+    if !can_mount("a_path_of_path_max_bytes_reaches_the_source") {
+        return;
+    }
+    let top = tempfile::tempdir().unwrap();
+    let src = top.path().join("s".repeat(200));
+    fs::create_dir(&src).unwrap();
+    let m = mount(&src, CacheConfig::local());
+    let root = m.path().to_path_buf();
+    assert!(src.as_os_str().len() > root.as_os_str().len(), "the source's path is longer");
+    m.run(move |p| {
+        use std::os::unix::fs::PermissionsExt;
+        // Directories of 250-byte names down to where one name (of at most NAME_MAX bytes)
+        // reaches PATH_MAX - 1.
+        let want = libc::PATH_MAX as usize - 1;
+        let mut dir = p.clone();
+        while want - dir.as_os_str().len() - 1 > 255 {
+            dir = dir.join("d".repeat(250));
+            fs::create_dir(&dir).unwrap();
+        }
+        let fill = want - dir.as_os_str().len() - 1;
+        let name = |c: &str| c.repeat(fill);
+        let file = dir.join(name("f"));
+        assert_eq!(file.as_os_str().len(), want, "a path of PATH_MAX - 1 bytes");
+        fs::write(&file, b"deep").unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"deep");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::chown(&file, Some(1001), Some(1001)).unwrap();
+        let md = fs::metadata(&file).unwrap();
+        assert_eq!(md.permissions().mode() & 0o7777, 0o640);
+        fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(2).unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"de");
+        let moved = dir.join(name("g"));
+        fs::rename(&file, &moved).unwrap();
+        fs::hard_link(&moved, dir.join(name("h"))).unwrap();
+        std::os::unix::fs::symlink("target", dir.join(name("l"))).unwrap();
+        assert_eq!(fs::read_link(dir.join(name("l"))).unwrap(), Path::new("target"));
+        nix::unistd::mkfifo(&dir.join(name("p")), nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .unwrap();
+        fs::create_dir(dir.join(name("e"))).unwrap();
+        let mut names: Vec<_> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names.len(), 5, "g h l p e listed");
+        fs::remove_dir(dir.join(name("e"))).unwrap();
+        for n in ["g", "h", "l", "p"] {
+            fs::remove_file(dir.join(name(n))).unwrap();
+        }
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+    });
+    m.unmount();
+}

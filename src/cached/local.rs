@@ -2,79 +2,100 @@
 //! `Blocking::new(LocalBackend::new(dir)?)`).
 
 use super::backend::{BackendResult, BlockingBackend, DirEntry, Owner};
-use crate::Errno;
+use crate::passthrough::sys::{attr, errno};
 use fusefs_session::op::{SetAttr, TimeOrNow};
-use fusefs_session::proto::time::{split_time, system_time};
+use fusefs_session::proto::time::split_time;
 use fusefs_session::{FileAttr, FileType, Statfs};
-use std::fs::{self, File, OpenOptions};
+use rustix::fs::{AtFlags, Mode, OFlags};
+use std::ffi::OsStr;
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The files under `root`, served as a backend. Each call is a syscall or few; nothing is
 /// cached here (that is `CachedFs`'s job). An open file is a descriptor, so it stays usable
 /// after it is renamed over or removed, as POSIX wants. New files, directories and links get
 /// the caller's ownership when the daemon runs as root (as any local filesystem gives them),
 /// and the daemon's otherwise.
+///
+/// Paths are resolved from a descriptor of `root` (the `*at` calls), never by prefixing
+/// `root` to them: a path the mount accepts, up to PATH_MAX long, would no longer fit once
+/// prefixed.
 #[derive(Debug, Clone)]
 pub struct LocalBackend {
-    root: PathBuf,
+    /// The root, opened once (O_PATH).
+    dir: Arc<OwnedFd>,
     /// Whether we may give files away (chown): only as root.
     chown: bool,
 }
 
-fn nix_errno(e: nix::errno::Errno) -> Errno {
-    Errno::from_raw(e as i32)
-}
-
-fn attr(m: &fs::Metadata) -> FileAttr {
-    let t = |s: i64, n: i64| system_time(s, n as u32);
-    let kind = FileType::from_mode(m.mode()).unwrap_or(FileType::RegularFile);
-    FileAttr {
-        ino: m.ino(),
-        size: m.size(),
-        blocks: m.blocks(),
-        atime: t(m.atime(), m.atime_nsec()),
-        mtime: t(m.mtime(), m.mtime_nsec()),
-        ctime: t(m.ctime(), m.ctime_nsec()),
-        kind,
-        perm: (m.mode() & 0o7777) as u16,
-        nlink: m.nlink() as u32,
-        uid: m.uid(),
-        gid: m.gid(),
-        rdev: m.rdev() as u32,
-        blksize: m.blksize() as u32,
-        flags: 0,
+/// `p` as a path relative to the root: "." for the root itself.
+fn rel(p: &Path) -> &OsStr {
+    match p.as_os_str() {
+        s if s.is_empty() || s == "/" => OsStr::new("."),
+        s => OsStr::from_bytes(s.as_bytes().strip_prefix(b"/").unwrap_or(s.as_bytes())),
     }
 }
 
 impl LocalBackend {
     /// Serve the directory `root`.
     pub fn new(root: impl Into<PathBuf>) -> io::Result<LocalBackend> {
-        let root = fs::canonicalize(root.into())?;
+        let root = root.into();
+        let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", root.display()));
+        let root = fs::canonicalize(&root).map_err(named)?;
         if !root.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotADirectory,
                 format!("{} is not a directory", root.display()),
             ));
         }
-        Ok(LocalBackend { root, chown: nix::unistd::geteuid().is_root() })
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rustix::fs::open(&root, flags, Mode::empty()).map_err(io::Error::from)?;
+        Ok(LocalBackend { dir: Arc::new(dir), chown: nix::unistd::geteuid().is_root() })
     }
 
-    fn full(&self, p: &Path) -> PathBuf {
-        self.root.join(p)
+    fn dir(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
     }
 
-    fn stat_full(&self, p: &Path) -> BackendResult<FileAttr> {
-        Ok(fs::symlink_metadata(p).map(|m| attr(&m))?)
+    fn open_at(&self, p: &Path, flags: OFlags, mode: u32) -> BackendResult<OwnedFd> {
+        let flags = flags | OFlags::CLOEXEC;
+        rustix::fs::openat(self.dir(), rel(p), flags, Mode::from_raw_mode(mode))
+            .map_err(|e| errno(e).into())
+    }
+
+    fn stat_at(&self, p: &Path) -> BackendResult<FileAttr> {
+        let st = rustix::fs::statat(self.dir(), rel(p), AtFlags::SYMLINK_NOFOLLOW);
+        Ok(attr(&st.map_err(errno)?))
     }
 
     /// Give the new node at `p` to `owner`, without following a link.
     fn give(&self, p: &Path, owner: Owner) -> BackendResult<()> {
         if self.chown {
-            std::os::unix::fs::lchown(p, Some(owner.uid), Some(owner.gid))?;
+            let (uid, gid) =
+                (rustix::fs::Uid::from_raw(owner.uid), rustix::fs::Gid::from_raw(owner.gid));
+            rustix::fs::chownat(
+                self.dir(),
+                rel(p),
+                Some(uid),
+                Some(gid),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(errno)?;
         }
         Ok(())
+    }
+
+    /// chmod, never through a symlink (a chmod of a link must not reach its target).
+    fn chmod(&self, p: &Path, mode: u32) -> BackendResult<()> {
+        use nix::sys::stat::{fchmodat, FchmodatFlags};
+        let mode = nix::sys::stat::Mode::from_bits_truncate(mode & 0o7777);
+        fchmodat(self.dir(), rel(p), mode, FchmodatFlags::NoFollowSymlink)
+            .map_err(|e| crate::Errno::from_raw(e as i32).into())
     }
 }
 
@@ -83,32 +104,32 @@ impl BlockingBackend for LocalBackend {
     type Handle = File;
 
     fn stat(&self, path: &Path) -> BackendResult<FileAttr> {
-        self.stat_full(&self.full(path))
+        self.stat_at(path)
     }
 
     fn list(&self, path: &Path) -> BackendResult<Vec<DirEntry>> {
         let mut out = Vec::new();
-        for e in fs::read_dir(self.full(path))? {
-            let e = e?;
-            let ft = e.file_type()?;
-            use std::os::unix::fs::FileTypeExt;
-            let kind = if ft.is_dir() {
-                FileType::Directory
-            } else if ft.is_symlink() {
-                FileType::Symlink
-            } else if ft.is_fifo() {
-                FileType::NamedPipe
-            } else if ft.is_socket() {
-                FileType::Socket
-            } else if ft.is_char_device() {
-                FileType::CharDevice
-            } else if ft.is_block_device() {
-                FileType::BlockDevice
-            } else {
-                FileType::RegularFile
+        let fd = self.open_at(path, OFlags::RDONLY | OFlags::DIRECTORY, 0)?;
+        let mut dir = rustix::fs::Dir::read_from(&fd).map_err(errno)?;
+        while let Some(e) = dir.read() {
+            let e = e.map_err(errno)?;
+            let name = OsStr::from_bytes(e.file_name().to_bytes());
+            if name == "." || name == ".." {
+                continue;
+            }
+            use rustix::fs::FileType as T;
+            let kind = match e.file_type() {
+                T::Directory => FileType::Directory,
+                T::Symlink => FileType::Symlink,
+                T::Fifo => FileType::NamedPipe,
+                T::Socket => FileType::Socket,
+                T::CharacterDevice => FileType::CharDevice,
+                T::BlockDevice => FileType::BlockDevice,
+                T::RegularFile => FileType::RegularFile,
+                // A filesystem that does not fill d_type: ask.
+                _ => self.stat_at(&path.join(name)).map_or(FileType::RegularFile, |a| a.kind),
             };
-            use std::os::unix::fs::DirEntryExt;
-            out.push(DirEntry::new(e.file_name(), kind).with_ino(e.ino()));
+            out.push(DirEntry::new(name.to_os_string(), kind).with_ino(e.ino()));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -118,12 +139,9 @@ impl BlockingBackend for LocalBackend {
         // Only the access mode and O_SYNC/O_DSYNC carry over: the kernel gives each write its
         // offset (O_APPEND would make pwrite(2) ignore it), and O_DIRECT wants aligned
         // buffers ours are not.
-        let mode = flags & libc::O_ACCMODE;
-        Ok(OpenOptions::new()
-            .read(mode != libc::O_WRONLY)
-            .write(mode != libc::O_RDONLY)
-            .custom_flags(flags & (libc::O_SYNC | libc::O_DSYNC))
-            .open(self.full(path))?)
+        let keep = (flags & (libc::O_ACCMODE | libc::O_SYNC | libc::O_DSYNC)) as u32;
+        let flags = OFlags::from_bits_truncate(keep);
+        Ok(File::from(self.open_at(path, flags, 0)?))
     }
 
     fn read(&self, f: &File, _: &Path, offset: u64, buf: &mut [u8]) -> BackendResult<usize> {
@@ -149,115 +167,103 @@ impl BlockingBackend for LocalBackend {
     }
 
     fn stat_open(&self, f: &File, _: &Path) -> BackendResult<FileAttr> {
-        Ok(attr(&f.metadata()?))
+        Ok(attr(&rustix::fs::fstat(f).map_err(errno)?))
     }
 
     fn create(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
-        let p = self.full(path);
-        let f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p)?;
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
+        let f = File::from(self.open_at(path, flags, 0o600)?);
         // Owner first: a chown clears the setuid and setgid bits the mode may set. Then
         // fchmod, because the kernel applied the caller's umask already and ours must not be.
-        self.give(&p, owner)?;
-        f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
-        self.stat_full(&p)
+        self.give(path, owner)?;
+        rustix::fs::fchmod(&f, Mode::from_raw_mode(mode & 0o7777)).map_err(errno)?;
+        Ok(attr(&rustix::fs::fstat(&f).map_err(errno)?))
     }
 
     fn mkdir(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
-        let p = self.full(path);
-        fs::create_dir(&p)?;
-        self.give(&p, owner)?;
+        rustix::fs::mkdirat(self.dir(), rel(path), Mode::from_raw_mode(0o700)).map_err(errno)?;
+        self.give(path, owner)?;
         // A directory made in a setgid directory is setgid too (the source's own mkdir did
         // that; the chmod must keep it).
-        let inherited = fs::symlink_metadata(&p)?.mode() & libc::S_ISGID;
-        fs::set_permissions(&p, fs::Permissions::from_mode((mode & 0o7777) | inherited))?;
-        self.stat_full(&p)
+        let inherited = u32::from(self.stat_at(path)?.perm) & libc::S_ISGID;
+        self.chmod(path, (mode & 0o7777) | inherited)?;
+        self.stat_at(path)
     }
 
     fn mknod(&self, path: &Path, mode: u32, rdev: u32, owner: Owner) -> BackendResult<FileAttr> {
-        use nix::sys::stat::{mknod, Mode, SFlag};
-        let p = self.full(path);
-        let kind = SFlag::from_bits_truncate(mode & libc::S_IFMT);
-        mknod(&p, kind, Mode::from_bits_truncate(0o600), u64::from(rdev)).map_err(nix_errno)?;
+        let kind = rustix::fs::FileType::from_raw_mode(mode);
+        let at = rel(path);
+        rustix::fs::mknodat(self.dir(), at, kind, Mode::from_raw_mode(0o600), u64::from(rdev))
+            .map_err(errno)?;
         // As create: owner first, then the mode the caller asked for.
-        self.give(&p, owner)?;
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode & 0o7777))?;
-        self.stat_full(&p)
+        self.give(path, owner)?;
+        self.chmod(path, mode & 0o7777)?;
+        self.stat_at(path)
     }
 
     fn link(&self, from: &Path, to: &Path) -> BackendResult<FileAttr> {
-        let t = self.full(to);
-        fs::hard_link(self.full(from), &t)?;
-        self.stat_full(&t)
+        rustix::fs::linkat(self.dir(), rel(from), self.dir(), rel(to), AtFlags::empty())
+            .map_err(errno)?;
+        self.stat_at(to)
     }
 
     fn remove(&self, path: &Path, dir: bool) -> BackendResult<()> {
-        let p = self.full(path);
-        Ok(if dir { fs::remove_dir(p) } else { fs::remove_file(p) }?)
+        let flags = if dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
+        Ok(rustix::fs::unlinkat(self.dir(), rel(path), flags).map_err(errno)?)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> BackendResult<()> {
-        Ok(fs::rename(self.full(from), self.full(to))?)
+        Ok(rustix::fs::renameat(self.dir(), rel(from), self.dir(), rel(to)).map_err(errno)?)
     }
 
     fn symlink(&self, path: &Path, target: &Path, owner: Owner) -> BackendResult<FileAttr> {
-        let p = self.full(path);
-        std::os::unix::fs::symlink(target, &p)?;
-        self.give(&p, owner)?;
-        self.stat_full(&p)
+        rustix::fs::symlinkat(target, self.dir(), rel(path)).map_err(errno)?;
+        self.give(path, owner)?;
+        self.stat_at(path)
     }
 
     fn readlink(&self, path: &Path) -> BackendResult<PathBuf> {
-        Ok(fs::read_link(self.full(path))?)
+        let target = rustix::fs::readlinkat(self.dir(), rel(path), Vec::new()).map_err(errno)?;
+        Ok(PathBuf::from(OsStr::from_bytes(target.as_bytes())))
     }
 
     fn set_attr(&self, path: &Path, f: Option<&File>, set: &SetAttr) -> BackendResult<FileAttr> {
-        let p = self.full(path);
         if let Some(mode) = set.mode {
-            // Never through a symlink: a chmod of a link must not reach its target.
-            use nix::sys::stat::{fchmodat, FchmodatFlags, Mode};
-            fchmodat(
-                nix::fcntl::AT_FDCWD,
-                &p,
-                Mode::from_bits_truncate(mode & 0o7777),
-                FchmodatFlags::NoFollowSymlink,
-            )
-            .map_err(nix_errno)?;
+            self.chmod(path, mode)?;
         }
         if set.uid.is_some() || set.gid.is_some() {
-            std::os::unix::fs::lchown(&p, set.uid, set.gid)?;
+            let uid = set.uid.map(rustix::fs::Uid::from_raw);
+            let gid = set.gid.map(rustix::fs::Gid::from_raw);
+            rustix::fs::chownat(self.dir(), rel(path), uid, gid, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(errno)?;
         }
         if let Some(size) = set.size {
             match f {
                 // ftruncate(2) through the open file: it works after the name is gone.
                 Some(f) => f.set_len(size)?,
-                None => OpenOptions::new().write(true).open(&p).and_then(|f| f.set_len(size))?,
+                None => File::from(self.open_at(path, OFlags::WRONLY, 0)?).set_len(size)?,
             }
         }
         if set.atime.is_some() || set.mtime.is_some() {
-            use nix::sys::stat::{utimensat, UtimensatFlags};
-            use nix::sys::time::TimeSpec;
+            use rustix::fs::{Timespec, Timestamps, UTIME_NOW, UTIME_OMIT};
             let ts = |t: Option<TimeOrNow>| match t {
-                None => TimeSpec::UTIME_OMIT,
-                Some(TimeOrNow::Now) => TimeSpec::UTIME_NOW,
+                None => Timespec { tv_sec: 0, tv_nsec: UTIME_OMIT },
+                Some(TimeOrNow::Now) => Timespec { tv_sec: 0, tv_nsec: UTIME_NOW },
                 Some(TimeOrNow::Time(t)) => {
                     let (sec, nsec) = split_time(t);
-                    TimeSpec::new(sec, i64::from(nsec))
+                    Timespec { tv_sec: sec, tv_nsec: nsec.into() }
                 }
             };
-            utimensat(
-                nix::fcntl::AT_FDCWD,
-                &p,
-                &ts(set.atime),
-                &ts(set.mtime),
-                UtimensatFlags::NoFollowSymlink,
-            )
-            .map_err(nix_errno)?;
+            let times = Timestamps { last_access: ts(set.atime), last_modification: ts(set.mtime) };
+            rustix::fs::utimensat(self.dir(), rel(path), &times, AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(errno)?;
         }
-        self.stat_full(&p)
+        self.stat_at(path)
     }
 
     fn statfs(&self) -> BackendResult<Statfs> {
-        let s = nix::sys::statvfs::statvfs(&self.root).map_err(nix_errno)?;
+        let s = nix::sys::statvfs::fstatvfs(self.dir())
+            .map_err(|e| crate::Errno::from_raw(e as i32))?;
         Ok(Statfs {
             blocks: s.blocks(),
             bfree: s.blocks_free(),

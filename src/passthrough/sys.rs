@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A system call's error as the errno to answer with.
-pub(super) fn errno(e: rustix::io::Errno) -> Errno {
+pub(crate) fn errno(e: rustix::io::Errno) -> Errno {
     Errno::from_raw(e.raw_os_error())
 }
 
@@ -29,7 +29,7 @@ pub(super) fn key(st: &Stat) -> (u64, u64) {
 /// A `struct stat` as FUSE attributes. The inode number stays the source's, so that
 /// `st_ino` and a listing's `d_ino` agree and survive remounts (the node id is ours).
 #[allow(clippy::unnecessary_cast)] // as in `key`
-pub(super) fn attr(st: &Stat) -> FileAttr {
+pub(crate) fn attr(st: &Stat) -> FileAttr {
     let time = |s: i64, ns: u64| {
         if s >= 0 {
             UNIX_EPOCH + Duration::new(s as u64, ns as u32)
