@@ -32,7 +32,7 @@
 mod handle;
 mod mode;
 mod node;
-mod sys;
+pub(crate) mod sys;
 
 use fusefs_session::op;
 use fusefs_session::*;
@@ -517,12 +517,7 @@ impl Filesystem for PassthroughFs {
     fn getxattr(&self, _: &Context<'_>, op: op::Getxattr<'_>, reply: ReplyXattr) {
         let r = self.nodes.get(op.ino).and_then(|n| {
             let path = sys::proc_path(n.fd.as_fd());
-            let size = match op.size {
-                0 => rustix::fs::getxattr(&path, op.name.as_bytes(), &mut [0u8; 0][..])
-                    .map_err(errno)?,
-                s => s as usize,
-            };
-            let mut buf = vec![0u8; size];
+            let mut buf = xattr_buffer(op.size);
             let n = rustix::fs::getxattr(&path, op.name.as_bytes(), &mut buf[..]).map_err(errno)?;
             buf.truncate(n);
             Ok(buf)
@@ -533,11 +528,7 @@ impl Filesystem for PassthroughFs {
     fn listxattr(&self, _: &Context<'_>, op: op::Listxattr, reply: ReplyXattr) {
         let r = self.nodes.get(op.ino).and_then(|n| {
             let path = sys::proc_path(n.fd.as_fd());
-            let size = match op.size {
-                0 => rustix::fs::listxattr(&path, &mut [0u8; 0][..]).map_err(errno)?,
-                s => s as usize,
-            };
-            let mut buf = vec![0u8; size];
+            let mut buf = xattr_buffer(op.size);
             let n = rustix::fs::listxattr(&path, &mut buf[..]).map_err(errno)?;
             buf.truncate(n);
             Ok(buf)
@@ -702,4 +693,16 @@ impl Filesystem for PassthroughFs {
         });
         answer!(r, reply, |sx| reply.statx(&sx, self.opts.attr_ttl));
     }
+}
+
+/// The buffer to read an xattr (or the list of names) into, for a caller that offered
+/// `size` bytes: that many, or for a size query (0) the most the kernel allows
+/// (XATTR_SIZE_MAX, also XATTR_LIST_MAX), so that one call reads it and `ReplyXattr::value`
+/// answers its size. Not a size query to the source first, then the read: through an empty
+/// slice that query came back 0 (getfattr then listed nothing, and the size query the
+/// kernel makes itself for security.capability failed getcap with EINVAL), and the value
+/// may change between the two calls anyway.
+fn xattr_buffer(size: u32) -> Vec<u8> {
+    const XATTR_SIZE_MAX: usize = 64 << 10;
+    vec![0u8; if size == 0 { XATTR_SIZE_MAX } else { size as usize }]
 }
