@@ -199,8 +199,8 @@ impl AsyncFilesystem for MemFs {
         let a = MemFs::create(self, parent, &name, mode, flags, caller(&req))?;
         Ok((self.entry(a), 0, self.file_open_flags()))
     }
-    async fn fallocate(&self, _: RequestInfo, op: op::Fallocate) -> R<()> {
-        MemFs::fallocate(self, op.ino, op.offset, op.length, op.mode)
+    async fn fallocate(&self, req: RequestInfo, op: op::Fallocate) -> R<()> {
+        MemFs::fallocate(self, op.ino, op.offset, op.length, op.mode, req.uid != 0)
     }
     async fn lseek(&self, _: RequestInfo, op: op::Lseek) -> R<u64> {
         MemFs::lseek(self, op.ino, op.offset, op.whence)

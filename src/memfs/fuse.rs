@@ -231,8 +231,8 @@ impl Filesystem for MemFs {
         answer!(r, reply, |a| self.give_created(reply, a))
     }
 
-    fn fallocate(&self, _: &Context<'_>, op: op::Fallocate, reply: ReplyEmpty) {
-        let r = self.fallocate(op.ino, op.offset, op.length, op.mode);
+    fn fallocate(&self, ctx: &Context<'_>, op: op::Fallocate, reply: ReplyEmpty) {
+        let r = self.fallocate(op.ino, op.offset, op.length, op.mode, ctx.uid() != 0);
         answer!(r, reply, |_v| reply.ok())
     }
 

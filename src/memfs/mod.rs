@@ -727,8 +727,18 @@ impl MemFs {
     }
 
     /// FALLOCATE: mode 0 or `FALLOC_FL_KEEP_SIZE` allocate, `FALLOC_FL_PUNCH_HOLE` (with
-    /// KEEP_SIZE) frees, `FALLOC_FL_ZERO_RANGE` zeroes.
-    pub fn fallocate(&self, ino: u64, offset: u64, len: u64, mode: i32) -> Result<()> {
+    /// KEEP_SIZE) frees, `FALLOC_FL_ZERO_RANGE` zeroes. `kill_suidgid` clears set-id bits as
+    /// a change of the data by an unprivileged process must (as [`write`](Self::write)):
+    /// FALLOCATE carries no such flag, so callers pass whether the caller lacks the
+    /// privilege (its uid is not 0).
+    pub fn fallocate(
+        &self,
+        ino: u64,
+        offset: u64,
+        len: u64,
+        mode: i32,
+        kill_suidgid: bool,
+    ) -> Result<()> {
         const KEEP: i32 = libc::FALLOC_FL_KEEP_SIZE;
         const PUNCH: i32 = libc::FALLOC_FL_PUNCH_HOLE;
         const ZERO: i32 = libc::FALLOC_FL_ZERO_RANGE;
@@ -773,6 +783,9 @@ impl MemFs {
         let n = s.node_mut(ino)?;
         n.attr.mtime = now;
         n.attr.ctime = now;
+        if kill_suidgid {
+            clear_setid_bits(&mut n.attr);
+        }
         Ok(())
     }
 
