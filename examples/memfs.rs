@@ -5,12 +5,13 @@
 //!
 //! Mounted with `default_permissions` (the kernel checks permissions) and, by default, 1 s
 //! entry and attribute timeouts. Serves until unmounted or SIGINT / SIGTERM, then unmounts
-//! and exits 0.
+//! and exits 0. SIGUSR1 prints the session's statistics and the nodes and bytes held.
 
 mod common;
 
 use fusefs::memfs::{MemFs, MemFsOptions};
 use fusefs::{Session, TerminationSignals};
+use nix::sys::signal::Signal;
 use std::process::exit;
 use std::time::Duration;
 
@@ -75,7 +76,7 @@ fn main() {
     });
     let mnt = &args.common.mountpoint;
     // Before any thread starts (the async runtime's too): threads inherit the signal mask.
-    let served = TerminationSignals::block().and_then(|signals| {
+    let served = TerminationSignals::block_with(&[Signal::SIGUSR1]).and_then(|signals| {
         if args.serve_async {
             let fs = fusefs::AsyncFs::new(MemFs::new(opts))?;
             run(mnt, fs, config, signals, |fs| fs.inner())
@@ -89,7 +90,8 @@ fn main() {
     }
 }
 
-/// Serve `fs` at `mnt` until a signal or an unmount; `memfs` finds the MemFs in it.
+/// Serve `fs` at `mnt` until a signal or an unmount, reporting on SIGUSR1 and at exit;
+/// `memfs` finds the MemFs in it.
 fn run<F: fusefs::Filesystem>(
     mnt: &std::path::Path,
     fs: F,
@@ -103,12 +105,10 @@ fn run<F: fusefs::Filesystem>(
         mnt.display(),
         session.transport()
     );
-    match signals.wait(&session)? {
-        Some(sig) => eprintln!("memfs: {sig}, unmounting"),
-        None => eprintln!("memfs: unmounted"),
-    }
-    let stats = memfs(session.filesystem()).stats();
-    session.unmount()?;
-    eprintln!("memfs: {} nodes, {} bytes of data at exit", stats.nodes, stats.data_bytes);
-    Ok(())
+    let report = |s: &Session<F>, when: &str| {
+        let stats = memfs(s.filesystem()).stats();
+        eprintln!("--- memfs statistics ---\n{}", s.stats());
+        eprintln!("memfs: {when} {} nodes, {} bytes of data", stats.nodes, stats.data_bytes);
+    };
+    common::serve_with_reports("memfs", session, &signals, report)
 }

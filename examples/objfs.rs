@@ -147,13 +147,14 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
     let session = Session::mount(fs, mnt, config)?;
     session.filesystem().inner().set_notifier(session.notifier());
     eprintln!("objfs: serving {} at {} over {}", args.scheme, mnt.display(), session.transport());
-    let report = |s: &Served, _: &str| {
+    let report = |s: &Served, when: &str| {
         let fs = s.filesystem().inner();
+        eprintln!("--- objfs statistics ---\n{}{}", fs.stats(), s.stats());
+        // Last, and on one line: a reader of the output knows the report is whole.
         eprintln!(
-            "--- objfs statistics ---\nuploads pending: {}\n{}{}",
+            "objfs: {when} {} uploads pending, {} files read ahead and used",
             fs.backend().pending_uploads(),
-            fs.stats(),
-            s.stats()
+            fs.backend().read_ahead_hits(),
         );
     };
     common::serve_with_reports("objfs", session, &signals, report)

@@ -72,14 +72,10 @@ fn run(
         mnt.display(),
         session.transport()
     );
-    let report = |s: &Session<AsyncFs<CachedFs<Slow<Blocking<LocalBackend>>>>>, _: &str| {
+    let report = |s: &Session<AsyncFs<CachedFs<Slow<Blocking<LocalBackend>>>>>, when: &str| {
         let fs = s.filesystem().inner();
-        eprintln!(
-            "--- slowfs statistics ---\nbackend calls: {:?}\n{}{}",
-            fs.backend().calls(),
-            fs.stats(),
-            s.stats()
-        );
+        eprintln!("--- slowfs statistics ---\n{}{}", fs.stats(), s.stats());
+        eprintln!("slowfs: {when} backend calls: {:?}", fs.backend().calls());
     };
     common::serve_with_reports("slowfs", session, &signals, report)
 }

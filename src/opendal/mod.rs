@@ -256,6 +256,12 @@ impl OpenDalBackend {
         &self.cfg
     }
 
+    /// How many small files were served from a fetch ahead (their directory read in order,
+    /// [`SiblingConfig`]) rather than by a GET of their own.
+    pub fn read_ahead_hits(&self) -> u64 {
+        self.siblings.used()
+    }
+
     /// Paths whose writes are not uploaded yet.
     pub fn pending_uploads(&self) -> usize {
         lock(&self.staged).values().filter(|s| s.is_dirty()).count()

@@ -49,6 +49,8 @@ pub(super) struct Siblings {
     dirs: Mutex<HashMap<PathBuf, SmallFiles>>,
     /// Fetched ahead: when, its size, and the bytes (or the GET under way).
     fetched: Mutex<HashMap<PathBuf, (Instant, u64, Fetch)>>,
+    /// Opens served from what was fetched ahead.
+    used: std::sync::atomic::AtomicU64,
 }
 
 impl Siblings {
@@ -75,7 +77,16 @@ impl Siblings {
     pub(super) fn take(&self, cfg: &SiblingConfig, path: &Path, size: u64) -> Option<Fetch> {
         let fetched = lock(&self.fetched);
         let (at, len, f) = fetched.get(path)?;
-        (*len == size && at.elapsed() < cfg.ttl).then(|| f.clone())
+        let hit = (*len == size && at.elapsed() < cfg.ttl).then(|| f.clone());
+        if hit.is_some() {
+            self.used.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        hit
+    }
+
+    /// How many opens were served from what was fetched ahead.
+    pub(super) fn used(&self) -> u64 {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `path` (small) is being read from its start: fetch the next small files after it.
