@@ -46,23 +46,8 @@ fn open_direct(p: &Path) -> File {
     std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(p).unwrap()
 }
 
-/// Open `file(i)` for each of `readers` threads, make the backend wait `latency` from then
-/// on, and have the threads each read 4 KiB at once (after a barrier); how long the reads took.
-/// Runs under the mount's time limit.
-fn read_together(
-    m: &TestMount<Fs>,
-    readers: usize,
-    file: fn(usize) -> String,
-    latency: Duration,
-) -> Duration {
-    let fs = Arc::clone(m.session().filesystem());
-    m.run(move |dir| {
-        let files: Vec<File> = (0..readers).map(|i| open_direct(&dir.join(file(i)))).collect();
-        fs.inner().backend().set_latency(latency);
-        read_files(files, file)
-    })
-}
-
+/// Each file read (4 KiB at 0) by a thread of its own, all at once (after a barrier), and
+/// checked to hold its own bytes; how long the reads took.
 fn read_files(files: Vec<File>, file: fn(usize) -> String) -> Duration {
     let readers = files.len();
     let start = Arc::new(Barrier::new(readers + 1));
@@ -82,29 +67,49 @@ fn read_files(files: Vec<File>, file: fn(usize) -> String) -> Duration {
     start.wait();
     let t = Instant::now();
     for h in threads {
-        let (i, byte) = h.join().unwrap();
+        let (i, byte) = common::join("a reader", h);
         let expected = file(i)[1..].parse::<usize>().unwrap() as u8;
         assert_eq!(byte, expected, "reader {i} got its file's bytes");
     }
     t.elapsed()
 }
 
+/// `readers` threads each read 4 KiB of `file(i)` at once while the backend holds every
+/// call; once at least [`TOGETHER`] wait in the filesystem at once, the backend lets them go.
+/// The backend reads made for them, and how many were waiting at the release.
+fn read_while_held(m: &TestMount<Fs>, readers: usize, file: fn(usize) -> String) -> (u64, usize) {
+    let fs = Arc::clone(m.session().filesystem());
+    let before = fs.inner().backend().calls().read;
+    let files: Vec<File> =
+        m.run(move |dir| (0..readers).map(|i| open_direct(&dir.join(file(i)))).collect());
+    fs.inner().backend().hold();
+    let reading = std::thread::spawn(move || read_files(files, file));
+    let together = TOGETHER.min(readers);
+    common::wait_until("reads waiting in the daemon together", || {
+        m.session().stats().in_flight >= together
+    });
+    let waiting = m.session().stats().in_flight;
+    fs.inner().backend().release();
+    common::join("the readers", reading);
+    (fs.inner().backend().calls().read - before, waiting)
+}
+
+/// Reads that must wait in the daemon at once: 8 times its 2 threads, so they are not
+/// served one per thread; and fewer than fuse-uring's entries in one CPU's queue (23 here,
+/// from `ring_memory`), since a request waits for its own CPU's queue.
+const TOGETHER: usize = 16;
+
 #[test]
-fn concurrent_readers_cost_one_latency_not_one_each() {
-    if !can_mount("concurrent_readers_cost_one_latency_not_one_each") {
+fn concurrent_readers_wait_their_latency_together() {
+    if !can_mount("concurrent_readers_wait_their_latency_together") {
         return;
     }
     const READERS: usize = 64;
-    let latency = Duration::from_millis(100);
     let src = source(READERS);
     let m = mount_with(src.path(), Duration::ZERO, None);
-    let before = m.session().filesystem().inner().backend().calls().read;
-    let took = read_together(&m, READERS, |i| format!("f{i}"), latency);
-    let reads = m.session().filesystem().inner().backend().calls().read - before;
-    eprintln!("{READERS} reads of a {latency:?} backend took {took:?} ({reads} backend reads)");
+    let (reads, waiting) = read_while_held(&m, READERS, |i| format!("f{i}"));
+    eprintln!("{waiting} of {READERS} reads waited in the daemon together");
     assert_eq!(reads, READERS as u64, "one backend read per file");
-    // Served one at a time by 2 threads they would take 32 latencies (3.2 s).
-    assert!(took < latency * 10, "{took:?}: the reads waited their latency together");
     m.unmount();
 }
 
@@ -116,13 +121,16 @@ fn readers_of_one_block_share_one_backend_read() {
     const READERS: usize = 32;
     let src = source(1);
     let m = mount_with(src.path(), Duration::ZERO, None);
-    let before = m.session().filesystem().inner().backend().calls().read;
-    read_together(&m, READERS, |_| "f0".into(), Duration::from_millis(200));
-    let reads = m.session().filesystem().inner().backend().calls().read - before;
+    let (reads, waiting) = read_while_held(&m, READERS, |_| "f0".into());
     let coalesced = m.session().filesystem().inner().stats().coalesced;
-    eprintln!("{READERS} readers of one block: {reads} backend reads, {coalesced} coalesced");
-    assert!(reads <= 4, "{reads} backend reads for {READERS} readers of one block");
-    assert!(coalesced >= (READERS as u64) - reads, "the others waited on a read in flight");
+    eprintln!(
+        "{READERS} readers of one block, {waiting} waiting together: {reads} backend reads, \
+         {coalesced} coalesced"
+    );
+    // The readers waiting at the release shared one read; each later one may make its own.
+    let most = 1 + (READERS - waiting) as u64;
+    assert!(reads <= most, "{reads} backend reads for {READERS} readers of one block");
+    assert!(coalesced >= waiting as u64 - 1, "those waiting shared the read in flight");
     m.unmount();
 }
 
@@ -160,7 +168,7 @@ fn an_interrupted_slow_read_is_cancelled_with_eintr() {
         std::thread::sleep(std::time::Duration::from_millis(1)); // not a spin: the daemon needs the CPU
     }
     nix::sys::pthread::pthread_kill(thread, Signal::SIGUSR1).unwrap();
-    let (r, took) = reader.join().unwrap();
+    let (r, took) = common::join("the reader", reader);
     let err = r.expect_err("the read was interrupted");
     assert_eq!(err.raw_os_error(), Some(libc::EINTR), "{err}");
     assert!(took < latency / 2, "cancelled at once ({took:?}), not after the latency");
@@ -183,13 +191,10 @@ fn a_runtime_that_stops_answers_what_is_in_flight() {
         (std::fs::metadata(&path).map(|_| ()), t.elapsed())
     });
     let calls = || m.session().filesystem().inner().backend().calls().stat;
-    let deadline = Instant::now() + common::LIMIT;
-    while calls() == 0 {
-        assert!(Instant::now() < deadline, "the lookup never reached the backend");
-        std::thread::sleep(std::time::Duration::from_millis(1)); // not a spin: the daemon needs the CPU
-    }
+    common::wait_until("the lookup reaching the backend", || calls() > 0);
     rt.shutdown_background();
-    let (r, took) = opener.join().unwrap();
+    // A regression (no answer once the runtime stops) fails here instead of hanging.
+    let (r, took) = common::join("the open in flight", opener);
     let err = r.expect_err("the lookup in flight failed");
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     assert!(took < Duration::from_secs(10), "answered at once ({took:?})");

@@ -117,10 +117,10 @@ fn at_most_max_in_flight_wait_and_none_is_lost() {
             })
             .collect();
         for r in readers {
-            r.join().unwrap();
+            common::join("a reader", r);
         }
     });
-    releaser.join().unwrap();
+    common::join("the releaser", releaser);
     let most = *m.session().filesystem().most_pending.lock().unwrap();
     // Each transport thread may already have reads outstanding when the bound is reached:
     // each of the 2 blocking readers one, each of the 2 uring workers its 2 armed reads.
@@ -130,8 +130,11 @@ fn at_most_max_in_flight_wait_and_none_is_lost() {
         Transport::FuseUring => 0,
     };
     eprintln!("{transport}: at most {most} READs waited (bound {bound}, slack {slack})");
-    assert!(bound <= BOUND, "fuse-uring's automatic depth follows max_in_flight ({bound})");
-    assert!(most >= first, "the bound was reached ({most})");
+    if transport == Transport::FuseUring {
+        // The other transports take BOUND itself; fuse-uring sizes its queues from it.
+        assert!(bound <= BOUND, "fuse-uring's automatic depth follows max_in_flight ({bound})");
+    }
+    // That `first` READs waited at once is `release`'s own condition.
     assert!(most <= bound + slack, "{most} READs waited at once; the bound is {bound}");
     // Every request answered (the readers' RELEASEs come asynchronously: wait for them).
     let deadline = std::time::Instant::now() + common::LIMIT;
@@ -186,7 +189,7 @@ fn at_the_bound_the_end_of_the_connection_is_seen() {
         std::thread::sleep(std::time::Duration::from_millis(1)); // not a spin: the daemon needs the CPU
     }
     for r in readers {
-        let err = r.join().unwrap().expect_err("aborted");
+        let err = common::join("a reader of the aborted mount", r).expect_err("aborted");
         assert!(matches!(err.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED)), "{err}");
     }
     fs.pending.lock().unwrap().clear(); // answered into a closed connection: harmless
@@ -242,7 +245,7 @@ fn a_lazy_unmount_with_requests_in_flight_answers_them_then_ends() {
         reply.data(&[(offset / 4096) as u8 + 1; 4096]);
     }
     for (i, r) in readers.into_iter().enumerate() {
-        let (n, first) = r.join().unwrap().expect("answered after the lazy unmount");
+        let (n, first) = common::join("a reader", r).expect("answered after the lazy unmount");
         assert_eq!((n, first), (4096, i as u8 + 1));
     }
     // The readers' files are closed: the kernel lets go, and the session sees it.

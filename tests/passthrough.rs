@@ -13,17 +13,24 @@ use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-fn mount_passthrough(src: &Path) -> TestMount<PassthroughFs> {
+/// The kernel's caches are the machine's: the test that drops them (drop_caches) holds this
+/// for writing, every other test of this binary for reading, so none sees its pages or
+/// entries dropped halfway (KEEP_CACHE would then look ignored).
+static KERNEL_CACHES: RwLock<()> = RwLock::new(());
+
+fn caches_kept() -> std::sync::RwLockReadGuard<'static, ()> {
+    KERNEL_CACHES.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `PassthroughFs` over `src`; `None` (said loudly) where the kernel has no passthrough
+/// (before 6.9).
+fn mount_passthrough(test: &str, src: &Path) -> Option<TestMount<PassthroughFs>> {
     let fs = PassthroughFs::new(src, PassthroughOptions::default()).unwrap();
     let m = TestMount::new(fs, 2);
-    assert!(
-        m.session().negotiated().granted.contains(InitFlags::PASSTHROUGH),
-        "the 6.18 kernel grants PASSTHROUGH"
-    );
-    m
+    common::kernel_gave(test, &m, InitFlags::PASSTHROUGH).then_some(m)
 }
 
 #[test]
@@ -31,10 +38,15 @@ fn passthrough_reads_and_writes_are_the_backing_files() {
     if !can_mount("passthrough_reads_and_writes_are_the_backing_files") {
         return;
     }
+    let _caches = caches_kept();
     let src = Tmpfs::new((0, 0));
     let data: Vec<u8> = (0..3 << 20).map(|i| (i * 7 % 251) as u8).collect();
     fs::write(src.path.join("f"), &data).unwrap();
-    let m = mount_passthrough(&src.path);
+    let Some(m) =
+        mount_passthrough("passthrough_reads_and_writes_are_the_backing_files", &src.path)
+    else {
+        return;
+    };
     let src_f = src.path.join("f");
     m.run(move |p| {
         let f = OpenOptions::new().read(true).write(true).open(p.join("f")).unwrap();
@@ -61,11 +73,15 @@ fn a_backing_file_is_closed_at_the_last_release() {
     if !can_mount("a_backing_file_is_closed_at_the_last_release") {
         return;
     }
+    let _caches = KERNEL_CACHES.write().unwrap_or_else(|e| e.into_inner());
     let src = Tmpfs::new((0, 0));
     for i in 0..100 {
         fs::write(src.path.join(format!("f{i}")), [i as u8; 64]).unwrap();
     }
-    let m = mount_passthrough(&src.path);
+    let Some(m) = mount_passthrough("a_backing_file_is_closed_at_the_last_release", &src.path)
+    else {
+        return;
+    };
     let backing = m.session().backing_files();
     // Two opens of one file share one registration; it goes with the second close.
     let (a, b) = m.run(|p| (File::open(p.join("f0")).unwrap(), File::open(p.join("f0")).unwrap()));
@@ -170,6 +186,7 @@ fn mixing_passthrough_and_cached_opens_of_one_file() {
     if !can_mount("mixing_passthrough_and_cached_opens_of_one_file") {
         return;
     }
+    let _caches = caches_kept();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("backing");
     fs::write(&path, b"backing bytes").unwrap();
@@ -289,6 +306,7 @@ fn backing_files_need_passthrough_granted() {
     if !can_mount("backing_files_need_passthrough_granted") {
         return;
     }
+    let _caches = caches_kept();
     // MemFs does not ask for PASSTHROUGH.
     let m = TestMount::new(fusefs::memfs::MemFs::new(Default::default()), 1);
     let backing = m.session().backing_files();
@@ -300,7 +318,9 @@ fn backing_files_need_passthrough_granted() {
     m.unmount();
     // A passthrough mount refuses a directory with the kernel's EISDIR... and so on.
     let src = Tmpfs::new((0, 0));
-    let m = mount_passthrough(&src.path);
+    let Some(m) = mount_passthrough("backing_files_need_passthrough_granted", &src.path) else {
+        return;
+    };
     let backing = m.session().backing_files();
     let dir = File::open(&src.path).unwrap();
     let e = backing.open(&dir).unwrap_err();
@@ -317,6 +337,7 @@ fn the_kernel_keeps_listings_and_pages_only_when_told() {
     if !can_mount("the_kernel_keeps_listings_and_pages_only_when_told") {
         return;
     }
+    let _caches = caches_kept();
     for cache in [true, false] {
         let src = Tmpfs::new((0, 0));
         for i in 0..50 {
@@ -400,6 +421,7 @@ fn a_source_stacked_too_deep_is_served_unless_the_depth_allows_it() {
     if !can_mount("a_source_stacked_too_deep_is_served_unless_the_depth_allows_it") {
         return;
     }
+    let _caches = caches_kept();
     for depth in [1, 2] {
         let src = Overlay::new();
         let mut c = common::config();
@@ -422,4 +444,74 @@ fn a_source_stacked_too_deep_is_served_unless_the_depth_allows_it() {
         assert!(m.session().filesystem().uses_passthrough(), "the mount still tries");
         m.unmount();
     }
+}
+
+/// Tools that ask for the size first (getfattr, cp -a, tar --xattrs, rsync -X) get it, on
+/// the passthrough filesystem and on MemFs: a file's and a directory's user xattrs.
+#[test]
+fn xattr_size_queries_answer_the_size() {
+    if !can_mount("xattr_size_queries_answer_the_size") {
+        return;
+    }
+    let _caches = caches_kept();
+    let want: &[(&str, &[u8])] =
+        &[("user.a", b"hello"), ("user.big", &[7u8; 3000]), ("user.empty", b"")];
+    let src = Tmpfs::new((0, 0));
+    let mut o = PassthroughOptions::default();
+    o.passthrough = false;
+    let m = TestMount::new(PassthroughFs::new(&src.path, o).unwrap(), 2);
+    m.run(move |p| {
+        fs::write(p.join("f"), b"x").unwrap();
+        fs::create_dir(p.join("d")).unwrap();
+        common::assert_xattr_size_queries(&p.join("f"), want);
+        common::assert_xattr_size_queries(&p.join("d"), want);
+    });
+    m.unmount();
+    let m = TestMount::new(fusefs::memfs::MemFs::new(Default::default()), 2);
+    m.run(move |p| {
+        fs::write(p.join("f"), b"x").unwrap();
+        common::assert_xattr_size_queries(&p.join("f"), want);
+    });
+    m.unmount();
+}
+
+/// File capabilities (the security.capability xattr, as setcap writes it) are kept and
+/// read back whole through the passthrough filesystem, as getcap reads them.
+#[test]
+fn file_capabilities_are_read_back() {
+    if !can_mount("file_capabilities_are_read_back") {
+        return;
+    }
+    let _caches = caches_kept();
+    let src = Tmpfs::new((0, 0));
+    let m = mount_example_passthrough(&src);
+    let f = m.path.join("tool");
+    fs::write(&f, b"#!/bin/sh\n").unwrap();
+    // VFS_CAP_REVISION_2: magic_etc, then permitted and inheritable for two 32-bit words;
+    // cap_net_raw (13) permitted and effective.
+    let mut cap = Vec::new();
+    for w in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+        cap.extend_from_slice(&w.to_le_bytes());
+    }
+    let c = std::ffi::CString::new(f.as_os_str().as_encoded_bytes()).unwrap();
+    let name = c"security.capability";
+    // SAFETY: NUL-terminated path and name, the value buffer ours, alive for the call.
+    let rc =
+        unsafe { libc::setxattr(c.as_ptr(), name.as_ptr(), cap.as_ptr().cast(), cap.len(), 0) };
+    assert_eq!(rc, 0, "set the capability: {}", std::io::Error::last_os_error());
+    let mut back = vec![0u8; 64];
+    // SAFETY: as above.
+    let n =
+        unsafe { libc::getxattr(c.as_ptr(), name.as_ptr(), back.as_mut_ptr().cast(), back.len()) };
+    assert!(n >= 0, "getcap: {}", std::io::Error::last_os_error());
+    back.truncate(n as usize);
+    assert_eq!(back, cap, "the capability read back whole");
+    // SAFETY: as above, a size query.
+    let size = unsafe { libc::getxattr(c.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+    assert_eq!(size, cap.len() as isize, "its size query");
+    drop(m);
+}
+
+fn mount_example_passthrough(src: &Tmpfs) -> ExampleMount {
+    ExampleMount::start_with("passthrough", &[src.path.to_str().unwrap()], &["--allow-other"])
 }

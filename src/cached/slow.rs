@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -135,18 +135,44 @@ pub struct Slow<B> {
     /// The latency, in nanoseconds.
     latency: AtomicU64,
     counts: [AtomicU64; 5],
+    /// Whether calls are held (see [`hold`](Slow::hold)); checked first so that a
+    /// backend nobody holds pays one load per call.
+    held: AtomicBool,
+    /// Open (`true`) or held; held calls wait for it to open.
+    gate: tokio::sync::watch::Sender<bool>,
 }
 
 impl<B: Backend> Slow<B> {
     /// Wrap `inner`.
     pub fn new(inner: B, latency: Duration) -> Slow<B> {
         let nanos = AtomicU64::new(latency.as_nanos().min(u64::MAX.into()) as u64);
-        Slow { inner, latency: nanos, counts: Default::default() }
+        let gate = tokio::sync::watch::Sender::new(true);
+        Slow {
+            inner,
+            latency: nanos,
+            counts: Default::default(),
+            held: AtomicBool::new(false),
+            gate,
+        }
     }
 
     /// Change the latency of the calls made from now on.
     pub fn set_latency(&self, latency: Duration) {
         self.latency.store(latency.as_nanos().min(u64::MAX.into()) as u64, Relaxed);
+    }
+
+    /// Hold every call made from now on (after its latency) until [`release`](Slow::release):
+    /// for tests that need many requests waiting at once, as a condition rather than a bet on
+    /// how long a latency lasts.
+    pub fn hold(&self) {
+        self.gate.send_replace(false);
+        self.held.store(true, Relaxed);
+    }
+
+    /// Let the held calls, and every call from now on, go on.
+    pub fn release(&self) {
+        self.held.store(false, Relaxed);
+        self.gate.send_replace(true);
     }
 
     /// The latency added to each call.
@@ -165,6 +191,10 @@ impl<B: Backend> Slow<B> {
         let latency = self.latency();
         if !latency.is_zero() {
             delay(latency).await;
+        }
+        if self.held.load(Relaxed) {
+            // The sender lives as long as `self`: the wait ends only by a release.
+            let _ = self.gate.subscribe().wait_for(|open| *open).await;
         }
     }
 }

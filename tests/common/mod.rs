@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod servers;
+pub mod watchdog;
 
 use fusefs::{Config, Filesystem, Session, Transport};
 use std::io::{BufRead, BufReader};
@@ -110,6 +111,15 @@ pub fn served_by(t: Transport) -> Transport {
     t
 }
 
+/// The transport a mount speaking protocol 7.`minor` (`Config::protocol_minor`) gets:
+/// fuse-uring came with 7.42, and falls back to threads below it.
+pub fn served_at(minor: u32) -> Transport {
+    match served_by(transport()) {
+        Transport::FuseUring if minor < 42 => Transport::Threads,
+        t => t,
+    }
+}
+
 /// `Config::default()` with the transport under test.
 pub fn config() -> Config {
     let mut c = Config::default();
@@ -170,6 +180,8 @@ pub fn with_limit<T: Send + 'static>(
 pub struct TestMount<F: Filesystem> {
     session: Option<Session<F>>,
     path: PathBuf,
+    /// Dropped after the unmount in `drop`: the watch ends once the mount is gone.
+    watch: watchdog::Guard,
     _dir: tempfile::TempDir,
 }
 
@@ -190,9 +202,10 @@ impl<F: Filesystem> TestMount<F> {
         let dir = tempfile::Builder::new().prefix("fusefs-test-").tempdir().unwrap();
         let path = dir.path().to_path_buf();
         let session = Session::mount(fs, &path, config).expect("mount");
+        let watch = watchdog::watch_mount(&path, session.connection_id(), None);
         assert!(is_mounted(&path), "mounted at {}", path.display());
         assert_eq!(session.transport(), expected, "the transport serving the mount");
-        TestMount { session: Some(session), path, _dir: dir }
+        TestMount { session: Some(session), path, watch, _dir: dir }
     }
 
     pub fn path(&self) -> &Path {
@@ -201,6 +214,11 @@ impl<F: Filesystem> TestMount<F> {
 
     pub fn session(&self) -> &Session<F> {
         self.session.as_ref().unwrap()
+    }
+
+    /// The watchdog's hold on this mount (to extend its limit).
+    pub fn watch(&self) -> &watchdog::Guard {
+        &self.watch
     }
 
     /// Requests of `opcode` the session has counted (answered; FORGET: received). A reply
@@ -251,6 +269,25 @@ impl<F: Filesystem> Drop for TestMount<F> {
     }
 }
 
+/// The fusectl connection id of the FUSE mount at `path` (the minor of its device, from
+/// /proc/self/mountinfo), if one is mounted there.
+pub fn connection_of(path: &Path) -> Option<u32> {
+    let want = path.to_string_lossy().replace(' ', "\\040");
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let fstype = f.get(f.iter().position(|&x| x == "-")? + 1)?;
+            (fstype.starts_with("fuse") && f.get(4) == Some(&want.as_str())).then(|| f[2])
+        })
+        .next_back()?
+        .split(':')
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Abort FUSE connection `conn` through fusectl: every request waiting on it fails.
 pub fn abort_connection(conn: Option<u32>) {
     if let Some(id) = conn {
         let _ = std::fs::write(format!("/sys/fs/fuse/connections/{id}/abort"), "1");
@@ -270,6 +307,8 @@ pub fn example(name: &str) -> PathBuf {
 pub struct ExampleMount {
     child: Option<Child>,
     pub path: PathBuf,
+    /// Set once the example serves; dropped after `stop` has reaped it.
+    watch: Option<watchdog::Guard>,
     _dir: tempfile::TempDir,
     log: std::sync::Arc<std::sync::Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -298,8 +337,8 @@ impl ExampleMount {
     }
 
     /// Like `start_with`, run as the unprivileged user `uid`:`gid` (no capabilities, so it
-    /// mounts through fusermount3 on a mountpoint made theirs), on whichever transport the
-    /// kernel lets that user have.
+    /// mounts through fusermount3 on a mountpoint made theirs), served by the transport
+    /// under test like any other.
     pub fn start_as(
         name: &str,
         before: &[&str],
@@ -307,7 +346,7 @@ impl ExampleMount {
         uid: u32,
         gid: u32,
     ) -> ExampleMount {
-        Self::spawn(name, before, args, None, Some((uid, gid)))
+        Self::spawn(name, before, args, Some(served_by(transport())), Some((uid, gid)))
     }
 
     fn spawn(
@@ -353,11 +392,19 @@ impl ExampleMount {
                 }
             }
         });
-        let mut m = ExampleMount { child: Some(child), path, _dir: dir, log, reader: Some(reader) };
+        let mut m = ExampleMount {
+            child: Some(child),
+            path,
+            watch: None,
+            _dir: dir,
+            log,
+            reader: Some(reader),
+        };
         if rx.recv_timeout(LIMIT).is_err() {
             m.stop();
             panic!("example {name} did not start serving within {LIMIT:?}");
         }
+        m.watch = Some(watchdog::watch_mount(&m.path, connection_of(&m.path), Some(m.pid())));
         assert!(is_mounted(&m.path), "example {name} says serving but nothing is mounted");
         if let Some(expected) = expected {
             let over = format!("over {expected}");
@@ -366,28 +413,35 @@ impl ExampleMount {
         m
     }
 
-    /// Ask the example for its report (SIGUSR1) until the latest one (a line holding
-    /// ": now ") contains `want`, each probe waiting for its answer; fail past the time
-    /// limit. For what settles after the callers are done: RELEASE reaches the daemon after
-    /// close(2) has returned.
+    /// Ask the example for its report (SIGUSR1) and wait for it: its line holding ": now "
+    /// (printed last), which this returns.
+    pub fn report(&self) -> String {
+        let reports = |m: &ExampleMount| m.output().matches(": now ").count();
+        let before = reports(self);
+        self.signal(nix::sys::signal::Signal::SIGUSR1);
+        wait_until("the report on SIGUSR1", || reports(self) > before);
+        let out = self.output();
+        out.lines().rfind(|l| l.contains(": now ")).unwrap_or("").to_string()
+    }
+
+    /// Ask for reports until the latest one contains `want`; fail past the time limit. For
+    /// what settles after the callers are done: RELEASE reaches the daemon after close(2)
+    /// has returned.
     pub fn settled_report(&self, want: &str) {
         let deadline = std::time::Instant::now() + LIMIT;
-        let reports = |m: &ExampleMount| m.output().matches(": now ").count();
         loop {
-            let before = reports(self);
-            self.signal(nix::sys::signal::Signal::SIGUSR1);
-            while reports(self) == before {
-                assert!(std::time::Instant::now() < deadline, "no report on SIGUSR1");
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            let out = self.output();
-            let last = out.lines().rfind(|l| l.contains(": now ")).unwrap_or("");
+            let last = self.report();
             if last.contains(want) {
                 return;
             }
             assert!(std::time::Instant::now() < deadline, "never reported {want:?}: {last}");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The watchdog's hold on this mount (to extend its limit).
+    pub fn watch(&self) -> &watchdog::Guard {
+        self.watch.as_ref().expect("serving")
     }
 
     /// The example's process id (while it runs).
@@ -443,7 +497,7 @@ impl ExampleMount {
         let mut child = self.child.take().unwrap();
         let pid = child.id() as i32;
         let path = self.path.clone();
-        with_limit(
+        let status = with_limit(
             "example exit",
             LIMIT,
             move || {
@@ -454,7 +508,11 @@ impl ExampleMount {
                 let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
             },
             move || child.wait().unwrap(),
-        )
+        );
+        if let Some(w) = &self.watch {
+            w.reaped();
+        }
+        status
     }
 
     /// Stop and reap the example: SIGTERM, then after 10 s SIGKILL and a lazy unmount. It
@@ -474,6 +532,9 @@ impl ExampleMount {
                 let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
                 // SIGKILL cannot be ignored: the waiter reaps it.
                 let _ = rx.recv_timeout(LIMIT);
+            }
+            if let Some(w) = &self.watch {
+                w.reaped();
             }
         }
         if is_mounted(&self.path) {
@@ -523,6 +584,142 @@ impl Drop for Tmpfs {
         }
         if !std::thread::panicking() {
             assert!(!is_mounted(&self.path), "tmpfs {} left mounted", self.path.display());
+        }
+    }
+}
+
+/// Join `handle` under the time limit; a thread still running past it fails the test (and
+/// is left behind: nothing can stop a thread from outside).
+pub fn join<T>(what: &str, handle: std::thread::JoinHandle<T>) -> T {
+    wait_until(&format!("{what}: the thread's end"), || handle.is_finished());
+    match handle.join() {
+        Ok(v) => v,
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+/// Whether the kernel feature `what` may be missing here: where it is, the test says so
+/// loudly and skips that check, unless `FUSEFS_REQUIRE_KERNEL_FEATURES` is set (by `.ci/run`
+/// on 6.18, which has them all), which makes it a failure.
+pub fn kernel_lacks(test: &str, what: &str) {
+    if std::env::var_os("FUSEFS_REQUIRE_KERNEL_FEATURES").is_some() {
+        panic!("{test}: {what} is missing but FUSEFS_REQUIRE_KERNEL_FEATURES is set");
+    }
+    eprintln!("\n*** {test}: SKIPPED a check: {what} is missing on this kernel ***\n");
+}
+
+/// Whether INIT granted `flag` on mount `m`'s connection; if not, says so as
+/// [`kernel_lacks`] does.
+pub fn kernel_gave<F: Filesystem>(test: &str, m: &TestMount<F>, flag: fusefs::InitFlags) -> bool {
+    if m.session().negotiated().granted.contains(flag) {
+        return true;
+    }
+    kernel_lacks(test, &format!("INIT did not grant {flag:?}"));
+    false
+}
+
+/// Write 64 KiB to a new file `path`, read it back, and count the pages of it in the page
+/// cache (cachestat(2), Linux 6.5); `None` where the kernel has no cachestat.
+pub fn cached_after_write_and_read(path: &Path) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    std::fs::write(path, vec![7u8; 64 << 10]).unwrap();
+    let f = std::fs::File::open(path).unwrap();
+    assert_eq!(std::fs::read(path).unwrap().len(), 64 << 10);
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct CacheStat {
+        nr_cache: u64,
+        nr_dirty: u64,
+        nr_writeback: u64,
+        nr_evicted: u64,
+        nr_recently_evicted: u64,
+    }
+    const SYS_CACHESTAT: libc::c_long = 451; // the same on every architecture
+    let range = Range { off: 0, len: 0 }; // to the end of the file
+    let mut cs = CacheStat::default();
+    // SAFETY: cachestat reads one range and writes one struct cachestat, both ours and
+    // alive for the call; the fd is open.
+    let rc = unsafe {
+        libc::syscall(SYS_CACHESTAT, f.as_raw_fd(), &range, &mut cs as *mut CacheStat, 0)
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSYS), "cachestat: {e}");
+        return None;
+    }
+    Some(cs.nr_cache)
+}
+
+impl ExampleMount {
+    /// How many of the example's threads have a name starting with `prefix`.
+    pub fn threads_named(&self, prefix: &str) -> usize {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.pid())).unwrap();
+        tasks
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
+            })
+            .count()
+    }
+
+    /// Fail unless the example serves through the async API (its runtime's threads run).
+    pub fn assert_served_async(&self) {
+        assert!(self.threads_named("fusefs-async") > 0, "served through the async API");
+    }
+}
+
+/// getfattr's and cp -a's way with xattrs, on `path` holding exactly the user xattrs
+/// `want` (name, value) and no others: the size queries (a zero buffer) answer the size,
+/// a buffer of exactly that size gets the whole answer, and a buffer a byte short ERANGE;
+/// for listxattr and for getxattr of each.
+pub fn assert_xattr_size_queries(path: &Path, want: &[(&str, &[u8])]) {
+    use std::ffi::CString;
+    let p = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    for (name, value) in want {
+        let n = CString::new(*name).unwrap();
+        // SAFETY: NUL-terminated path and name and a value buffer, alive for the call.
+        let rc = unsafe {
+            libc::setxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        };
+        assert_eq!(rc, 0, "setxattr {name}: {}", std::io::Error::last_os_error());
+    }
+    let errno = || std::io::Error::last_os_error().raw_os_error();
+    // Names as the kernel lists them: security.* ones the source may add are skipped by
+    // comparing the user.* ones only, so the list is read whole, then checked.
+    // SAFETY (each call below): the path is NUL-terminated, the buffer ours, its length
+    // passed (a null buffer with length 0 for the size queries).
+    let size = unsafe { libc::listxattr(p.as_ptr(), std::ptr::null_mut(), 0) };
+    assert!(size > 0, "listxattr's size query: {size} ({:?})", errno());
+    let mut buf = vec![0u8; size as usize];
+    let got = unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(got, size, "listxattr into a buffer of the size it gave");
+    let mut names: Vec<&[u8]> =
+        buf.split(|&b| b == 0).filter(|n| n.starts_with(b"user.")).collect();
+    names.sort();
+    let mut expected: Vec<&[u8]> = want.iter().map(|(n, _)| n.as_bytes()).collect();
+    expected.sort();
+    assert_eq!(names, expected, "the user xattrs listed");
+    let short = unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len() - 1) };
+    assert_eq!((short, errno()), (-1, Some(libc::ERANGE)), "listxattr a byte short");
+    for (name, value) in want {
+        let n = CString::new(*name).unwrap();
+        let size = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) };
+        assert_eq!(size, value.len() as isize, "getxattr {name}'s size query ({:?})", errno());
+        let mut buf = vec![0u8; value.len()];
+        let got =
+            unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        assert_eq!(got, value.len() as isize, "getxattr {name} into an exact buffer");
+        assert_eq!(&buf[..], *value, "{name}'s value");
+        if !value.is_empty() {
+            let short = unsafe {
+                libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len() - 1)
+            };
+            assert_eq!((short, errno()), (-1, Some(libc::ERANGE)), "getxattr {name} a byte short");
         }
     }
 }

@@ -9,7 +9,7 @@
 //! FUSEFS_REQUIRE_SERVERS (set by `.ci/run`).
 
 use super::LIMIT;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -58,9 +58,44 @@ pub fn installed(test: &str, program: &str, how: &str) -> bool {
     false
 }
 
-/// A port nobody listens on now.
+/// A port nobody listens on now (someone may take it before the server binds it: see
+/// [`Server::start`]).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Whether process `pid` has a socket listening on TCP port `port` (/proc/net/tcp's
+/// listening sockets, matched by inode to the process's descriptors).
+fn listens(pid: u32, port: u16) -> bool {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let inodes: Vec<String> = tcp
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+            (local_port == port && *f.get(3)? == "0A").then(|| f.get(9).map(|i| i.to_string()))?
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    fds.flatten().any(|fd| {
+        let target = std::fs::read_link(fd.path()).unwrap_or_default();
+        let t = target.to_string_lossy();
+        inodes.iter().any(|i| t == format!("socket:[{i}]"))
+    })
+}
+
+/// The OpenDAL options of an S3 server on `port` with key pair `key`, `secret`.
+fn s3_options(port: u16, key: &str, secret: &str) -> Vec<(String, String)> {
+    [
+        ("bucket", BUCKET.to_string()),
+        ("endpoint", format!("http://127.0.0.1:{port}")),
+        ("region", "us-east-1".into()),
+        ("access_key_id", key.into()),
+        ("secret_access_key", secret.into()),
+    ]
+    .map(|(k, v)| (k.to_string(), v))
+    .to_vec()
 }
 
 impl Server {
@@ -72,19 +107,15 @@ impl Server {
         let dir = tempfile::Builder::new().prefix("fusefs-s3-").tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(data.join(BUCKET)).unwrap();
-        let port = free_port();
-        let port_arg = port.to_string();
-        let cmd = ["--host", "127.0.0.1", "--port", &port_arg, "--access-key", S3_KEY]
-            .into_iter()
-            .chain(["--secret-key", S3_SECRET, data.to_str().unwrap()]);
-        let options = [
-            ("bucket", BUCKET.to_string()),
-            ("endpoint", format!("http://127.0.0.1:{port}")),
-            ("region", "us-east-1".into()),
-            ("access_key_id", S3_KEY.into()),
-            ("secret_access_key", S3_SECRET.into()),
-        ];
-        Some(Self::start("s3s-fs", cmd, port, data.clone(), dir, "s3", &options))
+        let root = data.to_str().unwrap().to_string();
+        Some(Self::start("s3s-fs", data, dir, "s3", |port| {
+            let cmd = ["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", S3_KEY]
+                .into_iter()
+                .chain(["--secret-key", S3_SECRET, &root])
+                .map(String::from)
+                .collect();
+            (cmd, s3_options(port, S3_KEY, S3_SECRET))
+        }))
     }
 
     /// Garage, one node with 1 GiB of capacity, serving bucket [`BUCKET`] to a key pair
@@ -96,31 +127,29 @@ impl Server {
         }
         let dir = tempfile::Builder::new().prefix("fusefs-garage-").tempdir().unwrap();
         let data = dir.path().join("data");
-        let (port, rpc) = (free_port(), free_port());
         let config = dir.path().join("garage.toml");
-        let text = format!(
-            "metadata_dir = \"{meta}\"\ndata_dir = \"{data}\"\ndb_engine = \"sqlite\"\n\
-             replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
-             rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
-             [s3_api]\ns3_region = \"us-east-1\"\napi_bind_addr = \"127.0.0.1:{port}\"\n",
-            meta = dir.path().join("meta").display(),
-            data = data.display(),
-            secret = GARAGE_SECRET,
-        );
-        std::fs::write(&config, text).unwrap();
-        // Garage refuses a configuration holding a secret that others may read.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let config = config.to_str().unwrap().to_string();
-        let cmd = ["-c", config.as_str(), "server"];
-        let options = [
-            ("bucket", BUCKET.to_string()),
-            ("endpoint", format!("http://127.0.0.1:{port}")),
-            ("region", "us-east-1".into()),
-            ("access_key_id", GARAGE_KEY.into()),
-            ("secret_access_key", GARAGE_SECRET.into()),
-        ];
-        let server = Self::start("garage", cmd, port, data, dir, "s3", &options);
+        let meta = dir.path().join("meta");
+        let config_arg = config.to_str().unwrap().to_string();
+        let data_dir = data.clone();
+        let server = Self::start("garage", data, dir, "s3", |port| {
+            let rpc = free_port();
+            let text = format!(
+                "metadata_dir = \"{meta}\"\ndata_dir = \"{data}\"\ndb_engine = \"sqlite\"\n\
+                 replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+                 rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
+                 [s3_api]\ns3_region = \"us-east-1\"\napi_bind_addr = \"127.0.0.1:{port}\"\n",
+                meta = meta.display(),
+                data = data_dir.display(),
+                secret = GARAGE_SECRET,
+            );
+            std::fs::write(&config, text).unwrap();
+            // Garage refuses a configuration holding a secret that others may read.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let cmd = vec!["-c".into(), config_arg.clone(), "server".into()];
+            (cmd, s3_options(port, GARAGE_KEY, GARAGE_SECRET))
+        });
+        let config = config_arg;
         // A cluster of one: give the node its role, then the bucket and the key.
         let admin = |args: &[&str]| {
             let out = Command::new("garage").args(["-c", &config]).args(args).output().unwrap();
@@ -162,11 +191,13 @@ impl Server {
         let dir = tempfile::Builder::new().prefix("fusefs-dav-").tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let port = free_port();
-        let port_arg = port.to_string();
-        let cmd = ["-A", "-b", "127.0.0.1", "-p", &port_arg, data.to_str().unwrap()];
-        let options = [("endpoint", format!("http://127.0.0.1:{port}"))];
-        Some(Self::start("dufs", cmd, port, data.clone(), dir, "webdav", &options))
+        let root = data.to_str().unwrap().to_string();
+        Some(Self::start("dufs", data, dir, "webdav", |port| {
+            let cmd = ["-A", "-b", "127.0.0.1", "-p", &port.to_string(), &root]
+                .map(String::from)
+                .to_vec();
+            (cmd, vec![("endpoint".into(), format!("http://127.0.0.1:{port}"))])
+        }))
     }
 
     /// OpenSSH's sshd on loopback, accepting a key made here for root, serving SFTP; the
@@ -196,53 +227,73 @@ impl Server {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap(); // its privilege-separation directory
-        let port = free_port();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
-             PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n\
-             StrictModes no\nPidFile none\nSubsystem sftp internal-sftp\n",
-            hk = d.join("host_key").display(),
-            ak = d.join("authorized_keys").display(),
-        );
-        std::fs::write(d.join("sshd_config"), config).unwrap();
-        let config = d.join("sshd_config");
-        let cmd = ["-D", "-e", "-f", config.to_str().unwrap()];
-        let options = [
-            ("endpoint", format!("ssh://root@127.0.0.1:{port}")),
-            ("user", "root".into()),
-            ("key", d.join("client_key").display().to_string()),
-            ("known_hosts_strategy", "accept".into()),
-            ("root", data.display().to_string()),
-        ];
-        Some(Self::start("/usr/sbin/sshd", cmd, port, data, dir, "sftp", &options))
+        let d = d.to_path_buf();
+        let root = data.display().to_string();
+        Some(Self::start("/usr/sbin/sshd", data, dir, "sftp", |port| {
+            let config = format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n\
+                 StrictModes no\nPidFile none\nSubsystem sftp internal-sftp\n",
+                hk = d.join("host_key").display(),
+                ak = d.join("authorized_keys").display(),
+            );
+            std::fs::write(d.join("sshd_config"), config).unwrap();
+            let config = d.join("sshd_config").display().to_string();
+            let cmd = ["-D", "-e", "-f", &config].map(String::from).to_vec();
+            let options = [
+                ("endpoint", format!("ssh://root@127.0.0.1:{port}")),
+                ("user", "root".into()),
+                ("key", d.join("client_key").display().to_string()),
+                ("known_hosts_strategy", "accept".into()),
+                ("root", root.clone()),
+            ];
+            (cmd, options.map(|(k, v)| (k.to_string(), v)).to_vec())
+        }))
     }
 
-    fn start<'a>(
+    /// Start `program` on a free port with what `setup` makes for that port (its arguments
+    /// and the OpenDAL options that reach it). Another process may take the port between
+    /// our probe and the server's bind: the server then fails to start, and the next try
+    /// takes another port (5 tries).
+    fn start(
         program: &str,
-        args: impl IntoIterator<Item = &'a str>,
-        port: u16,
         data: PathBuf,
         dir: tempfile::TempDir,
         scheme: &'static str,
-        options: &[(&str, String)],
+        setup: impl Fn(u16) -> (Vec<String>, Vec<(String, String)>),
     ) -> Server {
         let mut s = Server {
             child: None,
             program: program.into(),
-            args: args.into_iter().map(String::from).collect(),
-            port,
+            args: Vec::new(),
+            port: 0,
             data,
             scheme,
-            options: options.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            options: Vec::new(),
             _dir: dir,
         };
-        s.restart();
-        s
+        for attempt in 1..=5 {
+            s.port = free_port();
+            (s.args, s.options) = setup(s.port);
+            match s.try_start() {
+                Ok(()) => return s,
+                Err(why) if attempt < 5 => {
+                    eprintln!("{program} on port {}: {why}; trying another port", s.port)
+                }
+                Err(why) => panic!("{program}: {why}"),
+            }
+        }
+        unreachable!()
     }
 
-    /// Start the server (again, after `stop`: same port, same data), and wait until it
-    /// accepts connections.
+    /// Start the server again after `stop`: same port, same data.
     pub fn restart(&mut self) {
+        self.try_start().unwrap_or_else(|why| panic!("restart {}: {why}", self.program));
+    }
+
+    /// Start the server and wait until a socket of its own listens on its port (a connect
+    /// could reach another process on a reused port); an error if it exits first.
+    fn try_start(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -256,16 +307,21 @@ impl Server {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", self.program));
+        let pid = child.id();
         self.child = Some(child);
-        // Ready when it accepts a connection (or failed, if it exited).
         let deadline = Instant::now() + LIMIT;
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while !listens(pid, self.port) {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("{} exited ({status}): {}", self.program, self.log());
+                self.child = None;
+                return Err(format!("exited ({status}): {}", self.log()));
             }
-            assert!(Instant::now() < deadline, "{} not listening: {}", self.program, self.log());
+            if Instant::now() >= deadline {
+                self.stop();
+                return Err(format!("not listening within {LIMIT:?}: {}", self.log()));
+            }
             std::thread::sleep(Duration::from_millis(5));
         }
+        Ok(())
     }
 
     /// Processes other than the server itself whose command line names this server's
