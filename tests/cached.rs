@@ -328,3 +328,27 @@ fn a_path_of_path_max_bytes_reaches_the_source() {
     });
     m.unmount();
 }
+
+/// fstat(2) of an open file after another file was renamed over its name: the open file's
+/// own attributes (the kernel sends GETATTR with no handle for fstat, and the node has lost
+/// its name).
+#[test]
+fn fstat_of_a_file_whose_name_was_taken_answers() {
+    if !can_mount("fstat_of_a_file_whose_name_was_taken_answers") {
+        return;
+    }
+    for cfg in [CacheConfig::local(), CacheConfig::remote()] {
+        let src = tempfile::tempdir().unwrap();
+        let m = mount(src.path(), cfg);
+        m.run(|p| {
+            fs::write(p.join("a"), b"the first").unwrap();
+            let f = fs::File::open(p.join("a")).unwrap();
+            fs::write(p.join("b"), b"second").unwrap();
+            fs::rename(p.join("b"), p.join("a")).unwrap();
+            let md = f.metadata().expect("fstat of the file renamed over");
+            assert_eq!(md.len(), 9, "the open file's own size");
+            assert_eq!(fs::metadata(p.join("a")).unwrap().len(), 6, "the name's new file");
+        });
+        m.unmount();
+    }
+}

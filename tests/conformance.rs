@@ -402,6 +402,20 @@ fn fsx_data_integrity_on_objfs_webdav() {
     fsx_on_objfs("fsx_data_integrity_on_objfs_webdav", common::servers::Server::webdav, 3_000);
 }
 
+/// fsx against objfs over SFTP (OpenSSH's sshd): writes staged and uploaded whole, as on
+/// WebDAV. SFTP's round trips make it the slowest (3,000 operations took 225 s): it runs on
+/// the first pass only, where S3 and WebDAV show the transports.
+#[cfg(feature = "opendal")]
+#[test]
+fn fsx_data_integrity_on_objfs_sftp() {
+    let test = "fsx_data_integrity_on_objfs_sftp";
+    if common::transport() != fusefs::Transport::FuseUring {
+        eprintln!("{test}: run on the fuse-uring pass only");
+        return;
+    }
+    fsx_on_objfs(test, common::servers::Server::sftp, 1_500);
+}
+
 #[cfg(feature = "opendal")]
 fn fsx_on_objfs(test: &str, server: fn(&str) -> Option<common::servers::Server>, ops: u64) {
     if !can_mount(test) {
