@@ -515,3 +515,43 @@ fn file_capabilities_are_read_back() {
 fn mount_example_passthrough(src: &Tmpfs) -> ExampleMount {
     ExampleMount::start_with("passthrough", &[src.path.to_str().unwrap()], &["--allow-other"])
 }
+
+/// Quick unmount/mount cycles of the example on the same source and the same mountpoint:
+/// each new mount serves (its "serving" line, the mount in /proc/mounts, the source's file
+/// read through it). Every other cycle unmounts from outside (umount, as a user or a script
+/// would) and starts the next daemon at once, while the old one is still on its way out:
+/// its exit must not touch the new mount. 200 cycles on the first pass, 20 on the others.
+#[test]
+fn remounting_the_same_place_200_times_always_serves() {
+    let test = "remounting_the_same_place_200_times_always_serves";
+    if !can_mount(test) {
+        return;
+    }
+    let _caches = caches_kept();
+    let src = Tmpfs::new((0, 0));
+    fs::write(src.path.join("f"), b"kept").unwrap();
+    let mnt = tempfile::tempdir().unwrap();
+    let source = src.path.to_str().unwrap();
+    let cycles = if common::transport() == fusefs::Transport::FuseUring { 200 } else { 20 };
+    let started = std::time::Instant::now();
+    let mut leaving: Option<ExampleMount> = None;
+    for i in 0..cycles {
+        let mut m = ExampleMount::start_at("passthrough", &[source], &[], mnt.path());
+        if let Some(mut old) = leaving.take() {
+            assert_eq!(old.wait().code(), Some(0), "cycle {i}: the old daemon's clean exit");
+        }
+        let read = fs::read(mnt.path().join("f")).unwrap_or_else(|e| panic!("cycle {i}: {e}"));
+        assert_eq!(read, b"kept", "cycle {i}");
+        assert!(common::is_mounted(mnt.path()), "cycle {i}: the new mount stayed");
+        if i % 2 == 0 {
+            let status = m.signal_and_wait(nix::sys::signal::Signal::SIGTERM);
+            assert_eq!(status.code(), Some(0), "cycle {i}: a clean stop");
+            assert!(!common::is_mounted(mnt.path()), "cycle {i}: nothing left mounted");
+        } else {
+            nix::mount::umount(mnt.path()).unwrap_or_else(|e| panic!("cycle {i}: umount: {e}"));
+            leaving = Some(m);
+        }
+    }
+    drop(leaving);
+    eprintln!("{cycles} cycles in {:?}", started.elapsed());
+}

@@ -287,6 +287,20 @@ pub fn connection_of(path: &Path) -> Option<u32> {
         .ok()
 }
 
+/// The never-reused id of the mount at `path` (statx STATX_MNT_ID_UNIQUE, Linux 6.8), asked
+/// without a request to the filesystem (AT_STATX_DONT_SYNC); `None` where unknown.
+pub fn unique_mount_id(path: &Path) -> Option<u64> {
+    const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statx writes one struct statx into the zeroed buffer we own; the path is a
+    // NUL-terminated string that outlives the call.
+    let mut sx: libc::statx = unsafe { std::mem::zeroed() };
+    let flags = libc::AT_STATX_DONT_SYNC | libc::AT_SYMLINK_NOFOLLOW;
+    let rc =
+        unsafe { libc::statx(libc::AT_FDCWD, c.as_ptr(), flags, STATX_MNT_ID_UNIQUE, &mut sx) };
+    (rc == 0 && sx.stx_mask & STATX_MNT_ID_UNIQUE != 0).then_some(sx.stx_mnt_id)
+}
+
 /// Abort FUSE connection `conn` through fusectl: every request waiting on it fails.
 pub fn abort_connection(conn: Option<u32>) {
     if let Some(id) = conn {
@@ -309,7 +323,13 @@ pub struct ExampleMount {
     pub path: PathBuf,
     /// Set once the example serves; dropped after `stop` has reaped it.
     watch: Option<watchdog::Guard>,
-    _dir: tempfile::TempDir,
+    /// The temporary mountpoint, unless the caller gave one (`start_at`).
+    _dir: Option<tempfile::TempDir>,
+    /// The connection serving it.
+    conn: Option<u32>,
+    /// Its mount's unique id: on a mountpoint used again (`start_at`), the mount at the
+    /// path may be a later example's (whose connection may even have the same id).
+    mount_id: Option<u64>,
     log: std::sync::Arc<std::sync::Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
@@ -333,7 +353,13 @@ impl ExampleMount {
         args: &[&str],
         expected: Transport,
     ) -> ExampleMount {
-        Self::spawn(name, before, args, Some(expected), None)
+        Self::spawn(name, before, args, Some(expected), None, None)
+    }
+
+    /// Like `start_with`, on the caller's mountpoint `at` (an existing directory), for tests
+    /// that mount the same place again and again.
+    pub fn start_at(name: &str, before: &[&str], args: &[&str], at: &Path) -> ExampleMount {
+        Self::spawn(name, before, args, Some(served_by(transport())), None, Some(at))
     }
 
     /// Like `start_with`, run as the unprivileged user `uid`:`gid` (no capabilities, so it
@@ -346,7 +372,7 @@ impl ExampleMount {
         uid: u32,
         gid: u32,
     ) -> ExampleMount {
-        Self::spawn(name, before, args, Some(served_by(transport())), Some((uid, gid)))
+        Self::spawn(name, before, args, Some(served_by(transport())), Some((uid, gid)), None)
     }
 
     fn spawn(
@@ -355,10 +381,17 @@ impl ExampleMount {
         args: &[&str],
         expected: Option<Transport>,
         user: Option<(u32, u32)>,
+        at: Option<&Path>,
     ) -> ExampleMount {
         use std::os::unix::process::CommandExt;
-        let dir = tempfile::Builder::new().prefix("fusefs-example-").tempdir().unwrap();
-        let path = dir.path().to_path_buf();
+        let (dir, path) = match at {
+            Some(at) => (None, at.to_path_buf()),
+            None => {
+                let dir = tempfile::Builder::new().prefix("fusefs-example-").tempdir().unwrap();
+                let path = dir.path().to_path_buf();
+                (Some(dir), path)
+            }
+        };
         let transport = transport();
         let mut cmd = Command::new(example(name));
         if let Some((uid, gid)) = user {
@@ -397,6 +430,8 @@ impl ExampleMount {
             path,
             watch: None,
             _dir: dir,
+            conn: None,
+            mount_id: None,
             log,
             reader: Some(reader),
         };
@@ -404,7 +439,9 @@ impl ExampleMount {
             m.stop();
             panic!("example {name} did not start serving within {LIMIT:?}");
         }
-        m.watch = Some(watchdog::watch_mount(&m.path, connection_of(&m.path), Some(m.pid())));
+        m.conn = connection_of(&m.path);
+        m.mount_id = unique_mount_id(&m.path);
+        m.watch = Some(watchdog::watch_mount(&m.path, m.conn, Some(m.pid())));
         assert!(is_mounted(&m.path), "example {name} says serving but nothing is mounted");
         if let Some(expected) = expected {
             let over = format!("over {expected}");
@@ -529,7 +566,9 @@ impl ExampleMount {
             });
             if rx.recv_timeout(Duration::from_secs(10)).is_err() {
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+                if self.still_mounted() {
+                    let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+                }
                 // SIGKILL cannot be ignored: the waiter reaps it.
                 let _ = rx.recv_timeout(LIMIT);
             }
@@ -537,12 +576,22 @@ impl ExampleMount {
                 w.reaped();
             }
         }
-        if is_mounted(&self.path) {
+        if self.still_mounted() {
             let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
             if !std::thread::panicking() {
                 panic!("{} was left mounted", self.path.display());
             }
         }
+    }
+
+    /// Whether this example's own mount is still at its path (one whose id cannot be read,
+    /// a dead connection's say, counts as ours: a leak must not go unseen).
+    fn still_mounted(&self) -> bool {
+        is_mounted(&self.path)
+            && match (unique_mount_id(&self.path), self.mount_id) {
+                (Some(now), Some(ours)) => now == ours,
+                _ => true,
+            }
     }
 }
 
