@@ -152,8 +152,9 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
         eprintln!("--- objfs statistics ---\n{}{}", fs.stats(), s.stats());
         // Last, and on one line: a reader of the output knows the report is whole.
         eprintln!(
-            "objfs: {when} {} uploads pending, {} files read ahead and used",
+            "objfs: {when} {} uploads pending, {} ranged GETs, {} files read ahead and used",
             fs.backend().pending_uploads(),
+            fs.backend().ranged_gets(),
             fs.backend().read_ahead_hits(),
         );
     };

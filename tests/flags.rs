@@ -289,3 +289,37 @@ fn objfs_flags_take_effect() {
     let report = m.report();
     assert!(report.ends_with(" 0 files read ahead and used"), "--files-ahead 0: {report}");
 }
+
+/// The ranged GETs objfs has made, from its report.
+#[cfg(feature = "opendal")]
+fn ranged_gets(m: &ExampleMount) -> u64 {
+    let report = m.report();
+    report
+        .split(", ")
+        .find_map(|part| part.strip_suffix(" ranged GETs")?.parse().ok())
+        .unwrap_or_else(|| panic!("no GET count in {report:?}"))
+}
+
+/// --prefetch-mib: a sequential read of 16 MiB costs a few large GETs with the default
+/// window (13-15 here, as the window grows), and one per READ with 0 (no prefetch: 128 READs
+/// of 128 KiB here).
+#[cfg(feature = "opendal")]
+#[test]
+fn objfs_prefetch_mib_sets_how_far_reads_fetch_ahead() {
+    let test = "objfs_prefetch_mib_sets_how_far_reads_fetch_ahead";
+    if !can_mount(test) {
+        return;
+    }
+    let Some(s) = common::servers::Server::s3(test) else { return };
+    let data: Vec<u8> = (0..16u32 << 20).map(|i| (i % 253) as u8).collect();
+    fs::write(s.file("big"), &data).unwrap();
+    for (window, fewest, most) in [("64", 1, 32), ("0", 64, u64::MAX)] {
+        let m = s.mount_objfs(&["--prefetch-mib", window]);
+        let before = ranged_gets(&m);
+        let read = fs::read(m.path.join("big")).unwrap();
+        assert!(read == data, "--prefetch-mib {window}: the object's bytes");
+        let gets = ranged_gets(&m) - before;
+        eprintln!("--prefetch-mib {window}: {gets} ranged GETs for 16 MiB");
+        assert!((fewest..=most).contains(&gets), "--prefetch-mib {window}: {gets} GETs");
+    }
+}

@@ -262,6 +262,13 @@ impl OpenDalBackend {
         self.siblings.used()
     }
 
+    /// Ranged GETs made so far to serve reads (fetched ahead or not), by every
+    /// `OpenDalBackend` of this process: what a store charges for, and what the prefetch
+    /// ([`PrefetchConfig`]) saves.
+    pub fn ranged_gets(&self) -> u64 {
+        prefetch::RANGED_GETS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Paths whose writes are not uploaded yet.
     pub fn pending_uploads(&self) -> usize {
         lock(&self.staged).values().filter(|s| s.is_dirty()).count()

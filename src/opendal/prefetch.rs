@@ -190,6 +190,9 @@ pub(super) fn spawn_get(
     (data, abort)
 }
 
+/// Ranged GETs made so far by every `OpenDalBackend` of this process.
+pub(super) static RANGED_GETS: AtomicU64 = AtomicU64::new(0);
+
 /// `len` bytes of `key` at `offset` (fewer at its end, none past it).
 pub(super) async fn get(
     op: &Operator,
@@ -197,6 +200,7 @@ pub(super) async fn get(
     offset: u64,
     len: u64,
 ) -> Result<Buffer, BackendError> {
+    RANGED_GETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match op.read_with(key).range(offset..offset + len).await {
         Ok(b) => Ok(b),
         Err(e) if e.kind() == ErrorKind::RangeNotSatisfied => Ok(Buffer::new()),
