@@ -2,7 +2,7 @@
 
 use crate::config::{MountMethod, MountOptions};
 use crate::dev::FuseDev;
-use crate::unmount_watcher::{reap, UnmountWatcher};
+use crate::unmount_watcher::{mount_id, reap, UnmountWatcher};
 use nix::mount::{MntFlags, MsFlags};
 use std::io::{self, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -18,6 +18,10 @@ pub(crate) struct Mount {
     mountpoint: PathBuf,
     via_fusermount: bool,
     conn_id: Option<u32>,
+    /// The mount's id (`statx` STATX_MNT_ID_UNIQUE where the kernel has it): after an
+    /// unmount from outside, another mount may stand at the mountpoint, even with the same
+    /// connection number; this tells ours apart.
+    mnt_id: Option<u64>,
     mounted: bool,
     /// With `auto_unmount`: the fusermount3 that stays behind, and our end of its socket.
     watcher: Option<AutoUnmount>,
@@ -102,10 +106,14 @@ impl Mount {
             (dev, true, watcher)
         };
         let conn_id = connection_id(&mountpoint);
+        let mnt_id = std::ffi::CString::new(mountpoint.as_os_str().as_bytes())
+            .ok()
+            .and_then(|p| mount_id(&p).ok());
         let mut mount = Mount {
             mountpoint,
             via_fusermount,
             conn_id,
+            mnt_id,
             mounted: true,
             watcher,
             own_watcher: None,
@@ -151,8 +159,9 @@ impl Mount {
             return Ok(None);
         }
         self.mounted = false;
-        // Unmounted from outside already: what is there now may be someone else's mount.
-        if !is_mounted(&self.mountpoint, self.conn_id) {
+        // Unmounted from outside already: what is there now may be someone else's mount
+        // (a daemon started at once on the same mountpoint, as a remount does).
+        if !self.still_ours() {
             return Ok(None);
         }
         if self.via_fusermount {
@@ -183,6 +192,21 @@ impl Mount {
                 io::Error::from(e).kind(),
                 format!("umount {}: {e}", self.mountpoint.display()),
             )),
+        }
+    }
+
+    /// Whether the mount at the mountpoint is still this one: its connection number, and
+    /// its mount id where it can be read (connection numbers are reused at once).
+    fn still_ours(&self) -> bool {
+        if !is_mounted(&self.mountpoint, self.conn_id) {
+            return false;
+        }
+        let Ok(path) = std::ffi::CString::new(self.mountpoint.as_os_str().as_bytes()) else {
+            return true;
+        };
+        match (self.mnt_id, mount_id(&path)) {
+            (Some(ours), Ok(now)) => ours == now,
+            _ => true,
         }
     }
 

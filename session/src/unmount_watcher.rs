@@ -123,7 +123,7 @@ const STATX_MNT_ID_UNIQUE: u32 = 0x4000;
 /// from the inode the kernel holds, so a FUSE mount is not sent a request (which a dead
 /// daemon would never answer). An errno on failure: nothing here allocates, so the watcher
 /// may call it after fork.
-fn mount_id(path: &CStr) -> Result<u64, i32> {
+pub(crate) fn mount_id(path: &CStr) -> Result<u64, i32> {
     // SAFETY: `path` is NUL-terminated and `out` is ours, zeroed, of the type statx writes.
     // One syscall, async-signal-safe.
     unsafe {
