@@ -150,6 +150,7 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
     let report = |s: &Served, when: &str| {
         let fs = s.filesystem().inner();
         eprintln!("--- objfs statistics ---\n{}{}", fs.stats(), s.stats());
+        eprintln!("store requests: {}", fs.backend().store_requests());
         // Last, and on one line: a reader of the output knows the report is whole.
         eprintln!(
             "objfs: {when} {} uploads pending, {} ranged GETs, {} files read ahead and used",

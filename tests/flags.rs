@@ -6,6 +6,7 @@
 mod common;
 use common::{can_mount, example, ExampleMount, Tmpfs};
 use std::fs;
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// The count of `opcode` (as the statistics name it: `FUSE_LOOKUP`) in the example's latest
@@ -321,5 +322,72 @@ fn objfs_prefetch_mib_sets_how_far_reads_fetch_ahead() {
         let gets = ranged_gets(&m) - before;
         eprintln!("--prefetch-mib {window}: {gets} ranged GETs for 16 MiB");
         assert!((fewest..=most).contains(&gets), "--prefetch-mib {window}: {gets} GETs");
+    }
+}
+
+/// The PUTs objfs has sent to its store, and the most at once, from its report.
+#[cfg(feature = "opendal")]
+fn puts(m: &ExampleMount) -> (u64, u64) {
+    m.report();
+    let out = m.output();
+    let line = out.lines().rfind(|l| l.starts_with("store requests: ")).expect("store requests");
+    let put = line.split(", ").find_map(|p| p.strip_prefix("PUT ")).expect("a PUT count");
+    let (sent, at_once) = match put.split_once(" (") {
+        Some((sent, rest)) => (sent, rest.strip_suffix(" at once)").expect("at once")),
+        None => (put, "1"),
+    };
+    (sent.parse().unwrap(), at_once.parse().unwrap())
+}
+
+/// The ETags s3s-fs keeps for the objects uploaded to it, by the file it keeps them in.
+#[cfg(feature = "opendal")]
+fn etags(s: &common::servers::Server) -> std::collections::HashMap<String, String> {
+    let root = s.file("").parent().unwrap().to_path_buf();
+    let infos = fs::read_dir(&root).unwrap().flatten();
+    let infos = infos.filter(|e| e.file_name().to_string_lossy().ends_with(".internal.json"));
+    infos
+        .map(|e| {
+            let info: serde_json::Value =
+                serde_json::from_slice(&fs::read(e.path()).unwrap()).unwrap();
+            (e.file_name().to_string_lossy().into_owned(), info["e_tag"].as_str().unwrap().into())
+        })
+        .collect()
+}
+
+/// --part-mib and --upload-concurrency: a file of 21 MiB goes up in 3 parts by default, in 5
+/// with `--part-mib 5` (counted as PUTs sent, and by the store: a multipart ETag ends in its
+/// count of parts; one more PUT made the file empty at its creation), one at a time by default and several at once with
+/// `--upload-concurrency 4`.
+#[cfg(feature = "opendal")]
+#[test]
+fn objfs_part_mib_and_upload_concurrency_shape_uploads() {
+    let test = "objfs_part_mib_and_upload_concurrency_shape_uploads";
+    if !can_mount(test) {
+        return;
+    }
+    let Some(s) = common::servers::Server::s3(test) else { return };
+    let data: Vec<u8> = (0..21u32 << 20).map(|i| (i % 251) as u8).collect();
+    let runs: [(&[&str], u64, bool); 3] = [
+        (&[], 3, false),
+        (&["--part-mib", "5"], 5, false),
+        (&["--part-mib", "5", "--upload-concurrency", "4"], 5, true),
+    ];
+    for (i, (flags, parts, overlap)) in runs.into_iter().enumerate() {
+        let m = s.mount_objfs(flags);
+        let known = etags(&s);
+        // Made first: objfs makes a new file in the store at once (one PUT of nothing).
+        let mut f = fs::File::create(m.path.join(format!("big{i}"))).unwrap();
+        let (before, _) = puts(&m);
+        f.write_all(&data).unwrap();
+        drop(f); // close(2): FLUSH uploads the file
+        let (after, at_once) = puts(&m);
+        eprintln!("{flags:?}: {} PUTs, {at_once} at once", after - before);
+        assert_eq!(after - before, parts, "{flags:?}: PUTs for 21 MiB");
+        assert_eq!(at_once > 1, overlap, "{flags:?}: {at_once} PUTs at once");
+        let new: Vec<_> = etags(&s).into_iter().filter(|(k, _)| !known.contains_key(k)).collect();
+        assert_eq!(new.len(), 1, "{flags:?}: one object uploaded: {new:?}");
+        assert!(new[0].1.ends_with(&format!("-{parts}")), "{flags:?}: the ETag {new:?}");
+        assert_eq!(fs::read(s.file(&format!("big{i}"))).unwrap(), data, "{flags:?}: the object");
+        drop(m);
     }
 }

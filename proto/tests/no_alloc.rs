@@ -7,8 +7,8 @@ use fusefs_proto::abi::{self, EntryOut};
 use fusefs_proto::build::RequestBuilder;
 use fusefs_proto::{Dialect, DirentWriter, OutMessage, Request};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::hint::black_box;
 use std::cell::Cell;
+use std::hint::black_box;
 
 struct Counting;
 thread_local! {

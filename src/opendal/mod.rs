@@ -35,6 +35,8 @@
 //!   is the error of that close(2) or fsync(2), and the bytes stay staged for the next
 //!   one; if the last release cannot upload either, they are kept in
 //!   [`OpenDalConfig::staging_dir`] and the log says where.
+//! - **Requests** sent over HTTP are counted by method, with the most in flight at once
+//!   ([`OpenDalBackend::store_requests`]): what a store charges for.
 //! - **Rename** of a file is the store's where it has one (WebDAV MOVE, SFTP rename), else
 //!   a copy and a delete. An empty directory is made anew and the old one removed; a
 //!   directory with contents gets EXDEV (mv(1) then copies it file by file), on every
@@ -46,11 +48,13 @@
 
 mod key;
 mod prefetch;
+mod requests;
 mod siblings;
 mod staging;
 
 pub use key::Presentation;
 pub use prefetch::PrefetchConfig;
+pub use requests::{MethodCount, StoreRequests};
 pub use siblings::SiblingConfig;
 
 use crate::cached::{Backend, BackendError, BackendResult, DirEntry, Owner};
@@ -153,6 +157,8 @@ pub struct OpenDalBackend {
     /// What a path not in `changes` reads as: the counter when `changes` was last emptied
     /// (every open file from before then asks once).
     cleared_at: std::sync::atomic::AtomicU64,
+    /// The HTTP requests sent to the store.
+    requests: Arc<requests::Counters>,
 }
 
 /// An open file of an [`OpenDalBackend`].
@@ -183,7 +189,9 @@ impl OpenDalBackend {
     /// Serve `op` as `cfg` says.
     pub fn new(op: Operator, cfg: OpenDalConfig) -> OpenDalBackend {
         let cap = op.info().full_capability();
+        let requests = requests::Counters::install(&op);
         OpenDalBackend {
+            requests,
             can_rename: cap.rename,
             can_create_exclusive: cap.write_with_if_not_exists,
             can_write_parts: cap.write_can_multi,
@@ -267,6 +275,13 @@ impl OpenDalBackend {
     /// ([`PrefetchConfig`]) saves.
     pub fn ranged_gets(&self) -> u64 {
         prefetch::RANGED_GETS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The HTTP requests sent to the store so far, by method, with the most in flight at
+    /// once: a multipart upload is a POST, a PUT per part of [`OpenDalConfig::part_size`]
+    /// (up to [`OpenDalConfig::upload_concurrency`] at once) and a POST.
+    pub fn store_requests(&self) -> StoreRequests {
+        self.requests.snapshot()
     }
 
     /// Paths whose writes are not uploaded yet.
