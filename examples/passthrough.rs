@@ -111,6 +111,7 @@ fn run(
     let report = |s: &Session<PassthroughFs>, when: &str| {
         let (nodes, open) = s.filesystem().counts();
         let backing = s.backing_files().live();
+        eprintln!("--- passthrough statistics ---\n{}", s.stats());
         eprintln!("passthrough: {when} {nodes} nodes known, {open} open, {backing} backing files");
     };
     common::serve_with_reports("passthrough", session, &signals, report)

@@ -9,21 +9,6 @@ use std::fs;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-/// The count of `opcode` (as the statistics name it: `FUSE_LOOKUP`) in the example's latest
-/// statistics (asked for now).
-fn answered(m: &ExampleMount, opcode: &str) -> u64 {
-    m.report();
-    let out = m.output();
-    let block = &out[out.rfind("statistics ---").expect("a statistics block")..];
-    block
-        .lines()
-        .find_map(|l| {
-            let mut f = l.split_whitespace();
-            (f.next() == Some(opcode)).then(|| f.next()?.parse().ok())?
-        })
-        .unwrap_or(0)
-}
-
 /// The session statistics' last line: "in flight: N of at most M; ring: E entries, B bytes".
 fn in_flight_line(m: &ExampleMount) -> String {
     m.report();
@@ -90,10 +75,7 @@ fn memfs_ttl_sets_how_long_names_are_cached() {
         let m = ExampleMount::start("memfs", &["--ttl", ttl]);
         fs::write(m.path.join("f"), b"x").unwrap();
         let asked_so_far = || {
-            ["FUSE_LOOKUP", "FUSE_GETATTR", "FUSE_STATX"]
-                .map(|o| answered(&m, o))
-                .iter()
-                .sum::<u64>()
+            ["FUSE_LOOKUP", "FUSE_GETATTR", "FUSE_STATX"].map(|o| m.answered(o)).iter().sum::<u64>()
         };
         let before = asked_so_far();
         for _ in 0..10 {
@@ -117,7 +99,7 @@ fn memfs_locks_serves_locks_and_refuses_async() {
         let m = ExampleMount::start("memfs", args);
         let f = fs::File::create(m.path.join("f")).unwrap();
         nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).unwrap();
-        let setlk = answered(&m, "FUSE_SETLK") + answered(&m, "FUSE_SETLKW");
+        let setlk = m.answered("FUSE_SETLK") + m.answered("FUSE_SETLKW");
         assert_eq!(setlk > 0, locks, "--locks {locks}: {setlk} SETLK(W) reached memfs");
     }
     let out = refused("memfs", &[], &["--locks", "--async"]);

@@ -461,6 +461,21 @@ impl ExampleMount {
         out.lines().rfind(|l| l.contains(": now ")).unwrap_or("").to_string()
     }
 
+    /// The count of `opcode` (as the statistics name it: `FUSE_LOOKUP`) in the example's
+    /// statistics, asked for now; 0 if it has none yet.
+    pub fn answered(&self, opcode: &str) -> u64 {
+        self.report();
+        let out = self.output();
+        let block = &out[out.rfind("statistics ---").expect("a statistics block")..];
+        block
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split_whitespace();
+                (f.next() == Some(opcode)).then(|| f.next()?.parse().ok())?
+            })
+            .unwrap_or(0)
+    }
+
     /// Ask for reports until the latest one contains `want`; fail past the time limit. For
     /// what settles after the callers are done: RELEASE reaches the daemon after close(2)
     /// has returned.
