@@ -24,7 +24,8 @@ impl MemFs {
 }
 
 impl AsyncFilesystem for MemFs {
-    fn init(&self, _: &mut KernelConfig) -> R<()> {
+    fn init(&self, config: &mut KernelConfig) -> R<()> {
+        config.capabilities |= MemFs::CAPABILITIES;
         Ok(())
     }
     fn forget(&self, ino: u64, nlookup: u64) {

@@ -127,6 +127,7 @@ impl Filesystem for MemFs {
     }
 
     fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
+        config.capabilities |= MemFs::CAPABILITIES;
         if self.opts.serve_locks {
             config.capabilities |= InitFlags::POSIX_LOCKS | InitFlags::FLOCK_LOCKS;
         }

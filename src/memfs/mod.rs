@@ -233,6 +233,13 @@ impl State {
 }
 
 impl MemFs {
+    /// What MemFs asks of the kernel on every API: EXPORT_SUPPORT, since it answers
+    /// LOOKUP of "." and ".." ([`MemFs::lookup`]): file handles (`name_to_handle_at`,
+    /// `open_by_handle_at`, NFS export) then work for every node that still exists, also
+    /// after the kernel forgot it. Since Linux 6.6 a FUSE filesystem without it has no
+    /// `open_by_handle_at` at all (ESTALE).
+    pub const CAPABILITIES: fusefs_session::InitFlags = fusefs_session::InitFlags::EXPORT_SUPPORT;
+
     /// How files are opened: every change goes through the mount, so cached pages stay valid
     /// across opens (KEEP_CACHE), unless `direct_io` asks for no page cache at all.
     pub fn file_open_flags(&self) -> fusefs_session::OpenFlags {
@@ -289,10 +296,21 @@ impl MemFs {
     }
 
     /// Look up `name` in `parent`; the kernel now holds one more lookup of the result.
+    ///
+    /// "." and ".." come only from the kernel's export operations (a path walk resolves them
+    /// itself): "." of any node, when `open_by_handle_at` names one the kernel has forgotten
+    /// (`parent` is then that node, of any type), and ".." of a directory it reconnects.
+    /// Node numbers are never reused, so a handle of a removed node finds nothing (ESTALE).
     pub fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr> {
-        valid_name(name).map_err(|e| if e == Errno::EINVAL { Errno::ENOENT } else { e })?;
         let mut s = self.lock();
-        let ino = s.dir(parent)?.get(name).ok_or(Errno::ENOENT)?;
+        let ino = match name.as_bytes() {
+            b"." => s.node(parent).map(|_| parent)?,
+            b".." => s.dir(parent).and_then(|_| Ok(s.node(parent)?.parent))?,
+            _ => {
+                valid_name(name).map_err(|e| if e == Errno::EINVAL { Errno::ENOENT } else { e })?;
+                s.dir(parent)?.get(name).ok_or(Errno::ENOENT)?
+            }
+        };
         let n = s.node_mut(ino)?;
         n.nlookup += 1;
         Ok(n.attr)
