@@ -32,6 +32,7 @@
 mod handle;
 mod mode;
 mod node;
+mod source_handle;
 pub(crate) mod sys;
 
 use fusefs_session::op;
@@ -168,6 +169,18 @@ impl PassthroughFs {
         }
     }
 
+    /// Answer LOOKUP of "." on `id` ([`Nodes::dot`]).
+    fn answer_dot(&self, id: u64, reply: ReplyEntry) {
+        match self.nodes.dot(id) {
+            Ok((node, st)) => {
+                if !reply.entry(&self.entry(&node, &st)) {
+                    self.nodes.forget(node.id, 1);
+                }
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
     /// Make `name` in directory `parent` with `make` (given the directory's fd), as the
     /// caller, and answer with its entry.
     fn make(
@@ -252,6 +265,8 @@ fn is_dot(name: &[u8]) -> bool {
 
 impl Filesystem for PassthroughFs {
     fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
+        // LOOKUP of "." and ".." are answered: file handles of the mount work (node.rs).
+        config.capabilities |= InitFlags::EXPORT_SUPPORT;
         if !self.opts.cache {
             // Pages of a file changed behind the mount go when GETATTR shows it changed.
             config.capabilities |= InitFlags::AUTO_INVAL_DATA;
@@ -270,6 +285,14 @@ impl Filesystem for PassthroughFs {
     }
 
     fn lookup(&self, _: &Context<'_>, op: op::Lookup<'_>, reply: ReplyEntry) {
+        // "." and ".." come only from the kernel's export operations (a path walk resolves
+        // them itself): "." of a node a file handle names, perhaps forgotten and of any
+        // type; ".." of a directory being reconnected, which stops at the source's root.
+        match op.name.as_bytes() {
+            b"." => return self.answer_dot(op.parent, reply),
+            b".." if op.parent == ROOT_ID => return self.answer_dot(ROOT_ID, reply),
+            _ => {}
+        }
         match self.nodes.get(op.parent) {
             Ok(parent) => self.answer_entry(&parent, op.name, reply),
             Err(e) => reply.error(e),

@@ -5,11 +5,18 @@
 //! Node ids are ours, from a counter, never reused; a source inode seen again through another
 //! name (a hard link) while the kernel knows it gets the same node. The fd pins the source
 //! inode, so its number cannot be reused while the node lives.
+//!
+//! A node the kernel forgets is retired, not lost: its source file handle is kept (up to
+//! [`RETIRED_MAX`] of them), so that a file handle of the mount, which holds our node id,
+//! finds it again (LOOKUP of "." on that id, [`Nodes::dot`]), and so that the same source
+//! inode looked up again by name gets its old id back. Only for the source's own filesystem
+//! (the handle is opened through it) and while this daemon runs: a later one has other ids.
 
+use super::source_handle::SourceHandle;
 use super::sys;
 use fusefs_session::{BackingFile, Errno, FileType, ROOT_ID};
-use rustix::fs::Stat;
-use std::collections::HashMap;
+use rustix::fs::{Mode, OFlags, Stat};
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -54,12 +61,77 @@ pub(super) struct Passthrough {
 /// forgets are short and the map operations are the whole critical section.
 pub(super) struct Nodes {
     inner: Mutex<Inner>,
+    /// The source's root directory opened for reading: what `open_by_handle_at` takes to
+    /// know the filesystem (an O_PATH fd will not do).
+    mount: OwnedFd,
 }
 
 struct Inner {
     by_id: HashMap<u64, (Arc<Node>, u64)>,
     by_key: HashMap<(u64, u64), u64>,
     next: u64,
+    /// Nodes the kernel forgot, by id, and their ids by source inode.
+    retired: HashMap<u64, Retired>,
+    retired_by_key: HashMap<(u64, u64), u64>,
+    /// Retired ids, oldest first (some revived since): which to drop past `RETIRED_MAX`.
+    retired_order: VecDeque<u64>,
+    /// st_dev of the source's root: only its inodes can be found by handle through `mount`.
+    root_dev: u64,
+}
+
+/// Retired nodes kept, about 100 bytes each: past this, the oldest are dropped (a file
+/// handle naming one is then ESTALE once the kernel has forgotten its node too).
+pub(super) const RETIRED_MAX: usize = 1 << 18;
+
+/// A node the kernel forgot: which source inode it was and how to open it again.
+struct Retired {
+    key: (u64, u64),
+    handle: SourceHandle,
+}
+
+impl Inner {
+    /// Keep `node` (forgotten by the kernel) findable by its source handle.
+    fn retire(&mut self, node: &Node) {
+        if node.key.0 != self.root_dev {
+            return;
+        }
+        let Ok(handle) = SourceHandle::of(node.fd.as_fd()) else { return };
+        self.retired.insert(node.id, Retired { key: node.key, handle });
+        self.retired_by_key.insert(node.key, node.id);
+        self.retired_order.push_back(node.id);
+        while self.retired.len() > RETIRED_MAX {
+            let Some(oldest) = self.retired_order.pop_front() else { break };
+            self.unretire(oldest);
+        }
+        if self.retired_order.len() > 2 * RETIRED_MAX {
+            let retired = &self.retired;
+            self.retired_order.retain(|id| retired.contains_key(id));
+        }
+    }
+
+    /// Drop `id` from the retired nodes.
+    fn unretire(&mut self, id: u64) -> Option<Retired> {
+        let r = self.retired.remove(&id)?;
+        if self.retired_by_key.get(&r.key) == Some(&id) {
+            self.retired_by_key.remove(&r.key);
+        }
+        Some(r)
+    }
+
+    /// Add a node for `fd` (stat `st`) with one lookup, under `id`.
+    fn insert(&mut self, id: u64, fd: OwnedFd, st: &Stat) -> Arc<Node> {
+        let key = sys::key(st);
+        let node = Arc::new(Node {
+            id,
+            fd,
+            kind: sys::kind(st.st_mode),
+            key,
+            passthrough: Mutex::default(),
+        });
+        self.by_id.insert(id, (Arc::clone(&node), 1));
+        self.by_key.insert(key, id);
+        node
+    }
 }
 
 impl Nodes {
@@ -74,12 +146,23 @@ impl Nodes {
             key,
             passthrough: Mutex::default(),
         });
+        let mount = rustix::fs::openat(
+            node.fd.as_fd(),
+            c".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(sys::errno)?;
         let inner = Inner {
             by_id: HashMap::from([(ROOT_ID, (node, 1))]),
             by_key: HashMap::from([(key, ROOT_ID)]),
             next: ROOT_ID + 1,
+            retired: HashMap::new(),
+            retired_by_key: HashMap::new(),
+            retired_order: VecDeque::new(),
+            root_dev: key.0,
         };
-        Ok(Nodes { inner: Mutex::new(inner) })
+        Ok(Nodes { inner: Mutex::new(inner), mount })
     }
 
     /// The node `id`; ESTALE if the kernel asks for one it has forgotten.
@@ -98,18 +181,40 @@ impl Nodes {
             *count += 1;
             return Arc::clone(node);
         }
+        // Forgotten before: the same inode (not one that reused its number) gets its id back,
+        // which the kernel's file handles of it hold.
+        if let Some(&old) = inner.retired_by_key.get(&key) {
+            let same = inner
+                .retired
+                .get(&old)
+                .is_some_and(|r| SourceHandle::of(fd.as_fd()).is_ok_and(|h| h == r.handle));
+            inner.unretire(old);
+            if same {
+                return inner.insert(old, fd, st);
+            }
+        }
         let id = inner.next;
         inner.next += 1;
-        let node = Arc::new(Node {
-            id,
-            fd,
-            kind: sys::kind(st.st_mode),
-            key,
-            passthrough: Mutex::default(),
-        });
-        inner.by_id.insert(id, (Arc::clone(&node), 1));
-        inner.by_key.insert(key, id);
-        node
+        inner.insert(id, fd, st)
+    }
+
+    /// LOOKUP of "." on `id`, from a file handle of the mount: the node, known or retired
+    /// (found again by its source handle), with one more lookup, and its stat. ESTALE when
+    /// there is no such node or its source inode is gone.
+    pub(super) fn dot(&self, id: u64) -> Result<(Arc<Node>, Stat), Errno> {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some((node, count)) = inner.by_id.get_mut(&id) {
+            let st = sys::stat(node.fd.as_fd())?;
+            *count += 1;
+            return Ok((Arc::clone(node), st));
+        }
+        let r = inner.unretire(id).ok_or(Errno::ESTALE)?;
+        let fd = r.handle.open(self.mount.as_fd()).map_err(|_| Errno::ESTALE)?;
+        let st = sys::stat(fd.as_fd())?;
+        if sys::key(&st) != r.key || inner.by_key.contains_key(&r.key) {
+            return Err(Errno::ESTALE);
+        }
+        Ok((inner.insert(id, fd, &st), st))
     }
 
     /// The kernel forgot `n` lookups of `id`; at 0 the node goes (its fd closes when the last
@@ -122,11 +227,12 @@ impl Nodes {
         let Some((node, count)) = inner.by_id.get_mut(&id) else { return };
         *count = count.saturating_sub(n);
         if *count == 0 {
-            let key = node.key;
+            let node = Arc::clone(node);
             inner.by_id.remove(&id);
-            if inner.by_key.get(&key) == Some(&id) {
-                inner.by_key.remove(&key);
+            if inner.by_key.get(&node.key) == Some(&id) {
+                inner.by_key.remove(&node.key);
             }
+            inner.retire(&node);
         }
     }
 
