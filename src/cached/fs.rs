@@ -10,7 +10,7 @@ use fusefs_cache::inode::{GENERATION, ROOT};
 use fusefs_cache::{InodeTable, TableConfig, TableStats};
 use fusefs_session::{self as session, op, AsyncFilesystem, RequestInfo};
 use fusefs_session::{Entry, FileAttr, FileType, KernelConfig, Notifier, OpenFlags, RenameFlags};
-use fusefs_session::{Statfs, XattrFlags};
+use fusefs_session::{InitFlags, Statfs, XattrFlags};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -377,6 +377,8 @@ impl<B: Backend> CachedFs<B> {
 
 impl<B: Backend> AsyncFilesystem for CachedFs<B> {
     fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
+        // LOOKUP of "." and ".." are answered: file handles work while the node is known.
+        config.capabilities |= InitFlags::EXPORT_SUPPORT;
         config.max_readahead = self.cfg.max_readahead;
         config.max_write = self.cfg.max_write;
         config.max_pages = (self.cfg.max_write / 4096).clamp(1, u32::from(u16::MAX)) as u16;
@@ -388,12 +390,23 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
     }
 
     async fn lookup(&self, _: RequestInfo, parent: u64, name: OsString) -> R<Entry> {
-        let path = self.child(parent, &name)?;
+        // "." and ".." come only from the kernel's export operations (a path walk resolves
+        // them itself): "." of the node a file handle names, ".." of a directory being
+        // reconnected. Answered while the node is known (see the module docs).
+        let dots = match name.as_bytes() {
+            b"." => Some(self.path(parent)?),
+            b".." => Some(self.path(parent)?.parent().map(Path::to_path_buf).unwrap_or_default()),
+            _ => None,
+        };
+        let path = match &dots {
+            Some(p) => p.clone(),
+            None => self.child(parent, &name)?,
+        };
         // A cached listing (sorted) answers without asking the backend: "no" if the name is
         // not in it, the attributes if the listing carried them (a change to a listed file
         // drops its directory's listing, so they are current).
         let v = self.table.version();
-        let listed = self.table.cached_dir(parent).map(|l| {
+        let listed = self.table.cached_dir(parent).filter(|_| dots.is_none()).map(|l| {
             let i = l.binary_search_by(|e| e.name.as_os_str().cmp(&name));
             i.ok().map(|i| l[i].attr)
         });

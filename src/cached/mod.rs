@@ -25,6 +25,13 @@
 //! - the kernel's: `attr_timeout`, `entry_timeout`, `negative_timeout`, readahead, and
 //!   direct I/O. [`CachedFs::invalidate`] drops both for a path changed behind the mount's
 //!   back (it tells the kernel through the [`Notifier`](crate::Notifier)).
+//!
+//! File handles (`open_by_handle_at`, NFS export) work while the node is known: CachedFs
+//! asks for EXPORT_SUPPORT and answers LOOKUP of "." and ".." for the nodes its table
+//! holds, which are those the kernel holds. Once the kernel has forgotten a node, its
+//! handles are ESTALE: a path store has no identity for an object but its path, so a handle
+//! kept past its node would open whatever has that path by then (another object, after a
+//! rename or a re-create behind the mount), and CachedFs says "stale" rather than guess.
 
 mod backend;
 mod error;
