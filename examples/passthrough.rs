@@ -44,6 +44,11 @@ struct Args {
     #[arg(long)]
     statx: bool,
 
+    /// POSIX ACLs as on the source: enforced by the kernel, default ACLs inherited (one
+    /// GETXATTR more per inode, for its ACL).
+    #[arg(long)]
+    acl: bool,
+
     /// How deep the filesystems under SOURCE stack: 2 if SOURCE is on a FUSE or overlay
     /// mount (the kernel refuses deeper backing files; they are then served).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
@@ -61,6 +66,7 @@ fn main() {
     opts.passthrough = !args.no_passthrough;
     opts.cache = !args.no_cache;
     opts.statx = args.statx;
+    opts.posix_acl = args.acl;
     opts.entry_ttl = Duration::from_secs_f64(args.ttl);
     opts.attr_ttl = opts.entry_ttl;
     let source = args.source.clone();
@@ -70,7 +76,8 @@ fn main() {
         c.max_stack_depth = args.max_stack_depth;
     });
     // Files are created with the mode the kernel sends, which has the caller's umask
-    // applied already; ours must not mask it again.
+    // applied already (or, with --acl, left to us: it is set per thread for the call); ours
+    // must not mask it again.
     rustix::process::umask(rustix::fs::Mode::empty());
     // One O_PATH fd per node the kernel knows: allow as many as the hard limit does.
     if let Ok(lim) = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum.ok_or(())

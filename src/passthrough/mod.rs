@@ -27,7 +27,8 @@
 //!
 //! Two process-wide settings are the caller's to make, as the example does: the umask
 //! (set it to 0: the kernel sends modes with the caller's umask applied, and the process's
-//! would apply again) and RLIMIT_NOFILE (one fd per node the kernel knows, plus open files).
+//! would apply again; with [`PassthroughOptions::posix_acl`] the caller's is set on the
+//! thread for each create instead) and RLIMIT_NOFILE (one fd per node the kernel knows, plus open files).
 
 mod handle;
 mod mode;
@@ -71,6 +72,14 @@ pub struct PassthroughOptions {
     /// it, the first STATX gets ENOSYS, which the kernel remembers, and `statx(2)` is served
     /// from LOOKUP and GETATTR with no birth time, as libfuse's passthrough_hp does.
     pub statx: bool,
+    /// POSIX ACLs as on the source (FUSE_POSIX_ACL); default false. The kernel then checks
+    /// them with the mode bits (it turns on `default_permissions`), and reads each inode's
+    /// ACL once (a GETXATTR more per inode, cached until it changes); files are created with
+    /// the caller's umask left to the source (DONT_MASK, the umask set per thread), so a
+    /// parent's default ACL is inherited as on the source; setting an ACL by a caller outside
+    /// the file's group clears its setgid bit. Off, ACLs are plain xattrs the kernel
+    /// ignores: kept and read back, never enforced, and inherited with the umask applied.
+    pub posix_acl: bool,
 }
 
 impl Default for PassthroughOptions {
@@ -81,6 +90,7 @@ impl Default for PassthroughOptions {
             entry_ttl: Duration::from_secs(1),
             attr_ttl: Duration::from_secs(1),
             statx: false,
+            posix_acl: false,
         }
     }
 }
@@ -95,6 +105,8 @@ pub struct PassthroughFs {
     passthrough: AtomicBool,
     /// A file refused as a backing file has been logged (once per mount).
     refusal_logged: AtomicBool,
+    /// The kernel leaves the umask to us (DONT_MASK, asked for with `posix_acl`).
+    caller_umask: AtomicBool,
 }
 
 impl PassthroughFs {
@@ -115,6 +127,7 @@ impl PassthroughFs {
             handles: RwLock::new(slab::Slab::new()),
             passthrough: AtomicBool::new(opts.passthrough),
             refusal_logged: AtomicBool::new(false),
+            caller_umask: AtomicBool::new(false),
             opts,
         })
     }
@@ -181,27 +194,33 @@ impl PassthroughFs {
         }
     }
 
+    /// This thread acting as the caller of `ctx` (with its `umask` where the kernel left it
+    /// to us: see [`PassthroughOptions::posix_acl`]).
+    fn as_caller(&self, ctx: &Context<'_>, umask: u32) -> Result<AsCaller, Errno> {
+        let umask = self.caller_umask.load(Ordering::Relaxed).then_some(umask);
+        AsCaller::new(ctx.uid(), ctx.gid(), umask)
+    }
+
     /// Make `name` in directory `parent` with `make` (given the directory's fd), as the
-    /// caller, and answer with its entry.
+    /// caller (with `umask`, the request's), and answer with its entry.
     fn make(
         &self,
         ctx: &Context<'_>,
         parent: u64,
         name: &OsStr,
         reply: ReplyEntry,
+        umask: u32,
         make: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> rustix::io::Result<()>,
     ) {
         let parent = match self.nodes.get(parent) {
             Ok(p) => p,
             Err(e) => return reply.error(e),
         };
-        let made = {
-            let _as = AsCaller::new(ctx.uid(), ctx.gid());
-            make(parent.fd.as_fd())
-        };
+        let made =
+            self.as_caller(ctx, umask).and_then(|_as| make(parent.fd.as_fd()).map_err(errno));
         match made {
             Ok(()) => self.answer_entry(&parent, name, reply),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -259,6 +278,9 @@ impl PassthroughFs {
     }
 }
 
+/// FUSE_SETXATTR_ACL_KILL_SGID: SETXATTR's `setxattr_flags` bit asking to clear setgid.
+const SETXATTR_ACL_KILL_SGID: u32 = 1;
+
 fn is_dot(name: &[u8]) -> bool {
     name == b"." || name == b".."
 }
@@ -267,6 +289,17 @@ impl Filesystem for PassthroughFs {
     fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
         // LOOKUP of "." and ".." are answered: file handles of the mount work (node.rs).
         config.capabilities |= InitFlags::EXPORT_SUPPORT;
+        if self.opts.posix_acl {
+            if !config.offer.flags.contains(InitFlags::POSIX_ACL) {
+                log::warn!("the kernel does not offer POSIX_ACL: ACLs are not enforced");
+            }
+            config.capabilities |= InitFlags::POSIX_ACL | InitFlags::SETXATTR_EXT;
+            // The umask is ours to apply: the source then applies it, or a default ACL.
+            if config.offer.flags.contains(InitFlags::DONT_MASK) {
+                config.capabilities |= InitFlags::DONT_MASK;
+                self.caller_umask.store(true, Ordering::Relaxed);
+            }
+        }
         if !self.opts.cache {
             // Pages of a file changed behind the mount go when GETATTR shows it changed.
             config.capabilities |= InitFlags::AUTO_INVAL_DATA;
@@ -332,13 +365,13 @@ impl Filesystem for PassthroughFs {
     }
 
     fn symlink(&self, ctx: &Context<'_>, op: op::Symlink<'_>, reply: ReplyEntry) {
-        self.make(ctx, op.parent, op.name, reply, |dir| {
+        self.make(ctx, op.parent, op.name, reply, 0, |dir| {
             rustix::fs::symlinkat(op.target.as_bytes(), dir, op.name.as_bytes())
         })
     }
 
     fn mknod(&self, ctx: &Context<'_>, op: op::Mknod<'_>, reply: ReplyEntry) {
-        self.make(ctx, op.parent, op.name, reply, |dir| {
+        self.make(ctx, op.parent, op.name, reply, op.umask, |dir| {
             let kind = rustix::fs::FileType::from_raw_mode(op.mode);
             let mode = Mode::from_raw_mode(op.mode & 0o7777);
             rustix::fs::mknodat(dir, op.name.as_bytes(), kind, mode, op.rdev as u64)
@@ -346,7 +379,7 @@ impl Filesystem for PassthroughFs {
     }
 
     fn mkdir(&self, ctx: &Context<'_>, op: op::Mkdir<'_>, reply: ReplyEntry) {
-        self.make(ctx, op.parent, op.name, reply, |dir| {
+        self.make(ctx, op.parent, op.name, reply, op.umask, |dir| {
             rustix::fs::mkdirat(dir, op.name.as_bytes(), Mode::from_raw_mode(op.mode & 0o7777))
         })
     }
@@ -526,13 +559,21 @@ impl Filesystem for PassthroughFs {
 
     fn setxattr(&self, _: &Context<'_>, op: op::Setxattr<'_>, reply: ReplyEmpty) {
         let r = self.nodes.get(op.ino).and_then(|n| {
-            rustix::fs::setxattr(
-                sys::proc_path(n.fd.as_fd()),
-                op.name.as_bytes(),
-                op.value,
-                rustix::fs::XattrFlags::from_bits_retain(op.flags.bits()),
-            )
-            .map_err(errno)
+            let path = sys::proc_path(n.fd.as_fd());
+            let flags = rustix::fs::XattrFlags::from_bits_retain(op.flags.bits());
+            rustix::fs::setxattr(&path, op.name.as_bytes(), op.value, flags).map_err(errno)?;
+            // An ACL set by a caller outside the file's group (and without CAP_FSETID):
+            // the kernel says to clear the setgid bit, which the source, acting for us
+            // (root), keeps.
+            if op.setxattr_flags & SETXATTR_ACL_KILL_SGID != 0 {
+                let mode = sys::stat(n.fd.as_fd())?.st_mode;
+                if mode & libc::S_ISGID != 0 {
+                    let mode = Mode::from_raw_mode(mode & 0o7777 & !libc::S_ISGID);
+                    rustix::fs::chmodat(rustix::fs::CWD, &path, mode, AtFlags::empty())
+                        .map_err(errno)?;
+                }
+            }
+            Ok(())
         });
         answer!(r, reply, |_v| reply.ok());
     }

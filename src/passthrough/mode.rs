@@ -3,7 +3,7 @@
 //! requires; and the opening and creating of files for either.
 
 use super::node::Node;
-use super::sys::{self, errno, AsCaller};
+use super::sys::{self, errno};
 use super::PassthroughFs;
 use fusefs_session::op;
 use fusefs_session::{BackingFile, Context, Errno, FileType, OpenFlags};
@@ -150,7 +150,7 @@ impl PassthroughFs {
         parent: &Node,
         op: &op::Create<'_>,
     ) -> Result<File, Errno> {
-        let _as = AsCaller::new(ctx.uid(), ctx.gid());
+        let _as = self.as_caller(ctx, op.umask)?;
         let mode = Mode::from_raw_mode(op.mode & 0o7777);
         // The caller's flags as they are: CREATE is the whole open (no SETATTR follows for
         // O_TRUNC when the name turns out to exist).

@@ -102,20 +102,53 @@ pub(super) fn timespec(t: SystemTime) -> rustix::fs::Timespec {
 /// directories and all; put back on drop. A daemon that is not root cannot switch and
 /// creates files as itself, as an unprivileged mount should.
 ///
+/// With `umask` (the caller's, which the kernel leaves to us when DONT_MASK was granted) the
+/// thread's umask is the caller's for the call too, so the source applies it, or instead a
+/// default ACL of the parent directory, as for a local caller. The umask is per process
+/// unless the thread has its own filesystem context: each thread unshares it (CLONE_FS)
+/// once, at its first such call.
+///
 /// Supplementary groups are not switched: the kernel has already checked the caller's
 /// permission with all its groups (`default_permissions`), but the source checks again with
 /// the fsgid alone, so a directory writable only through a supplementary group refuses.
 pub(super) struct AsCaller {
     uid: Uid,
     gid: Gid,
+    umask: Option<nix::sys::stat::Mode>,
+}
+
+thread_local! {
+    /// Whether this thread has its own umask (CLONE_FS unshared): `None` until first asked.
+    static OWN_UMASK: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Give this thread its own umask, once; false if it cannot have one.
+fn own_umask() -> bool {
+    OWN_UMASK.with(|own| {
+        own.get().unwrap_or_else(|| {
+            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).is_ok();
+            own.set(Some(ok));
+            ok
+        })
+    })
 }
 
 impl AsCaller {
-    pub(super) fn new(uid: u32, gid: u32) -> AsCaller {
+    /// Act as `uid`:`gid`, with the caller's `umask` if given. EIO if the umask cannot be
+    /// made this thread's alone (never seen: unsharing CLONE_FS needs no privilege), rather
+    /// than create a file with the wrong mode.
+    pub(super) fn new(uid: u32, gid: u32, umask: Option<u32>) -> Result<AsCaller, Errno> {
+        let umask = match umask {
+            None => None,
+            Some(_) if !own_umask() => return Err(Errno::EIO),
+            Some(m) => {
+                Some(nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m & 0o777)))
+            }
+        };
         // Group first: with the fsuid already switched, the fsgid could not be.
         let gid = setfsgid(Gid::from_raw(gid));
         let uid = setfsuid(Uid::from_raw(uid));
-        AsCaller { uid, gid }
+        Ok(AsCaller { uid, gid, umask })
     }
 }
 
@@ -123,5 +156,8 @@ impl Drop for AsCaller {
     fn drop(&mut self) {
         setfsuid(self.uid);
         setfsgid(self.gid);
+        if let Some(m) = self.umask {
+            nix::sys::stat::umask(m);
+        }
     }
 }
