@@ -186,3 +186,63 @@ fn a_user_mounts_through_fusermount3_and_may_not_allow_others() {
     assert!(err.contains("user_allow_other"), "fusermount3 says why: {err}");
     assert!(!common::is_mounted(dir.path()));
 }
+
+/// Run `script` with sh in `dir` as root with umask 022: (success, stderr).
+fn as_root(dir: &Path, script: &str) -> (bool, String) {
+    let (dir, script) = (dir.to_path_buf(), format!("umask 022; {script}"));
+    with_limit(
+        "a command as root",
+        LIMIT,
+        || {},
+        move || {
+            let out = Command::new("sh").arg("-c").arg(&script).current_dir(&dir).output().unwrap();
+            (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        },
+    )
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// `passthrough --acl`: POSIX ACLs as on the source. An ACL entry lets nobody write where
+/// the mode bits refuse (the kernel checks ACLs); a default ACL is inherited as on the
+/// source, the umask ignored (the kernel leaves it to the daemon, DONT_MASK), and applied
+/// where there is none; an ACL set by its owner outside the file's group clears setgid.
+#[test]
+fn passthrough_acl_enforces_and_inherits_posix_acls() {
+    let test = "passthrough_acl_enforces_and_inherits_posix_acls";
+    if !required(test) || !common::servers::installed(test, "setfacl", "apt-get install acl") {
+        return;
+    }
+    let src = Tmpfs::new((0, 0));
+    let args = ["--allow-other", "--acl"];
+    let m = ExampleMount::start_with("passthrough", &[src.path.to_str().unwrap()], &args);
+    let p = m.path.clone();
+    fs::create_dir(p.join("shared")).unwrap();
+    fs::set_permissions(p.join("shared"), fs::Permissions::from_mode(0o755)).unwrap();
+    let (ok, _, _) = as_nobody(&p, "echo x > shared/before");
+    assert!(!ok, "nobody wrote in a 0755 directory of root's");
+    let (ok, err) = as_root(&p, "setfacl -m u:nobody:rwx shared");
+    assert!(ok, "setfacl: {err}");
+    let (ok, _, err) = as_nobody(&p, "echo x > shared/by-nobody");
+    assert!(ok, "the ACL entry lets nobody write: {err}");
+
+    let (ok, err) =
+        as_root(&p, "setfacl -d -m g::rwx,o::- shared && touch shared/f && mkdir shared/d");
+    assert!(ok, "a default ACL: {err}");
+    // 0666 and 0777 through a default ACL whose group class is rwx: the umask (022) ignored.
+    assert_eq!(mode(&p.join("shared/f")), 0o660, "a file inherits the default ACL");
+    assert_eq!(mode(&src.path.join("shared/f")), 0o660, "on the source too");
+    assert_eq!(mode(&p.join("shared/d")), 0o770, "a directory inherits it");
+    let (ok, err) = as_root(&p, "umask 027; touch plain");
+    assert!(ok, "{err}");
+    assert_eq!(mode(&p.join("plain")), 0o640, "no default ACL: the caller's umask");
+
+    let (ok, err) = as_root(&p, "touch sgid && chown nobody:root sgid && chmod 2755 sgid");
+    assert!(ok, "{err}");
+    assert_eq!(mode(&p.join("sgid")), 0o2755);
+    let (ok, _, err) = as_nobody(&p, "setfacl -m u:root:r sgid");
+    assert!(ok, "the owner sets an ACL: {err}");
+    assert_eq!(mode(&p.join("sgid")) & 0o2000, 0, "setgid cleared: nobody is not in group root");
+}

@@ -435,9 +435,14 @@ impl ExampleMount {
             log,
             reader: Some(reader),
         };
-        if rx.recv_timeout(LIMIT).is_err() {
+        if let Err(e) = rx.recv_timeout(LIMIT) {
+            let why = match e {
+                mpsc::RecvTimeoutError::Timeout => format!("did not start serving within {LIMIT:?}"),
+                mpsc::RecvTimeoutError::Disconnected => "closed its stderr before serving".into(),
+            };
+            let status = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
             m.stop();
-            panic!("example {name} did not start serving within {LIMIT:?}");
+            panic!("example {name} {why} (exit: {status:?}); it printed:\n{}", m.output());
         }
         m.conn = connection_of(&m.path);
         m.mount_id = unique_mount_id(&m.path);
