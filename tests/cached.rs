@@ -352,3 +352,32 @@ fn fstat_of_a_file_whose_name_was_taken_answers() {
         m.unmount();
     }
 }
+
+/// atime on slowfs: a read that reaches the backend moves the source's atime (relatime,
+/// atime not newer than mtime), and the mount shows it once the attribute TTL (1 s, the
+/// `local` preset) has run out: CachedFs shows the backend's times as of its last stat.
+#[test]
+fn a_read_moves_atime_within_the_attribute_ttl() {
+    if !can_mount("a_read_moves_atime_within_the_attribute_ttl") {
+        return;
+    }
+    let src = common::Tmpfs::new((0, 0)); // relatime, whatever the machine's disk has
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    fs::write(src.path.join("f"), b"read me").unwrap();
+    let f = fs::File::options().write(true).open(src.path.join("f")).unwrap();
+    f.set_times(fs::FileTimes::new().set_accessed(old).set_modified(old)).unwrap();
+    drop(f);
+    let m = common::ExampleMount::start_with(
+        "slowfs",
+        &[src.path.to_str().unwrap()],
+        &["--latency-ms", "0", "--preset", "local"],
+    );
+    let p = m.path.join("f");
+    assert_eq!(fs::metadata(&p).unwrap().accessed().unwrap(), old, "atime before the read");
+    assert_eq!(fs::read(&p).unwrap(), b"read me");
+    let on_source = fs::metadata(src.path.join("f")).unwrap().accessed().unwrap();
+    assert!(on_source > old, "the read reached the source and moved its atime");
+    common::wait_until("atime through the mount", || {
+        fs::metadata(&p).unwrap().accessed().unwrap() == on_source
+    });
+}

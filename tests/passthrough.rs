@@ -555,3 +555,62 @@ fn remounting_the_same_place_200_times_always_serves() {
     drop(leaving);
     eprintln!("{cycles} cycles in {:?}", started.elapsed());
 }
+
+/// Times as on the source, in both modes: a write through a shared mapping moves mtime and
+/// ctime (seen once msync returns), and a read moves atime under `relatime` when atime is
+/// not newer than mtime (FUSE inodes are S_NOATIME: atime is the source's to keep), where
+/// the read reaches the source: always in passthrough mode; when served, only with
+/// `--no-cache`, since a read from the kernel's page cache (KEEP_CACHE) never reaches the
+/// daemon (the README says so).
+#[test]
+fn mmap_writes_and_reads_move_times_as_on_the_source() {
+    if !can_mount("mmap_writes_and_reads_move_times_as_on_the_source") {
+        return;
+    }
+    let _caches = caches_kept();
+    for mode in [&[][..], &["--no-passthrough"], &["--no-passthrough", "--no-cache"]] {
+        let src = Tmpfs::new((0, 0));
+        let m = ExampleMount::start_with("passthrough", &[src.path.to_str().unwrap()], mode);
+        let p = m.path.join("mapped");
+        fs::write(&p, vec![b'x'; 8192]).unwrap();
+        let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        let f = OpenOptions::new().read(true).write(true).open(&p).unwrap();
+        f.set_times(fs::FileTimes::new().set_accessed(old).set_modified(old)).unwrap();
+        let before = fs::metadata(&p).unwrap();
+        assert_eq!(before.modified().unwrap(), old, "{mode:?}: mtime set");
+        {
+            use std::os::fd::AsFd;
+            let len = std::num::NonZeroUsize::new(8192).unwrap();
+            use nix::sys::mman::{mmap, msync, munmap, MapFlags, MsFlags, ProtFlags};
+            let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+            // SAFETY: a fresh shared mapping of our own file, written within its length and
+            // unmapped here; nothing else maps it.
+            unsafe {
+                let at = mmap(None, len, prot, MapFlags::MAP_SHARED, f.as_fd(), 0).unwrap();
+                at.cast::<u8>().as_ptr().write_bytes(b'y', 16);
+                msync(at, 8192, MsFlags::MS_SYNC).unwrap();
+                munmap(at, 8192).unwrap();
+            }
+        }
+        let after = fs::metadata(&p).unwrap();
+        assert!(after.modified().unwrap() > old, "{mode:?}: mtime after a mapped write");
+        use std::os::unix::fs::MetadataExt;
+        let ctime = |m: &fs::Metadata| (m.ctime(), m.ctime_nsec());
+        assert!(ctime(&after) > ctime(&before), "{mode:?}: ctime after a mapped write");
+        assert_eq!(&fs::read(&p).unwrap()[..16], &[b'y'; 16], "{mode:?}: the mapped write");
+
+        if mode == ["--no-passthrough"] {
+            continue; // reads from the page cache: atime stays (a limit of the kernel's)
+        }
+        // relatime: a read moves atime when it is not newer than mtime.
+        let newer = old + std::time::Duration::from_secs(500);
+        f.set_times(fs::FileTimes::new().set_accessed(old).set_modified(newer)).unwrap();
+        drop(f);
+        fs::read(&p).unwrap();
+        let accessed = fs::metadata(&p).unwrap().accessed().unwrap();
+        assert!(accessed > newer, "{mode:?}: atime after a read under relatime");
+        let on_source = fs::metadata(src.path.join("mapped")).unwrap().accessed().unwrap();
+        assert!(on_source > newer, "{mode:?}: on the source");
+        drop(m);
+    }
+}

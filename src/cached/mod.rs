@@ -26,6 +26,10 @@
 //!   direct I/O. [`CachedFs::invalidate`] drops both for a path changed behind the mount's
 //!   back (it tells the kernel through the [`Notifier`](crate::Notifier)).
 //!
+//! Times are the backend's as of the last stat: a read that reaches the backend moves its
+//! atime there (a local directory's, under its mount's rules), which the mount shows once
+//! the attribute TTLs run out; reads served from the kernel's page cache never reach it.
+//!
 //! File handles (`open_by_handle_at`, NFS export) work while the node is known: CachedFs
 //! asks for EXPORT_SUPPORT and answers LOOKUP of "." and ".." for the nodes its table
 //! holds, which are those the kernel holds. Once the kernel has forgotten a node, its

@@ -437,7 +437,9 @@ impl ExampleMount {
         };
         if let Err(e) = rx.recv_timeout(LIMIT) {
             let why = match e {
-                mpsc::RecvTimeoutError::Timeout => format!("did not start serving within {LIMIT:?}"),
+                mpsc::RecvTimeoutError::Timeout => {
+                    format!("did not start serving within {LIMIT:?}")
+                }
                 mpsc::RecvTimeoutError::Disconnected => "closed its stderr before serving".into(),
             };
             let status = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
