@@ -49,6 +49,11 @@ struct Args {
     #[arg(long)]
     acl: bool,
 
+    /// File handles of the mount that outlive this daemon (node ids made from the source's
+    /// own handles; one name_to_handle_at more per new node).
+    #[arg(long)]
+    stable_handles: bool,
+
     /// How deep the filesystems under SOURCE stack: 2 if SOURCE is on a FUSE or overlay
     /// mount (the kernel refuses deeper backing files; they are then served).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
@@ -67,6 +72,7 @@ fn main() {
     opts.cache = !args.no_cache;
     opts.statx = args.statx;
     opts.posix_acl = args.acl;
+    opts.stable_handles = args.stable_handles;
     opts.entry_ttl = Duration::from_secs_f64(args.ttl);
     opts.attr_ttl = opts.entry_ttl;
     let source = args.source.clone();

@@ -62,10 +62,10 @@ pub use fusefs_session::{Config, MountMethod, MountOptions, Transport};
 pub use fusefs_session::{KernelConfig, KernelOffer, Negotiated};
 pub use fusefs_session::{OpStats, PoolStats, SessionStats, SAMPLE_EVERY};
 
+pub use fusefs_session::{mount_generation, Entry, FileAttr, FileType, PageBuf, Statfs, ROOT_ID};
 #[cfg(feature = "tokio")]
 pub use fusefs_session::{AsyncFilesystem, AsyncFs, DirEntry, DirEntryPlus, RequestInfo};
 pub use fusefs_session::{Context, Filesystem};
-pub use fusefs_session::{Entry, FileAttr, FileType, PageBuf, Statfs, ROOT_ID};
 pub use fusefs_session::{Errno, InitFlags, OpenFlags, RenameFlags, SetattrValid, XattrFlags};
 pub use fusefs_session::{ReplyAttr, ReplyBmap, ReplyCopy, ReplyCreate, ReplyData};
 pub use fusefs_session::{ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry};

@@ -164,3 +164,61 @@ fn slowfs_file_handles_hold_while_the_node_is_known() {
         ExampleMount::start_with("slowfs", &[src.path().to_str().unwrap()], &["--latency-ms", "0"]);
     handles_work(&m, AfterForget::Stale);
 }
+
+#[test]
+fn passthrough_stable_handles_outlive_the_daemon() {
+    if !can_mount("passthrough_stable_handles_outlive_the_daemon") {
+        return;
+    }
+    let src = Tmpfs::new((0, 0));
+    let source = src.path.to_str().unwrap();
+    let m = ExampleMount::start_with("passthrough", &[source], &["--stable-handles"]);
+    handles_work(&m, AfterForget::Opens);
+    let mut file = Handle::of(&m.path.join("d/f")).unwrap();
+    let mut dir = Handle::of(&m.path.join("d")).unwrap();
+    fs::write(m.path.join("d/later-removed"), b"x").unwrap();
+    let mut removed = Handle::of(&m.path.join("d/later-removed")).unwrap();
+    drop(m);
+    fs::remove_file(src.path.join("d/later-removed")).unwrap();
+
+    // Another daemon on the same source, on another mountpoint: the handles still open.
+    let m = ExampleMount::start_with("passthrough", &[source], &["--stable-handles"]);
+    assert_eq!(file.read(&m.path).expect("a file's handle after a remount"), b"handled");
+    dir.open(&m.path, libc::O_RDONLY | libc::O_DIRECTORY).expect("a directory's, after a remount");
+    let e = removed.read(&m.path).expect_err("a file removed while unmounted");
+    assert_eq!(e.raw_os_error(), Some(libc::ESTALE), "{e}");
+    drop(m);
+
+    // Without the option, node ids are the daemon's: the handle is stale after a remount.
+    let m = ExampleMount::start_with("passthrough", &[source], &[]);
+    let e = file.read(&m.path).expect_err("a handle from another daemon, without the option");
+    assert_eq!(e.raw_os_error(), Some(libc::ESTALE), "{e}");
+}
+
+/// A handle made on an earlier mount of a filesystem whose node ids start again at each
+/// mount names a node id that the new mount gives to another file: the generation (one per
+/// mount) tells them apart, and the handle is ESTALE instead of opening that other file.
+#[test]
+fn a_handle_from_an_earlier_mount_opens_no_other_file() {
+    if !can_mount("a_handle_from_an_earlier_mount_opens_no_other_file") {
+        return;
+    }
+    let src = Tmpfs::new((0, 0));
+    let source = src.path.to_str().unwrap();
+    for (name, before) in [("memfs", &[][..]), ("passthrough", &[source][..])] {
+        let m = ExampleMount::start_with(name, before, &[]);
+        fs::write(m.path.join("first"), b"first").unwrap();
+        let mut first = Handle::of(&m.path.join("first")).unwrap();
+        drop(m);
+        let _ = fs::remove_file(src.path.join("first"));
+        let m = ExampleMount::start_with(name, before, &[]);
+        // The same node id as "first" had: the first node made after the root.
+        fs::write(m.path.join("second"), b"second").unwrap();
+        match first.read(&m.path) {
+            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ESTALE), "{name}: {e}"),
+            Ok(data) => {
+                panic!("{name}: the old handle opened {:?}", String::from_utf8_lossy(&data))
+            }
+        }
+    }
+}

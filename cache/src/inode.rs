@@ -3,7 +3,9 @@
 //!
 //! # Contract
 //! - Node ids come from a counter and are never reused (so a FORGET racing a LOOKUP can never
-//!   hit the wrong node); the generation is therefore constant ([`GENERATION`]).
+//!   hit the wrong node). Ids start again with each table, so its user gives every node of a
+//!   table one generation of its own (CachedFs: `fusefs_session::mount_generation`), and a
+//!   file handle from an earlier mount never matches.
 //! - Every [`InodeTable::remember`] adds one lookup, as every entry the kernel receives does;
 //!   [`InodeTable::forget`] takes counts back (saturating), and a node whose count reaches 0
 //!   is dropped, with its cached attributes and listing. The root is never dropped.
@@ -22,8 +24,6 @@ use std::time::Duration;
 
 /// The node id of the root.
 pub const ROOT: u64 = 1;
-/// The generation of every node (ids never repeat, so it never has to change).
-pub const GENERATION: u64 = 1;
 
 struct Node {
     path: Option<PathBuf>,

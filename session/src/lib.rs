@@ -78,4 +78,4 @@ pub use reply::{
 pub use session::Session;
 pub use signals::TerminationSignals;
 pub use stats::{OpStats, SessionStats, SAMPLE_EVERY};
-pub use types::{Entry, FileAttr, FileType, Statfs, ROOT_ID};
+pub use types::{mount_generation, Entry, FileAttr, FileType, Statfs, ROOT_ID};

@@ -177,13 +177,26 @@ impl FileAttr {
     }
 }
 
+/// A generation for a filesystem whose node ids start again at each mount: different at
+/// each call (random), so that a file handle made on an earlier mount, which holds node id
+/// and generation, never matches a node of this one (the kernel compares the generation of
+/// the inode it finds with the handle's; with a constant one, the handle would open
+/// whatever node now has its id). 32 bits: the kernel keeps no more. Never 0, which a
+/// filesystem with ids stable across mounts may use.
+pub fn mount_generation() -> u64 {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(SystemTime::now());
+    u64::from((random as u32).max(1))
+}
+
 /// A directory entry as LOOKUP, CREATE, MKDIR... return it. Each entry the kernel receives
 /// adds one to the node's lookup count, which FORGET later takes back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The node id (must not be reused while the kernel may remember it).
     pub nodeid: u64,
-    /// Generation: `nodeid:generation` is unique for the life of the filesystem.
+    /// Generation: `nodeid:generation` is unique for the life of the filesystem, across
+    /// mounts if file handles are to be safe ([`mount_generation`] where ids restart).
     pub generation: u64,
     /// The attributes.
     pub attr: FileAttr,

@@ -6,7 +6,7 @@ use super::backend::{Backend, BackendResult, DirEntry, Owner};
 use super::flight::SingleFlight;
 use super::CacheConfig;
 use crate::Errno;
-use fusefs_cache::inode::{GENERATION, ROOT};
+use fusefs_cache::inode::ROOT;
 use fusefs_cache::{InodeTable, TableConfig, TableStats};
 use fusefs_session::{self as session, op, AsyncFilesystem, RequestInfo};
 use fusefs_session::{Entry, FileAttr, FileType, KernelConfig, Notifier, OpenFlags, RenameFlags};
@@ -68,6 +68,8 @@ pub struct CachedFs<B: Backend> {
     lists_in_flight: SingleFlight<(u64, u64), R<Listing>>,
     /// Reads in flight, by node id, offset, size and cache version (see [`Block`]).
     reads_in_flight: SingleFlight<Block, R<Arc<Vec<u8>>>>,
+    /// Every node's generation: one per instance, as node ids start again with each.
+    generation: u64,
 }
 
 /// What a [`CachedFs`] holds and how its caches did.
@@ -121,6 +123,7 @@ impl<B: Backend> CachedFs<B> {
             stats_in_flight: SingleFlight::new(),
             lists_in_flight: SingleFlight::new(),
             reads_in_flight: SingleFlight::new(),
+            generation: session::mount_generation(),
         }
     }
 
@@ -223,7 +226,7 @@ impl<B: Backend> CachedFs<B> {
         }
         Entry {
             nodeid: id,
-            generation: GENERATION,
+            generation: self.generation,
             attr: a,
             entry_ttl: self.cfg.entry_timeout,
             attr_ttl: self.attr_timeout(&a),

@@ -10,7 +10,7 @@ impl MemFs {
     pub(super) fn entry(&self, attr: FileAttr) -> Entry {
         Entry {
             nodeid: attr.ino,
-            generation: 0,
+            generation: self.generation,
             attr,
             entry_ttl: self.opts.entry_ttl,
             attr_ttl: self.opts.attr_ttl,

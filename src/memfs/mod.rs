@@ -143,6 +143,9 @@ struct State {
 /// The filesystem. See the module docs.
 pub struct MemFs {
     state: Mutex<State>,
+    /// Every node's generation: one per instance, as node numbers start again with each (a
+    /// file handle from an earlier mount must not open a node of this one).
+    generation: u64,
     opts: MemFsOptions,
     /// POSIX and flock locks, when served (`serve_locks`).
     locks: locks::Locks,
@@ -272,7 +275,8 @@ impl MemFs {
         };
         let nodes = HashMap::from([(1, root)]);
         let state = Mutex::new(State { nodes, next_ino: 2, pages: 0 });
-        MemFs { state, opts, locks: locks::Locks::default() }
+        let generation = fusefs_session::mount_generation();
+        MemFs { state, generation, opts, locks: locks::Locks::default() }
     }
 
     /// SETLKWs waiting for a lock now (with `serve_locks`).
@@ -300,7 +304,8 @@ impl MemFs {
     /// "." and ".." come only from the kernel's export operations (a path walk resolves them
     /// itself): "." of any node, when `open_by_handle_at` names one the kernel has forgotten
     /// (`parent` is then that node, of any type), and ".." of a directory it reconnects.
-    /// Node numbers are never reused, so a handle of a removed node finds nothing (ESTALE).
+    /// Node numbers are never reused, so a handle of a removed node finds nothing (ESTALE),
+    /// and the generation is one per instance, so one from an earlier mount matches nothing.
     pub fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr> {
         let mut s = self.lock();
         let ino = match name.as_bytes() {

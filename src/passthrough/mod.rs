@@ -80,6 +80,12 @@ pub struct PassthroughOptions {
     /// the file's group clears its setgid bit. Off, ACLs are plain xattrs the kernel
     /// ignores: kept and read back, never enforced, and inherited with the umask applied.
     pub posix_acl: bool,
+    /// File handles of the mount that outlive the daemon (NFS export across restarts):
+    /// node ids made from the source's own file handles where those are an inode number
+    /// and a generation (ext4, xfs, tmpfs); default false. It costs a `name_to_handle_at`
+    /// for each node the kernel looks up for the first time, and needs CAP_DAC_READ_SEARCH
+    /// to open a handle again. Without it, handles hold while this daemon runs.
+    pub stable_handles: bool,
 }
 
 impl Default for PassthroughOptions {
@@ -91,6 +97,7 @@ impl Default for PassthroughOptions {
             attr_ttl: Duration::from_secs(1),
             statx: false,
             posix_acl: false,
+            stable_handles: false,
         }
     }
 }
@@ -121,7 +128,7 @@ impl PassthroughFs {
         .map_err(|e| {
             io::Error::new(io::Error::from(e).kind(), format!("{}: {e}", source.display()))
         })?;
-        let nodes = Nodes::new(root).map_err(io::Error::from)?;
+        let nodes = Nodes::new(root, opts.stable_handles).map_err(io::Error::from)?;
         Ok(PassthroughFs {
             nodes,
             handles: RwLock::new(slab::Slab::new()),
@@ -138,6 +145,13 @@ impl PassthroughFs {
         (self.nodes.len(), self.handles.read().unwrap().len())
     }
 
+    /// Whether node ids are made from the source's file handles, so that the mount's file
+    /// handles outlive this daemon ([`PassthroughOptions::stable_handles`], where the
+    /// source's handles allow it).
+    pub fn stable_handles(&self) -> bool {
+        self.nodes.stable()
+    }
+
     /// Whether opens still use passthrough: false when the option is off, or after the first
     /// open found that the kernel or the privilege does not allow it.
     pub fn uses_passthrough(&self) -> bool {
@@ -147,7 +161,7 @@ impl PassthroughFs {
     fn entry(&self, node: &Node, st: &rustix::fs::Stat) -> Entry {
         Entry {
             nodeid: node.id,
-            generation: 0,
+            generation: self.nodes.generation(node.id),
             attr: sys::attr(st),
             entry_ttl: self.opts.entry_ttl,
             attr_ttl: self.opts.attr_ttl,

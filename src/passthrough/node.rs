@@ -11,8 +11,14 @@
 //! finds it again (LOOKUP of "." on that id, [`Nodes::dot`]), and so that the same source
 //! inode looked up again by name gets its old id back. Only for the source's own filesystem
 //! (the handle is opened through it) and while this daemon runs: a later one has other ids.
+//!
+//! With stable handles (`PassthroughOptions::stable_handles`), a node id is its source
+//! inode's number and generation, where the source's file handles are made of those two
+//! alone (ext4, xfs, tmpfs: [`Layout`]) and the number is below 2^31: the id then is the
+//! source's handle, and any daemon on the same source opens it again, so the mount's file
+//! handles outlive a remount. Other nodes get counter ids with the top bit set.
 
-use super::source_handle::SourceHandle;
+use super::source_handle::{Layout, SourceHandle};
 use super::sys;
 use fusefs_session::{BackingFile, Errno, FileType, ROOT_ID};
 use rustix::fs::{Mode, OFlags, Stat};
@@ -64,6 +70,10 @@ pub(super) struct Nodes {
     /// The source's root directory opened for reading: what `open_by_handle_at` takes to
     /// know the filesystem (an O_PATH fd will not do).
     mount: OwnedFd,
+    /// The generation of counter ids: one per table, as they start again with each.
+    counted_generation: u64,
+    /// Node ids are made from source handles ([`Inner::stable`] is set).
+    stable: bool,
 }
 
 struct Inner {
@@ -77,6 +87,19 @@ struct Inner {
     retired_order: VecDeque<u64>,
     /// st_dev of the source's root: only its inodes can be found by handle through `mount`.
     root_dev: u64,
+    /// With stable handles: the type and layout of the source's handles.
+    stable: Option<(i32, Layout)>,
+}
+
+/// The top bit of counter ids when ids are made from source handles ([`packed`] leaves it
+/// clear).
+const COUNTED: u64 = 1 << 63;
+
+/// The node id that is the source handle of inode `ino`, generation `generation`: ino in the
+/// high half (below 2^31, so the top bit stays clear; never 0, so the id is never 0 or 1),
+/// generation in the low half.
+fn packed(ino: u64, generation: u32) -> Option<u64> {
+    (ino != 0 && ino < 1 << 31).then_some(ino << 32 | u64::from(generation))
 }
 
 /// Retired nodes kept, about 100 bytes each: past this, the oldest are dropped (a file
@@ -92,8 +115,8 @@ struct Retired {
 impl Inner {
     /// Keep `node` (forgotten by the kernel) findable by its source handle.
     fn retire(&mut self, node: &Node) {
-        if node.key.0 != self.root_dev {
-            return;
+        if node.key.0 != self.root_dev || (self.stable.is_some() && node.id & COUNTED == 0) {
+            return; // not findable, or findable from its id alone
         }
         let Ok(handle) = SourceHandle::of(node.fd.as_fd()) else { return };
         self.retired.insert(node.id, Retired { key: node.key, handle });
@@ -135,8 +158,9 @@ impl Inner {
 }
 
 impl Nodes {
-    /// A table holding the root, `fd` (never forgotten).
-    pub(super) fn new(root: OwnedFd) -> Result<Nodes, Errno> {
+    /// A table holding the root, `fd` (never forgotten); node ids made from the source's
+    /// handles if `stable` and the source's handles allow it (else a warning says why not).
+    pub(super) fn new(root: OwnedFd, stable: bool) -> Result<Nodes, Errno> {
         let st = sys::stat(root.as_fd())?;
         let key = sys::key(&st);
         let node = Arc::new(Node {
@@ -153,16 +177,53 @@ impl Nodes {
             Mode::empty(),
         )
         .map_err(sys::errno)?;
-        let inner = Inner {
+        let mut inner = Inner {
             by_id: HashMap::from([(ROOT_ID, (node, 1))]),
             by_key: HashMap::from([(key, ROOT_ID)]),
             next: ROOT_ID + 1,
+            stable: None,
             retired: HashMap::new(),
             retired_by_key: HashMap::new(),
             retired_order: VecDeque::new(),
             root_dev: key.0,
         };
-        Ok(Nodes { inner: Mutex::new(inner), mount })
+        if stable {
+            let root = &inner.by_id[&ROOT_ID].0;
+            match SourceHandle::of(root.fd.as_fd()) {
+                Ok(h) => match h.layout(key.1) {
+                    Some(layout) => {
+                        inner.stable = Some((h.kind(), layout));
+                        inner.next = COUNTED | (ROOT_ID + 1);
+                    }
+                    None => log::warn!(
+                        "stable handles: the source's file handles hold more than an inode \
+                         number and a generation ({h:?}): node ids are this daemon's"
+                    ),
+                },
+                Err(e) => log::warn!(
+                    "stable handles: the source's filesystem makes no file handles ({e}): \
+                     node ids are this daemon's"
+                ),
+            }
+        }
+        let stable = inner.stable.is_some();
+        let counted_generation = fusefs_session::mount_generation();
+        Ok(Nodes { inner: Mutex::new(inner), mount, counted_generation, stable })
+    }
+
+    /// Whether node ids are made from the source's handles (they outlive the daemon).
+    pub(super) fn stable(&self) -> bool {
+        self.stable
+    }
+
+    /// The generation to give with node `id`: 0 for an id made from a source handle (the
+    /// same in every daemon, as the id is), else this table's.
+    pub(super) fn generation(&self, id: u64) -> u64 {
+        if self.stable && id & COUNTED == 0 {
+            0
+        } else {
+            self.counted_generation
+        }
     }
 
     /// The node `id`; ESTALE if the kernel asks for one it has forgotten.
@@ -180,6 +241,17 @@ impl Nodes {
             let (node, count) = inner.by_id.get_mut(&id).expect("by_key names a node");
             *count += 1;
             return Arc::clone(node);
+        }
+        // With stable handles: the id is the source's handle, where it can be.
+        if let Some((kind, layout)) = inner.stable {
+            let generation = SourceHandle::of(fd.as_fd())
+                .ok()
+                .filter(|h| h.kind() == kind && key.0 == inner.root_dev)
+                .and_then(|h| h.split(layout, key.1));
+            let id = generation.and_then(|g| packed(key.1, g));
+            if let Some(id) = id.filter(|id| !inner.by_id.contains_key(id)) {
+                return inner.insert(id, fd, st);
+            }
         }
         // Forgotten before: the same inode (not one that reused its number) gets its id back,
         // which the kernel's file handles of it hold.
@@ -208,7 +280,15 @@ impl Nodes {
             *count += 1;
             return Ok((Arc::clone(node), st));
         }
-        let r = inner.unretire(id).ok_or(Errno::ESTALE)?;
+        let r = match (inner.unretire(id), inner.stable) {
+            (Some(r), _) => r,
+            // An id made from a source handle, perhaps by an earlier daemon.
+            (None, Some((kind, layout))) if id & COUNTED == 0 => Retired {
+                key: (inner.root_dev, id >> 32),
+                handle: SourceHandle::join(kind, layout, id >> 32, id as u32),
+            },
+            (None, _) => return Err(Errno::ESTALE),
+        };
         let fd = r.handle.open(self.mount.as_fd()).map_err(|_| Errno::ESTALE)?;
         let st = sys::stat(fd.as_fd())?;
         if sys::key(&st) != r.key || inner.by_key.contains_key(&r.key) {
