@@ -67,6 +67,13 @@ impl Handle {
         Ok(unsafe { File::from_raw_fd(fd) })
     }
 
+    /// The node id and generation in a handle of a FUSE mount (the kernel's fuse_encode_fh:
+    /// node id high and low words, then the generation).
+    fn fuse_node(&self) -> (u64, u32) {
+        assert_eq!(self.0[0], 12, "a FUSE handle is 12 bytes");
+        (u64::from(self.0[2]) << 32 | u64::from(self.0[3]), self.0[4])
+    }
+
     fn read(&mut self, mount: &Path) -> io::Result<Vec<u8>> {
         let mut data = Vec::new();
         self.open(mount, libc::O_RDONLY)?.read_to_end(&mut data)?;
@@ -74,14 +81,17 @@ impl Handle {
     }
 }
 
-/// Make the kernel forget what it holds of `m` that nothing uses: drop the machine's
-/// caches until the example has received a FORGET since `forgets`.
-fn forget_all(m: &ExampleMount, forgets: u64) {
-    let forgotten = || m.answered("FUSE_FORGET") + m.answered("FUSE_BATCH_FORGET");
-    wait_until("the kernel's FORGET after dropping caches", || {
-        fs::write("/proc/sys/vm/drop_caches", "3").unwrap();
-        forgotten() > forgets
-    });
+/// Make the kernel forget what nothing uses (machine-wide; it does so on its own time).
+fn drop_caches() {
+    fs::write("/proc/sys/vm/drop_caches", "3").unwrap();
+}
+
+/// The nodes slowfs's table holds (its statistics' "inodes held").
+fn inodes_held(m: &ExampleMount) -> u64 {
+    m.report();
+    let out = m.output();
+    let line = out.lines().rfind(|l| l.starts_with("inodes held: ")).expect("inodes held");
+    line["inodes held: ".len()..].trim().parse().unwrap()
 }
 
 /// What each example promises once the kernel has forgotten a node.
@@ -109,13 +119,17 @@ fn handles_work(m: &ExampleMount, after: AfterForget) {
     dir.open(&mnt, libc::O_RDONLY | libc::O_DIRECTORY).expect("a directory, cached");
     fs::remove_file(mnt.join("d/gone")).unwrap();
 
-    let forgets = m.answered("FUSE_FORGET") + m.answered("FUSE_BATCH_FORGET");
-    let lookups = m.answered("FUSE_LOOKUP");
-    forget_all(m, forgets);
     match after {
         AfterForget::Opens => {
-            assert_eq!(file.read(&mnt).expect("open_by_handle_at after FORGET"), b"handled");
-            assert!(m.answered("FUSE_LOOKUP") > lookups, "the kernel asked for \".\"");
+            // Until an open by handle had to ask the daemon (LOOKUP of "."): the kernel had
+            // forgotten the node.
+            wait_until("an open by handle of a node the kernel forgot", || {
+                drop_caches();
+                let lookups = m.answered("FUSE_LOOKUP");
+                assert_eq!(file.read(&mnt).expect("open_by_handle_at after FORGET"), b"handled");
+                m.answered("FUSE_LOOKUP") > lookups
+            });
+            drop_caches();
             let d = dir.open(&mnt, libc::O_RDONLY | libc::O_DIRECTORY).expect("a directory");
             let names: Vec<_> = fs::read_dir(format!("/proc/self/fd/{}", d.as_raw_fd()))
                 .unwrap()
@@ -124,6 +138,11 @@ fn handles_work(m: &ExampleMount, after: AfterForget) {
             assert_eq!(names, ["f"], "the directory opened by its handle");
         }
         AfterForget::Stale => {
+            // Until the table holds the root alone: every FORGET applied.
+            wait_until("slowfs forgetting every node", || {
+                drop_caches();
+                inodes_held(m) == 1
+            });
             let e = file.read(&mnt).expect_err("a path store's handle after FORGET");
             assert_eq!(e.raw_os_error(), Some(libc::ESTALE), "{e}");
         }
@@ -214,6 +233,9 @@ fn a_handle_from_an_earlier_mount_opens_no_other_file() {
         let m = ExampleMount::start_with(name, before, &[]);
         // The same node id as "first" had: the first node made after the root.
         fs::write(m.path.join("second"), b"second").unwrap();
+        let (id, generation) = Handle::of(&m.path.join("second")).unwrap().fuse_node();
+        assert_eq!(id, first.fuse_node().0, "{name}: the new mount reused the node id");
+        assert_ne!(generation, first.fuse_node().1, "{name}: with another generation");
         match first.read(&m.path) {
             Err(e) => assert_eq!(e.raw_os_error(), Some(libc::ESTALE), "{name}: {e}"),
             Ok(data) => {

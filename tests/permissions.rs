@@ -245,4 +245,10 @@ fn passthrough_acl_enforces_and_inherits_posix_acls() {
     let (ok, _, err) = as_nobody(&p, "setfacl -m u:root:r sgid");
     assert!(ok, "the owner sets an ACL: {err}");
     assert_eq!(mode(&p.join("sgid")) & 0o2000, 0, "setgid cleared: nobody is not in group root");
+    // A default ACL leaves a setgid directory's bit alone, as a local filesystem does.
+    let (ok, err) = as_root(&p, "mkdir sgdir && chown nobody:root sgdir && chmod 2775 sgdir");
+    assert!(ok, "{err}");
+    let (ok, _, err) = as_nobody(&p, "setfacl -d -m u::rwx sgdir");
+    assert!(ok, "the owner sets a default ACL: {err}");
+    assert_eq!(mode(&p.join("sgdir")), 0o2775, "a setgid directory keeps its bit");
 }

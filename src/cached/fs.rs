@@ -226,7 +226,8 @@ impl<B: Backend> CachedFs<B> {
         }
         Entry {
             nodeid: id,
-            generation: self.generation,
+            // The kernel made the root's inode itself, with generation 0.
+            generation: if id == ROOT { 0 } else { self.generation },
             attr: a,
             entry_ttl: self.cfg.entry_timeout,
             attr_ttl: self.attr_timeout(&a),

@@ -10,7 +10,8 @@ impl MemFs {
     pub(super) fn entry(&self, attr: FileAttr) -> Entry {
         Entry {
             nodeid: attr.ino,
-            generation: self.generation,
+            // The kernel made the root's inode itself, with generation 0.
+            generation: if attr.ino == ROOT_ID { 0 } else { self.generation },
             attr,
             entry_ttl: self.opts.entry_ttl,
             attr_ttl: self.opts.attr_ttl,

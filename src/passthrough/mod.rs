@@ -79,6 +79,11 @@ pub struct PassthroughOptions {
     /// parent's default ACL is inherited as on the source; setting an ACL by a caller outside
     /// the file's group clears its setgid bit. Off, ACLs are plain xattrs the kernel
     /// ignores: kept and read back, never enforced, and inherited with the umask applied.
+    ///
+    /// Each thread that creates a file for the kernel unshares its filesystem context
+    /// (CLONE_FS) once, for a umask of its own: a session's threads are its own, but a
+    /// thread of yours that calls these methods directly stops following the process's
+    /// later chdir, chroot and umask.
     pub posix_acl: bool,
     /// File handles of the mount that outlive the daemon (NFS export across restarts):
     /// node ids made from the source's own file handles where those are an inode number
@@ -576,10 +581,12 @@ impl Filesystem for PassthroughFs {
             let path = sys::proc_path(n.fd.as_fd());
             let flags = rustix::fs::XattrFlags::from_bits_retain(op.flags.bits());
             rustix::fs::setxattr(&path, op.name.as_bytes(), op.value, flags).map_err(errno)?;
-            // An ACL set by a caller outside the file's group (and without CAP_FSETID):
-            // the kernel says to clear the setgid bit, which the source, acting for us
-            // (root), keeps.
-            if op.setxattr_flags & SETXATTR_ACL_KILL_SGID != 0 {
+            // An access ACL set by a caller outside the file's group (and without
+            // CAP_FSETID): the kernel says to clear the setgid bit, which the source, acting
+            // for us (root), keeps. (The kernel says so for a default ACL too, where a local
+            // filesystem keeps the bit: a setgid directory keeps it.)
+            let access = op.name.as_bytes() == b"system.posix_acl_access";
+            if access && op.setxattr_flags & SETXATTR_ACL_KILL_SGID != 0 {
                 let mode = sys::stat(n.fd.as_fd())?.st_mode;
                 if mode & libc::S_ISGID != 0 {
                     let mode = Mode::from_raw_mode(mode & 0o7777 & !libc::S_ISGID);

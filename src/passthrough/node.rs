@@ -21,7 +21,7 @@
 use super::source_handle::{Layout, SourceHandle};
 use super::sys;
 use fusefs_session::{BackingFile, Errno, FileType, ROOT_ID};
-use rustix::fs::{Mode, OFlags, Stat};
+use rustix::fs::{AtFlags, Mode, OFlags, Stat};
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
@@ -68,8 +68,10 @@ pub(super) struct Passthrough {
 pub(super) struct Nodes {
     inner: Mutex<Inner>,
     /// The source's root directory opened for reading: what `open_by_handle_at` takes to
-    /// know the filesystem (an O_PATH fd will not do).
-    mount: OwnedFd,
+    /// know the filesystem (an O_PATH fd will not do). `None` where handles cannot be
+    /// opened (no CAP_DAC_READ_SEARCH, a source without handles, a root we cannot read):
+    /// then nothing is retired.
+    mount: Option<OwnedFd>,
     /// The generation of counter ids: one per table, as they start again with each.
     counted_generation: u64,
     /// Node ids are made from source handles ([`Inner::stable`] is set).
@@ -89,6 +91,8 @@ struct Inner {
     root_dev: u64,
     /// With stable handles: the type and layout of the source's handles.
     stable: Option<(i32, Layout)>,
+    /// Source handles can be opened again (`Nodes::mount` is set): retiring is worth it.
+    reopenable: bool,
 }
 
 /// The top bit of counter ids when ids are made from source handles ([`packed`] leaves it
@@ -115,7 +119,8 @@ struct Retired {
 impl Inner {
     /// Keep `node` (forgotten by the kernel) findable by its source handle.
     fn retire(&mut self, node: &Node) {
-        if node.key.0 != self.root_dev || (self.stable.is_some() && node.id & COUNTED == 0) {
+        let from_id = self.stable.is_some() && node.id & COUNTED == 0;
+        if !self.reopenable || node.key.0 != self.root_dev || from_id {
             return; // not findable, or findable from its id alone
         }
         let Ok(handle) = SourceHandle::of(node.fd.as_fd()) else { return };
@@ -170,13 +175,16 @@ impl Nodes {
             key,
             passthrough: Mutex::default(),
         });
+        // Can handles be opened again here? Try the root's once.
+        let root_handle = SourceHandle::of(node.fd.as_fd());
         let mount = rustix::fs::openat(
             node.fd.as_fd(),
             c".",
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .map_err(sys::errno)?;
+        .ok()
+        .filter(|m| root_handle.as_ref().is_ok_and(|h| h.open(m.as_fd()).is_ok()));
         let mut inner = Inner {
             by_id: HashMap::from([(ROOT_ID, (node, 1))]),
             by_key: HashMap::from([(key, ROOT_ID)]),
@@ -186,10 +194,28 @@ impl Nodes {
             retired_by_key: HashMap::new(),
             retired_order: VecDeque::new(),
             root_dev: key.0,
+            reopenable: mount.is_some(),
         };
         if stable {
             let root = &inner.by_id[&ROOT_ID].0;
-            match SourceHandle::of(root.fd.as_fd()) {
+            // A handle names an inode of the whole filesystem: only where SOURCE is all of
+            // it can an id made from one not reach outside SOURCE.
+            let mount_root = rustix::fs::statx(
+                root.fd.as_fd(),
+                c"",
+                AtFlags::EMPTY_PATH,
+                rustix::fs::StatxFlags::BASIC_STATS,
+            )
+            .is_ok_and(|x| x.stx_attributes.contains(rustix::fs::StatxAttributes::MOUNT_ROOT));
+            match root_handle {
+                _ if mount.is_none() => log::warn!(
+                    "stable handles: the source's file handles cannot be opened here (no \
+                     CAP_DAC_READ_SEARCH, or none made): node ids are this daemon's"
+                ),
+                _ if !mount_root => log::warn!(
+                    "stable handles: the source is not the root of its filesystem's mount, \
+                     and a handle could reach outside it: node ids are this daemon's"
+                ),
                 Ok(h) => match h.layout(key.1) {
                     Some(layout) => {
                         inner.stable = Some((h.kind(), layout));
@@ -219,7 +245,8 @@ impl Nodes {
     /// The generation to give with node `id`: 0 for an id made from a source handle (the
     /// same in every daemon, as the id is), else this table's.
     pub(super) fn generation(&self, id: u64) -> u64 {
-        if self.stable && id & COUNTED == 0 {
+        // The kernel made the root's inode itself, with generation 0.
+        if id == ROOT_ID || (self.stable && id & COUNTED == 0) {
             0
         } else {
             self.counted_generation
@@ -280,20 +307,32 @@ impl Nodes {
             *count += 1;
             return Ok((Arc::clone(node), st));
         }
-        let r = match (inner.unretire(id), inner.stable) {
-            (Some(r), _) => r,
+        let mount = self.mount.as_ref().ok_or(Errno::ESTALE)?;
+        let (key, handle) = match (inner.retired.get(&id), inner.stable) {
+            (Some(r), _) => (r.key, r.handle.clone()),
             // An id made from a source handle, perhaps by an earlier daemon.
-            (None, Some((kind, layout))) if id & COUNTED == 0 => Retired {
-                key: (inner.root_dev, id >> 32),
-                handle: SourceHandle::join(kind, layout, id >> 32, id as u32),
-            },
+            (None, Some((kind, layout))) if id & COUNTED == 0 => {
+                ((inner.root_dev, id >> 32), SourceHandle::join(kind, layout, id >> 32, id as u32))
+            }
             (None, _) => return Err(Errno::ESTALE),
         };
-        let fd = r.handle.open(self.mount.as_fd()).map_err(|_| Errno::ESTALE)?;
+        // The retired entry goes only when its inode is found, or known to be gone: a
+        // passing failure (EMFILE, ENOMEM) must not make its handles stale for good.
+        let fd = match handle.open(mount.as_fd()) {
+            Ok(fd) => fd,
+            Err(e) => {
+                if e == Errno::ESTALE {
+                    inner.unretire(id);
+                }
+                return Err(Errno::ESTALE);
+            }
+        };
         let st = sys::stat(fd.as_fd())?;
-        if sys::key(&st) != r.key || inner.by_key.contains_key(&r.key) {
+        if sys::key(&st) != key || inner.by_key.contains_key(&key) {
+            inner.unretire(id);
             return Err(Errno::ESTALE);
         }
+        inner.unretire(id);
         Ok((inner.insert(id, fd, &st), st))
     }
 
