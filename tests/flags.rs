@@ -337,9 +337,9 @@ fn etags(s: &common::servers::Server) -> std::collections::HashMap<String, Strin
 }
 
 /// --part-mib and --upload-concurrency: a file of 21 MiB goes up in 3 parts by default, in 5
-/// with `--part-mib 5` (counted as PUTs sent, and by the store: a multipart ETag ends in its
-/// count of parts; one more PUT made the file empty at its creation), one at a time by default and several at once with
-/// `--upload-concurrency 4`.
+/// with `--part-mib 5` (counted by the store: a multipart ETag ends in its count of parts;
+/// and as PUTs sent, retries included, after the one PUT that made the file at its
+/// creation), one at a time by default and several at once with `--upload-concurrency 4`.
 #[cfg(feature = "opendal")]
 #[test]
 fn objfs_part_mib_and_upload_concurrency_shape_uploads() {
@@ -364,7 +364,10 @@ fn objfs_part_mib_and_upload_concurrency_shape_uploads() {
         drop(f); // close(2): FLUSH uploads the file
         let (after, at_once) = puts(&m);
         eprintln!("{flags:?}: {} PUTs, {at_once} at once", after - before);
-        assert_eq!(after - before, parts, "{flags:?}: PUTs for 21 MiB");
+        // Sent, so a part OpenDAL's retry layer sent again counts twice (seen once in five
+        // runs of the suite); the store's ETag counts the parts exactly.
+        let sent = after - before;
+        assert!((parts..=parts + 2).contains(&sent), "{flags:?}: {sent} PUTs for 21 MiB");
         assert_eq!(at_once > 1, overlap, "{flags:?}: {at_once} PUTs at once");
         let new: Vec<_> = etags(&s).into_iter().filter(|(k, _)| !known.contains_key(k)).collect();
         assert_eq!(new.len(), 1, "{flags:?}: one object uploaded: {new:?}");
