@@ -6,7 +6,6 @@
 mod common;
 use common::{can_mount, example, ExampleMount, Tmpfs};
 use std::fs;
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 /// The session statistics' last line: "in flight: N of at most M; ring: E entries, B bytes".
@@ -343,6 +342,7 @@ fn etags(s: &common::servers::Server) -> std::collections::HashMap<String, Strin
 #[cfg(feature = "opendal")]
 #[test]
 fn objfs_part_mib_and_upload_concurrency_shape_uploads() {
+    use std::io::Write;
     let test = "objfs_part_mib_and_upload_concurrency_shape_uploads";
     if !can_mount(test) {
         return;

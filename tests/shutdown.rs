@@ -136,6 +136,18 @@ impl Drop for Subreaper {
     }
 }
 
+/// Both helpers of the daemon `parent` at `mnt`, once both are there: the session's watcher
+/// is forked while mounting but takes its name on its own time (under load it was not yet
+/// named when the mount was already serving).
+fn both_helpers(mnt: &std::path::Path, parent: u32) -> Vec<i32> {
+    let mut helpers = Vec::new();
+    common::wait_until("both auto_unmount helpers", || {
+        helpers = helpers_of(mnt, parent);
+        helpers.len() >= HELPERS
+    });
+    helpers
+}
+
 /// `-o auto_unmount` starts two helpers: fusermount3 (which mounts and stays) and the
 /// session's own watcher.
 const HELPERS: usize = 2;
@@ -174,7 +186,7 @@ fn with_auto_unmount_a_clean_stop_leaves_no_helper() {
     let mut m = ExampleMount::start("memfs", &["--threads", "2", "-o", "auto_unmount"]);
     let path = m.path.clone();
     fs::write(path.join("f"), b"x").unwrap();
-    let helpers = helpers_of(&path, m.pid());
+    let helpers = both_helpers(&path, m.pid());
     assert_eq!(helpers.len(), HELPERS, "the daemon's helpers stay while it serves");
     assert_eq!(m.signal_and_wait(Signal::SIGTERM).code(), Some(0));
     assert!(!is_mounted(&path), "unmounted");
@@ -202,7 +214,7 @@ fn with_auto_unmount_a_killed_daemon_leaves_no_mount() {
     let _subreaper = Subreaper::become_one();
     let mut m = ExampleMount::start("memfs", &["--threads", "2", "-o", "auto_unmount"]);
     let path = m.path.clone();
-    let helpers = helpers_of(&path, m.pid());
+    let helpers = both_helpers(&path, m.pid());
     for i in 0..5 {
         fs::write(path.join(format!("f{i}")), vec![i as u8; 1 << 16]).unwrap();
     }
@@ -257,7 +269,7 @@ fn as_a_user_auto_unmount_removes_a_killed_daemons_mount() {
     let _subreaper = Subreaper::become_one();
     let mut m = ExampleMount::start_as("memfs", &[], &["-o", "auto_unmount"], uid, gid);
     let path = m.path.clone();
-    let helpers = helpers_of(&path, m.pid());
+    let helpers = both_helpers(&path, m.pid());
     assert_eq!(m.signal_and_wait(Signal::SIGKILL).signal(), Some(libc::SIGKILL));
     assert_auto_unmounted(&path, helpers);
 }
