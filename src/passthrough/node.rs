@@ -74,8 +74,10 @@ pub(super) struct Nodes {
     mount: Option<OwnedFd>,
     /// The generation of counter ids: one per table, as they start again with each.
     counted_generation: u64,
-    /// Node ids are made from source handles ([`Inner::stable`] is set).
-    stable: bool,
+    /// st_dev of the source's root: only its inodes can be found by handle through `mount`.
+    root_dev: u64,
+    /// With stable handles: the type and layout of the source's handles.
+    stable: Option<(i32, Layout)>,
 }
 
 struct Inner {
@@ -87,12 +89,6 @@ struct Inner {
     retired_by_key: HashMap<(u64, u64), u64>,
     /// Retired ids, oldest first (some revived since): which to drop past `RETIRED_MAX`.
     retired_order: VecDeque<u64>,
-    /// st_dev of the source's root: only its inodes can be found by handle through `mount`.
-    root_dev: u64,
-    /// With stable handles: the type and layout of the source's handles.
-    stable: Option<(i32, Layout)>,
-    /// Source handles can be opened again (`Nodes::mount` is set): retiring is worth it.
-    reopenable: bool,
 }
 
 /// The top bit of counter ids when ids are made from source handles ([`packed`] leaves it
@@ -117,13 +113,8 @@ struct Retired {
 }
 
 impl Inner {
-    /// Keep `node` (forgotten by the kernel) findable by its source handle.
-    fn retire(&mut self, node: &Node) {
-        let from_id = self.stable.is_some() && node.id & COUNTED == 0;
-        if !self.reopenable || node.key.0 != self.root_dev || from_id {
-            return; // not findable, or findable from its id alone
-        }
-        let Ok(handle) = SourceHandle::of(node.fd.as_fd()) else { return };
+    /// Keep `node` (forgotten by the kernel) findable by `handle`, its source handle.
+    fn retire(&mut self, node: &Node, handle: SourceHandle) {
         self.retired.insert(node.id, Retired { key: node.key, handle });
         self.retired_by_key.insert(node.key, node.id);
         self.retired_order.push_back(node.id);
@@ -189,13 +180,11 @@ impl Nodes {
             by_id: HashMap::from([(ROOT_ID, (node, 1))]),
             by_key: HashMap::from([(key, ROOT_ID)]),
             next: ROOT_ID + 1,
-            stable: None,
             retired: HashMap::new(),
             retired_by_key: HashMap::new(),
             retired_order: VecDeque::new(),
-            root_dev: key.0,
-            reopenable: mount.is_some(),
         };
+        let mut stable_layout = None;
         if stable {
             let root = &inner.by_id[&ROOT_ID].0;
             // A handle names an inode of the whole filesystem: only where SOURCE is all of
@@ -218,7 +207,7 @@ impl Nodes {
                 ),
                 Ok(h) => match h.layout(key.1) {
                     Some(layout) => {
-                        inner.stable = Some((h.kind(), layout));
+                        stable_layout = Some((h.kind(), layout));
                         inner.next = COUNTED | (ROOT_ID + 1);
                     }
                     None => log::warn!(
@@ -232,21 +221,31 @@ impl Nodes {
                 ),
             }
         }
-        let stable = inner.stable.is_some();
-        let counted_generation = fusefs_session::mount_generation();
-        Ok(Nodes { inner: Mutex::new(inner), mount, counted_generation, stable })
+        Ok(Nodes {
+            inner: Mutex::new(inner),
+            mount,
+            counted_generation: fusefs_session::mount_generation(),
+            root_dev: key.0,
+            stable: stable_layout,
+        })
     }
 
     /// Whether node ids are made from the source's handles (they outlive the daemon).
     pub(super) fn stable(&self) -> bool {
-        self.stable
+        self.stable.is_some()
+    }
+
+    /// Whether `id` is made from a source handle (so it needs no retiring, and its
+    /// generation is 0 in every daemon).
+    fn is_handle_id(&self, id: u64) -> bool {
+        self.stable.is_some() && id & COUNTED == 0
     }
 
     /// The generation to give with node `id`: 0 for an id made from a source handle (the
     /// same in every daemon, as the id is), else this table's.
     pub(super) fn generation(&self, id: u64) -> u64 {
         // The kernel made the root's inode itself, with generation 0.
-        if id == ROOT_ID || (self.stable && id & COUNTED == 0) {
+        if id == ROOT_ID || self.is_handle_id(id) {
             0
         } else {
             self.counted_generation
@@ -270,10 +269,10 @@ impl Nodes {
             return Arc::clone(node);
         }
         // With stable handles: the id is the source's handle, where it can be.
-        if let Some((kind, layout)) = inner.stable {
+        if let Some((kind, layout)) = self.stable {
             let generation = SourceHandle::of(fd.as_fd())
                 .ok()
-                .filter(|h| h.kind() == kind && key.0 == inner.root_dev)
+                .filter(|h| h.kind() == kind && key.0 == self.root_dev)
                 .and_then(|h| h.split(layout, key.1));
             let id = generation.and_then(|g| packed(key.1, g));
             if let Some(id) = id.filter(|id| !inner.by_id.contains_key(id)) {
@@ -308,11 +307,11 @@ impl Nodes {
             return Ok((Arc::clone(node), st));
         }
         let mount = self.mount.as_ref().ok_or(Errno::ESTALE)?;
-        let (key, handle) = match (inner.retired.get(&id), inner.stable) {
+        let (key, handle) = match (inner.retired.get(&id), self.stable) {
             (Some(r), _) => (r.key, r.handle.clone()),
             // An id made from a source handle, perhaps by an earlier daemon.
             (None, Some((kind, layout))) if id & COUNTED == 0 => {
-                ((inner.root_dev, id >> 32), SourceHandle::join(kind, layout, id >> 32, id as u32))
+                ((self.root_dev, id >> 32), SourceHandle::join(kind, layout, id >> 32, id as u32))
             }
             (None, _) => return Err(Errno::ESTALE),
         };
@@ -351,7 +350,13 @@ impl Nodes {
             if inner.by_key.get(&node.key) == Some(&id) {
                 inner.by_key.remove(&node.key);
             }
-            inner.retire(&node);
+            // Findable again only through `mount`, on the root's filesystem; an id made
+            // from a source handle needs nothing kept.
+            if self.mount.is_some() && node.key.0 == self.root_dev && !self.is_handle_id(id) {
+                if let Ok(handle) = SourceHandle::of(node.fd.as_fd()) {
+                    inner.retire(&node, handle);
+                }
+            }
         }
     }
 
