@@ -2,8 +2,8 @@
 //! export and backup tools use), on each example, against the kernel: a handle opens its file
 //! while the kernel holds the inode, and after the kernel forgot it (the kernel then asks the
 //! filesystem for "." of the node id in the handle, and ".." of a directory to reconnect it);
-//! a handle of a removed file is ESTALE. Since Linux 6.6 a FUSE filesystem without
-//! EXPORT_SUPPORT gets ESTALE for every `open_by_handle_at`.
+//! a handle of a removed file is ESTALE. Without EXPORT_SUPPORT the kernel finds by handle
+//! only the inodes it still holds (the memfs and passthrough tests fail so without it).
 //!
 //! The tests drop the machine's caches (to make the kernel forget), so they take one lock.
 

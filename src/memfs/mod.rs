@@ -239,8 +239,8 @@ impl MemFs {
     /// What MemFs asks of the kernel on every API: EXPORT_SUPPORT, since it answers
     /// LOOKUP of "." and ".." ([`MemFs::lookup`]): file handles (`name_to_handle_at`,
     /// `open_by_handle_at`, NFS export) then work for every node that still exists, also
-    /// after the kernel forgot it. Since Linux 6.6 a FUSE filesystem without it has no
-    /// `open_by_handle_at` at all (ESTALE).
+    /// after the kernel forgot it. Without it the kernel finds by handle only the inodes it
+    /// still holds (ESTALE for the rest).
     pub const CAPABILITIES: fusefs_session::InitFlags = fusefs_session::InitFlags::EXPORT_SUPPORT;
 
     /// How files are opened: every change goes through the mount, so cached pages stay valid
