@@ -109,9 +109,9 @@ fn main() {
         c.mount.read_only = read_only;
     });
     // SFTP's ssh master processes daemonize: they are ours to reap, not PID 1's.
-    common::adopt_orphans();
+    common::orphans::adopt();
     let r = run(&args, config);
-    common::reap_adopted(std::time::Duration::from_secs(2));
+    common::orphans::reap_at_exit(std::time::Duration::from_secs(2));
     if let Err(e) = r {
         eprintln!("objfs: {e}");
         exit(1);
@@ -159,5 +159,8 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
             fs.backend().read_ahead_hits(),
         );
     };
-    common::serve_with_reports("objfs", session, &signals, report)
+    let served = common::serve_with_reports("objfs", session, &signals, report);
+    // A task the store's client left behind (a connection's teardown) cannot hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    served
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod orphans;
+
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use fusefs::cached::CacheConfig;
 use fusefs::{Config, Filesystem, MountOptions, Session, TerminationSignals, Transport};
@@ -104,53 +106,6 @@ pub fn serve_with_reports<F: Filesystem>(
     }
     report(&session, "at exit");
     session.unmount()
-}
-
-/// Become the subreaper of what this process starts: a helper that daemonizes (OpenSSH's
-/// ControlMaster, which OpenDAL's SFTP service runs as `ssh -f`) is then reparented here
-/// rather than to PID 1, which on some machines never reaps it. See [`reap_adopted`].
-pub fn adopt_orphans() {
-    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-        log::warn!("cannot become a subreaper ({e}): helpers may outlive this process");
-    }
-}
-
-/// At exit: wait up to `limit` for the processes adopted (or started) to end, then ask the
-/// rest to (SIGTERM) and reap them, so none is left behind, running or as a zombie.
-pub fn reap_adopted(limit: std::time::Duration) {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let deadline = std::time::Instant::now() + limit;
-    let mut asked = false;
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {
-                if std::time::Instant::now() >= deadline && !asked {
-                    for pid in children() {
-                        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
-                    }
-                    asked = true;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Ok(_) => {}
-            Err(_) => return, // ECHILD: none left
-        }
-    }
-}
-
-/// This process's children, from /proc.
-fn children() -> Vec<nix::unistd::Pid> {
-    let me = std::process::id().to_string();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
-    dir.filter_map(|e| {
-        let name = e.ok()?.file_name().into_string().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{name}/stat")).ok()?;
-        // pid (comm) state ppid ...: the comm may hold spaces, so split after its ')'.
-        let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
-        let pid: i32 = name.parse().ok()?;
-        (ppid == me).then_some(nix::unistd::Pid::from_raw(pid))
-    })
-    .collect()
 }
 
 /// A command-line number of seconds: finite and not negative.

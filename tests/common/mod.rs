@@ -176,6 +176,61 @@ pub fn with_limit<T: Send + 'static>(
     }
 }
 
+/// Where the threads of process `pid` wait, for a test that gave up on it: each thread's name,
+/// the kernel function it sleeps in and its kernel stack, then gdb's backtraces where gdb is
+/// installed (limited to 20 s), and the process's children. Best effort, never fails.
+pub fn where_it_waits(pid: i32) -> String {
+    use std::fmt::Write;
+    let mut out = format!("--- where process {pid} waits ---\n");
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten();
+    for task in tasks {
+        let dir = task.path();
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "thread {} {:?}: in {}\n{}",
+            task.file_name().to_string_lossy(),
+            read("comm").trim(),
+            read("wchan"),
+            read("stack").trim_end()
+        );
+    }
+    let mut gdb = Command::new("timeout");
+    gdb.args(["20", "gdb", "-batch", "-p", &pid.to_string(), "-ex", "thread apply all bt 30"]);
+    match gdb.stdin(Stdio::null()).output() {
+        Ok(o) if o.status.success() => out.push_str(&String::from_utf8_lossy(&o.stdout)),
+        _ => out.push_str("(no gdb backtraces)\n"),
+    }
+    let mut children = Command::new("ps");
+    children.args(["--ppid", &pid.to_string(), "-o", "pid,stat,args"]);
+    if let Ok(o) = children.output() {
+        let _ = write!(out, "children:\n{}", String::from_utf8_lossy(&o.stdout));
+    }
+    out
+}
+
+/// The children of process `pid`, each with whether it has ended and waits to be reaped (a
+/// zombie), from /proc.
+pub fn children_of(pid: u32) -> Vec<(i32, bool)> {
+    let parent = pid.to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| {
+            let child: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // pid (comm) state ppid ...: the comm may hold spaces, so split after its ')'.
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let zombie = fields.next()? == "Z";
+            (fields.next()? == parent).then_some((child, zombie))
+        })
+        .collect()
+}
+
+/// Children of process `pid` that have ended and wait to be reaped (zombies).
+pub fn zombie_children(pid: u32) -> usize {
+    children_of(pid).into_iter().filter(|(_, zombie)| *zombie).count()
+}
+
 /// A filesystem mounted in this process on a fresh temporary directory.
 pub struct TestMount<F: Filesystem> {
     session: Option<Session<F>>,
@@ -560,6 +615,7 @@ impl ExampleMount {
             "example exit",
             LIMIT,
             move || {
+                eprintln!("{}", where_it_waits(pid));
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,

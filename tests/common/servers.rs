@@ -388,6 +388,27 @@ impl Server {
     /// Stop the server (a network that fails), and reap it.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // What the server forked for its clients first (sshd's per-connection processes):
+            // a client that outlived its mount (an ssh master whose objfs was killed) would
+            // keep them, and itself, running. The server, still alive, reaps them.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                let left: Vec<i32> = super::children_of(c.id())
+                    .into_iter()
+                    .filter(|(_, z)| !z)
+                    .map(|(p, _)| p)
+                    .collect();
+                if left.is_empty() || std::time::Instant::now() > deadline {
+                    break;
+                }
+                for pid in left {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
