@@ -145,7 +145,6 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
     let fs = AsyncFs::with_runtime(CachedFs::new(backend, args.preset), runtime.handle().clone());
     let mnt = &args.common.mountpoint;
     let session = Session::mount(fs, mnt, config)?;
-    session.filesystem().inner().set_notifier(session.notifier());
     eprintln!("objfs: serving {} at {} over {}", args.scheme, mnt.display(), session.transport());
     let report = |s: &Served, when: &str| {
         let fs = s.filesystem().inner();

@@ -66,7 +66,6 @@ fn run(
     let backend = Slow::new(Blocking::new(LocalBackend::new(source)?), latency);
     let signals = TerminationSignals::block_with(&[Signal::SIGUSR1])?;
     let session = Session::mount(AsyncFs::new(CachedFs::new(backend, preset))?, mnt, config)?;
-    session.filesystem().inner().set_notifier(session.notifier());
     eprintln!(
         "slowfs: serving {source} at {} over {} with {latency:?} per backend call",
         mnt.display(),

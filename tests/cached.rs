@@ -30,9 +30,7 @@ fn mount(src: &Path, cfg: CacheConfig) -> TestMount<Fs> {
     let mut c = common::config();
     c.threads = 2;
     cfg.apply(&mut c);
-    let m = TestMount::with_config(AsyncFs::new(CachedFs::new(backend, cfg)).unwrap(), c);
-    m.session().filesystem().inner().set_notifier(m.session().notifier());
-    m
+    TestMount::with_config(AsyncFs::new(CachedFs::new(backend, cfg)).unwrap(), c)
 }
 
 /// `ls -lR`: list every directory and stat every entry.

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::dev::FuseDev;
+use crate::notifier::Notifier;
 use crate::page::PageBuf;
 use fusefs_proto::abi::{
     self, InitOut, KERNEL_MINOR_VERSION, KERNEL_VERSION, MIN_KERNEL_MINOR_VERSION,
@@ -25,8 +26,10 @@ pub struct KernelOffer {
 }
 
 /// The settings to answer INIT with. [`Filesystem::init`](crate::Filesystem::init) sees the
-/// kernel's offer and may change any of these; they start from the [`Config`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// kernel's offer and may change any of these; they start from the [`Config`]. It also
+/// hands the filesystem the session's [`Notifier`], for a filesystem that tells the kernel
+/// about changes made behind the mount's back.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct KernelConfig {
     /// What the kernel offered (read-only for the filesystem).
@@ -49,9 +52,18 @@ pub struct KernelConfig {
     pub max_stack_depth: u32,
     /// Seconds after which the kernel aborts a request not answered (REQUEST_TIMEOUT; 0 off).
     pub request_timeout: u16,
+    /// The session's notifier (a detached one, whose every call fails, in the test harness).
+    pub(crate) notifier: Notifier,
 }
 
 impl KernelConfig {
+    /// The session's notifier, to keep: `init` is the one place a filesystem is handed it,
+    /// so none has to be wired after mounting. Notifications work once INIT is answered:
+    /// sending one from `init` itself is too early.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
     pub(crate) fn new(offer: KernelOffer, c: &Config) -> KernelConfig {
         KernelConfig {
             offer,
@@ -68,6 +80,7 @@ impl KernelConfig {
             time_gran: c.time_gran,
             max_stack_depth: c.max_stack_depth,
             request_timeout: 0,
+            notifier: Notifier::detached(),
         }
     }
 }

@@ -30,6 +30,11 @@ impl Notifier {
         Notifier { dev: Arc::downgrade(dev), next_retrieve: Arc::new(AtomicU64::new(1)) }
     }
 
+    /// A notifier with no kernel behind it: every call fails with ENOTCONN.
+    pub(crate) fn detached() -> Notifier {
+        Notifier { dev: Weak::new(), next_retrieve: Arc::new(AtomicU64::new(1)) }
+    }
+
     fn send(&self, msg: &OutMessage<'_>) -> io::Result<()> {
         match self.dev.upgrade() {
             Some(dev) => dev.write(msg),

@@ -64,7 +64,11 @@ impl<F: Filesystem> Session<F> {
         let plan = Plan::new(&config, &dev)?;
         let mut workers = Workers::new(config.transport)?;
         let fs = Arc::new(fs);
-        let negotiated = init::handshake(&dev, &config, plan.asks_for_rings(), |kc| fs.init(kc))?;
+        let notifier = Notifier::new(&notify_dev);
+        let negotiated = init::handshake(&dev, &config, plan.asks_for_rings(), |kc| {
+            kc.notifier = notifier.clone();
+            fs.init(kc)
+        })?;
         log::debug!("INIT: {negotiated:?}");
         // `init` has run: from here a failure calls `destroy`, as an unmount would.
         let chosen = match plan.choose(&negotiated) {
@@ -95,7 +99,7 @@ impl<F: Filesystem> Session<F> {
         let mut session = Session {
             fs,
             mount,
-            notifier: Notifier::new(&notify_dev),
+            notifier,
             _notify_dev: notify_dev,
             workers,
             shared: Arc::new(Shared::new(negotiated, pool, in_flight, backing, config.debug)),

@@ -137,12 +137,6 @@ impl<B: Backend> CachedFs<B> {
         &self.cfg
     }
 
-    /// Give the filesystem the session's notifier, so [`invalidate`](Self::invalidate) can
-    /// reach the kernel's caches too.
-    pub fn set_notifier(&self, n: Notifier) {
-        let _ = self.notifier.set(n);
-    }
-
     /// Counters.
     pub fn stats(&self) -> CachedFsStats {
         let coalesced = self.stats_in_flight.joined()
@@ -383,6 +377,8 @@ impl<B: Backend> AsyncFilesystem for CachedFs<B> {
     fn init(&self, config: &mut KernelConfig) -> Result<(), Errno> {
         // LOOKUP of "." and ".." are answered: file handles work while the node is known.
         config.capabilities |= InitFlags::EXPORT_SUPPORT;
+        // Kept for `invalidate`, which drops the kernel's copies too.
+        let _ = self.notifier.set(config.notifier().clone());
         config.max_readahead = self.cfg.max_readahead;
         config.max_write = self.cfg.max_write;
         config.max_pages = (self.cfg.max_write / 4096).clamp(1, u32::from(u16::MAX)) as u16;
