@@ -13,7 +13,7 @@ mod common;
 
 use fusefs::cached::{CacheConfig, CachedFs};
 use fusefs::opendal::{OpenDalBackend, OpenDalConfig};
-use fusefs::{AsyncFs, Session, TerminationSignals};
+use fusefs::TerminationSignals;
 use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::process::exit;
@@ -101,9 +101,8 @@ fn main() {
     let args = <Args as clap::Parser>::parse();
     args.common.init_logger();
     let scheme = args.scheme.clone();
-    let (preset, read_only) = (args.preset, args.read_only);
+    let read_only = args.read_only;
     let config = args.common.config(|c| {
-        preset.apply(c);
         c.mount.fsname = format!("objfs:{scheme}");
         c.mount.subtype = Some("objfs".into());
         c.mount.read_only = read_only;
@@ -117,8 +116,6 @@ fn main() {
         exit(1);
     }
 }
-
-type Served = Session<AsyncFs<CachedFs<OpenDalBackend>>>;
 
 fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
     let mut cfg = OpenDalConfig::default();
@@ -142,11 +139,15 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let options = args.store_options.clone();
     let backend = runtime.block_on(OpenDalBackend::connect(&args.scheme, options, cfg))?;
-    let fs = AsyncFs::with_runtime(CachedFs::new(backend, args.preset), runtime.handle().clone());
+    let mut builder =
+        CachedFs::builder(backend).cache(args.preset).runtime(runtime.handle().clone());
+    if args.common.no_default_permissions {
+        builder = builder.without_default_permissions();
+    }
     let mnt = &args.common.mountpoint;
-    let session = Session::mount(fs, mnt, config)?;
+    let session = builder.mount(mnt, config)?;
     eprintln!("objfs: serving {} at {} over {}", args.scheme, mnt.display(), session.transport());
-    let report = |s: &Served, when: &str| {
+    let served = common::serve_with_reports("objfs", session, &signals, |s, when| {
         let fs = s.filesystem().inner();
         eprintln!("--- objfs statistics ---\n{}{}", fs.stats(), s.stats());
         eprintln!("store requests: {}", fs.backend().store_requests());
@@ -157,8 +158,7 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
             fs.backend().ranged_gets(),
             fs.backend().read_ahead_hits(),
         );
-    };
-    let served = common::serve_with_reports("objfs", session, &signals, report);
+    });
     // A task the store's client left behind (a connection's teardown) cannot hold the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     served

@@ -8,7 +8,7 @@
 mod common;
 
 use fusefs::cached::{Blocking, CacheConfig, CachedFs, LocalBackend, Slow};
-use fusefs::{AsyncFs, Session, TerminationSignals};
+use fusefs::TerminationSignals;
 use nix::sys::signal::Signal;
 use std::process::exit;
 use std::time::Duration;
@@ -43,14 +43,15 @@ fn main() {
     let args = <Args as clap::Parser>::parse();
     args.common.init_logger();
     let latency = Duration::from_secs_f64(args.latency_ms / 1000.0);
-    let preset = args.preset;
     let source = args.source.clone();
     let config = args.common.config(|c| {
-        preset.apply(c);
         c.mount.fsname = format!("slowfs:{source}");
         c.mount.subtype = Some("slowfs".into());
     });
-    if let Err(e) = run(&args.source, &args.common.mountpoint, latency, preset, config) {
+    let checked = !args.common.no_default_permissions;
+    if let Err(e) =
+        run(&args.source, &args.common.mountpoint, latency, args.preset, checked, config)
+    {
         eprintln!("slowfs: {e}");
         exit(1);
     }
@@ -61,20 +62,24 @@ fn run(
     mnt: &std::path::Path,
     latency: Duration,
     preset: CacheConfig,
+    default_permissions: bool,
     config: fusefs::Config,
 ) -> std::io::Result<()> {
     let backend = Slow::new(Blocking::new(LocalBackend::new(source)?), latency);
     let signals = TerminationSignals::block_with(&[Signal::SIGUSR1])?;
-    let session = Session::mount(AsyncFs::new(CachedFs::new(backend, preset))?, mnt, config)?;
+    let mut builder = CachedFs::builder(backend).cache(preset);
+    if !default_permissions {
+        builder = builder.without_default_permissions();
+    }
+    let session = builder.mount(mnt, config)?;
     eprintln!(
         "slowfs: serving {source} at {} over {} with {latency:?} per backend call",
         mnt.display(),
         session.transport()
     );
-    let report = |s: &Session<AsyncFs<CachedFs<Slow<Blocking<LocalBackend>>>>>, when: &str| {
+    common::serve_with_reports("slowfs", session, &signals, |s, when| {
         let fs = s.filesystem().inner();
         eprintln!("--- slowfs statistics ---\n{}{}", fs.stats(), s.stats());
         eprintln!("slowfs: {when} backend calls: {:?}", fs.backend().calls());
-    };
-    common::serve_with_reports("slowfs", session, &signals, report)
+    })
 }

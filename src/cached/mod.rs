@@ -9,14 +9,20 @@
 //!
 //! ```no_run
 //! use fusefs::cached::{Blocking, CacheConfig, CachedFs, LocalBackend};
-//! use fusefs::{AsyncFs, Config, Session};
+//! use fusefs::Config;
 //!
-//! let fs = CachedFs::new(Blocking::new(LocalBackend::new("/srv/data")?), CacheConfig::remote());
-//! let mut config = Config::default();
-//! CacheConfig::remote().apply(&mut config);
-//! let session = Session::mount(AsyncFs::new(fs)?, "/mnt/data", config)?;
+//! let backend = Blocking::new(LocalBackend::new("/srv/data")?);
+//! let session = CachedFs::builder(backend)
+//!     .cache(CacheConfig::remote())
+//!     .mount("/mnt/data", Config::default())?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! [`CachedFs::builder`] puts the cache's kernel side into the session's [`Config`] and
+//! mounts. The parts stay public for what it does not cover (a mount helper of your own):
+//! [`CachedFs::new`], [`CacheConfig::apply`] and [`AsyncFs`](crate::AsyncFs).
+//!
+//! [`Config`]: crate::Config
 //!
 //! Two layers of caching, configured together by [`CacheConfig`]:
 //! - ours: attributes (`attr_cache_ttl`, `max_cached_inodes`) and directory listings
@@ -42,6 +48,7 @@ mod error;
 mod flight;
 mod fs;
 mod local;
+mod mount;
 mod slow;
 
 pub use backend::{
@@ -49,6 +56,7 @@ pub use backend::{
 };
 pub use fs::{CachedFs, CachedFsStats};
 pub use local::LocalBackend;
+pub use mount::{CachedFsBuilder, CachedSession};
 pub use slow::{delay, BackendCalls, Slow};
 
 use std::time::Duration;

@@ -3,15 +3,19 @@
 //! [`CachedFs`](crate::cached::CachedFs). Feature `opendal`.
 //!
 //! ```no_run
-//! # async fn f() -> std::io::Result<()> {
 //! use fusefs::cached::{CacheConfig, CachedFs};
 //! use fusefs::opendal::{OpenDalBackend, OpenDalConfig};
 //!
 //! let options = [("bucket", "b"), ("endpoint", "http://127.0.0.1:9000"), ("region", "us-east-1")];
 //! let options = options.map(|(k, v)| (k.to_string(), v.to_string()));
-//! let backend = OpenDalBackend::connect("s3", options, OpenDalConfig::default()).await?;
-//! let fs = CachedFs::new(backend, CacheConfig::remote());
-//! # Ok(()) }
+//! // The backend connects on a runtime, and the mount serves on the same one.
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! let backend = runtime.block_on(OpenDalBackend::connect("s3", options, OpenDalConfig::default()))?;
+//! let session = CachedFs::builder(backend)
+//!     .cache(CacheConfig::remote())
+//!     .runtime(runtime.handle().clone())
+//!     .mount("/mnt/bucket", fusefs::Config::default())?;
+//! # Ok::<(), std::io::Error>(())
 //! ```
 //!
 //! How a filesystem maps onto a store:
