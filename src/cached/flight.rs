@@ -28,25 +28,24 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
         key: K,
         call: impl FnOnce() -> Fut,
     ) -> V {
-        let cell = Arc::clone(lock(&self.calls).entry(key.clone()).or_default());
+        let cell = {
+            let mut calls = lock(&self.calls);
+            let found = calls.get(&key).cloned();
+            // Counted as they join, not when answered: a count of callers waiting together
+            // is then visible while they wait.
+            if found.is_some() {
+                self.joined.fetch_add(1, Relaxed);
+            }
+            found.unwrap_or_else(|| Arc::clone(calls.entry(key.clone()).or_default()))
+        };
         // Leaves the map when the last caller is done, also by cancellation (a key asked
         // about by callers who all gave up must not stay behind).
         let _leave = Leave { flight: self, key: &key, cell: &cell };
-        let mut ran = false;
-        let v = cell
-            .get_or_init(|| {
-                ran = true;
-                call()
-            })
-            .await
-            .clone();
-        if !ran {
-            self.joined.fetch_add(1, Relaxed);
-        }
-        v
+        cell.get_or_init(call).await.clone()
     }
 
-    /// Callers so far that got another caller's answer instead of calling.
+    /// Callers so far that found a call for their key in flight and waited for its answer
+    /// instead of calling (one whose call was cancelled before answering may call after all).
     pub(crate) fn joined(&self) -> u64 {
         self.joined.load(Relaxed)
     }
