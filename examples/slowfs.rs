@@ -7,7 +7,7 @@
 
 mod common;
 
-use fusefs::cached::{Blocking, CacheConfig, CachedFs, LocalBackend, Slow};
+use fusefs::cached::{CacheConfig, CachedFs, LocalBackend, Slow};
 use fusefs::TerminationSignals;
 use nix::sys::signal::Signal;
 use std::process::exit;
@@ -65,7 +65,7 @@ fn run(
     default_permissions: bool,
     config: fusefs::Config,
 ) -> std::io::Result<()> {
-    let backend = Slow::new(Blocking::new(LocalBackend::new(source)?), latency);
+    let backend = Slow::new(LocalBackend::new(source)?, latency);
     let signals = TerminationSignals::block_with(&[Signal::SIGUSR1])?;
     let mut builder = CachedFs::builder(backend).cache(preset);
     if !default_permissions {

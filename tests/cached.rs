@@ -4,13 +4,13 @@
 
 mod common;
 use common::{can_mount, TestMount};
-use fusefs::cached::{Blocking, CacheConfig, CachedFs, LocalBackend, Slow};
+use fusefs::cached::{CacheConfig, CachedFs, LocalBackend, Slow};
 use fusefs::AsyncFs;
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-type Fs = AsyncFs<CachedFs<Slow<Blocking<LocalBackend>>>>;
+type Fs = AsyncFs<CachedFs<Slow<LocalBackend>>>;
 
 fn source_tree() -> tempfile::TempDir {
     let src = tempfile::tempdir().unwrap();
@@ -26,7 +26,7 @@ fn source_tree() -> tempfile::TempDir {
 }
 
 fn mount(src: &Path, cfg: CacheConfig) -> TestMount<Fs> {
-    let backend = Slow::new(Blocking::new(LocalBackend::new(src).unwrap()), Duration::ZERO);
+    let backend = Slow::new(LocalBackend::new(src).unwrap(), Duration::ZERO);
     let mut c = common::config();
     c.threads = 2;
     cfg.apply(&mut c);

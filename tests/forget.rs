@@ -4,7 +4,7 @@
 //! be made to forget on demand), so these tests do not depend on the transport and run in
 //! the first pass of scripts/test only.
 
-use fusefs::cached::{Blocking, CacheConfig, CachedFs, LocalBackend};
+use fusefs::cached::{CacheConfig, CachedFs, LocalBackend};
 use fusefs::memfs::MemFs;
 use fusefs::testing::Harness;
 use fusefs::AsyncFs;
@@ -72,7 +72,7 @@ fn cachedfs_forgets_what_the_kernel_forgot() {
     for i in 0..NAMES {
         std::fs::write(src.path().join(format!("f{i}")), b"x").unwrap();
     }
-    let backend = Blocking::new(LocalBackend::new(src.path()).unwrap());
+    let backend = LocalBackend::new(src.path()).unwrap();
     let fs = AsyncFs::new(CachedFs::new(backend, CacheConfig::local())).unwrap();
     let h = Harness::new(fs);
     let mut b = h.builder();

@@ -1,6 +1,5 @@
-//! The path-based backend traits: [`Backend`] (async, what `CachedFs` calls) and
-//! [`BlockingBackend`] (plain functions), which [`Blocking`] runs on the runtime's blocking
-//! pool.
+//! The path-based backend trait, [`Backend`] (what `CachedFs` calls), and [`blocking`], for
+//! the stores whose client blocks.
 
 pub use super::error::{BackendError, BackendResult};
 use crate::Errno;
@@ -9,7 +8,6 @@ use fusefs_session::{FileAttr, FileType, Statfs};
 use std::ffi::{OsStr, OsString};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// One name in a listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,8 +67,7 @@ pub struct Owner {
 /// file and uploads at flush, fsync or release, and its upload error is the caller's
 /// close(2) or fsync(2) error.
 ///
-/// A store whose client blocks implements [`BlockingBackend`] instead and is wrapped in
-/// [`Blocking`].
+/// A store whose client blocks wraps each call's body in [`blocking`].
 pub trait Backend: Send + Sync + 'static {
     /// What the backend keeps for one open file (a descriptor, a write buffer); dropped
     /// after [`release`](Self::release).
@@ -238,283 +235,47 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
-/// A path store with a blocking client (a local directory, a synchronous SDK): the same
-/// operations as [`Backend`], as plain functions. Wrap it in [`Blocking`] to use it as a
-/// `Backend`: each call then runs on the runtime's blocking pool, and the request's task
-/// waits without holding a runtime thread.
-pub trait BlockingBackend: Send + Sync + 'static {
-    /// What the backend keeps for one open file; see [`Backend::Handle`].
-    type Handle: Send + Sync + 'static;
-    /// Attributes of `path`.
-    fn stat(&self, path: &Path) -> BackendResult<FileAttr>;
-    /// The names in directory `path` (without "." and "..").
-    fn list(&self, path: &Path) -> BackendResult<Vec<DirEntry>>;
-    /// Open the regular file `path`; see [`Backend::open`].
-    fn open(&self, path: &Path, flags: i32, attr: Option<&FileAttr>)
-        -> BackendResult<Self::Handle>;
-    /// Read into `buf` at `offset` of `h`; fewer bytes at end of file.
-    fn read(
-        &self,
-        h: &Self::Handle,
-        path: &Path,
-        offset: u64,
-        buf: &mut [u8],
-    ) -> BackendResult<usize>;
-    /// Write `data` at `offset` of `h`; returns bytes written.
-    fn write(
-        &self,
-        h: &Self::Handle,
-        path: &Path,
-        offset: u64,
-        data: &[u8],
-    ) -> BackendResult<usize>;
-    /// See [`Backend::flush`].
-    fn flush(&self, _h: &Self::Handle, _path: &Path) -> BackendResult<()> {
-        Ok(())
-    }
-    /// See [`Backend::fsync`].
-    fn fsync(&self, _h: &Self::Handle, _path: &Path, _datasync: bool) -> BackendResult<()> {
-        Ok(())
-    }
-    /// See [`Backend::release`].
-    fn release(&self, _h: &Self::Handle, _path: &Path) -> BackendResult<()> {
-        Ok(())
-    }
-    /// See [`Backend::stat_open`].
-    fn stat_open(&self, _h: &Self::Handle, path: &Path) -> BackendResult<FileAttr> {
-        self.stat(path)
-    }
-    /// Create an empty regular file (failing if it exists), owned by `owner`.
-    fn create(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr>;
-    /// Create a directory owned by `owner`.
-    fn mkdir(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr>;
-    /// See [`Backend::mknod`].
-    fn mknod(
-        &self,
-        _path: &Path,
-        _mode: u32,
-        _rdev: u32,
-        _owner: Owner,
-    ) -> BackendResult<FileAttr> {
-        Err(no_special_files())
-    }
-    /// See [`Backend::link`].
-    fn link(&self, _from: &Path, _to: &Path) -> BackendResult<FileAttr> {
-        Err(no_hard_links())
-    }
-    /// Remove a file (`dir` false) or an empty directory (`dir` true).
-    fn remove(&self, path: &Path, dir: bool) -> BackendResult<()>;
-    /// Rename, replacing the target as rename(2) does.
-    fn rename(&self, from: &Path, to: &Path) -> BackendResult<()>;
-    /// Create a symlink at `path` pointing at `target`, owned by `owner`.
-    fn symlink(&self, path: &Path, target: &Path, owner: Owner) -> BackendResult<FileAttr>;
-    /// The target of symlink `path`.
-    fn readlink(&self, path: &Path) -> BackendResult<PathBuf>;
-    /// Change attributes; see [`Backend::set_attr`].
-    fn set_attr(
-        &self,
-        path: &Path,
-        h: Option<&Self::Handle>,
-        set: &SetAttr,
-    ) -> BackendResult<FileAttr>;
-    /// Filesystem statistics.
-    fn statfs(&self) -> BackendResult<Statfs> {
-        Ok(Statfs::default())
-    }
-    /// An extended attribute's value; see [`Backend::getxattr`] (ENOSYS by default).
-    fn getxattr(&self, _path: &Path, _name: &OsStr) -> BackendResult<Vec<u8>> {
-        Err(Errno::ENOSYS.into())
-    }
-    /// The extended attribute names (optional).
-    fn listxattr(&self, _path: &Path) -> BackendResult<Vec<OsString>> {
-        Err(Errno::ENOSYS.into())
-    }
-    /// Set an extended attribute (optional).
-    fn setxattr(
-        &self,
-        _path: &Path,
-        _name: &OsStr,
-        _value: &[u8],
-        _flags: i32,
-    ) -> BackendResult<()> {
-        Err(Errno::ENOSYS.into())
-    }
-    /// Remove an extended attribute (optional).
-    fn removexattr(&self, _path: &Path, _name: &OsStr) -> BackendResult<()> {
-        Err(Errno::ENOSYS.into())
-    }
-}
-
-/// A [`BlockingBackend`] served as a [`Backend`]: each call on tokio's blocking pool
-/// (`spawn_blocking`), with its path arguments copied. A call that panics answers EIO.
-pub struct Blocking<B>(Arc<B>);
-
-impl<B: BlockingBackend> Blocking<B> {
-    /// Wrap `backend`.
-    pub fn new(backend: B) -> Blocking<B> {
-        Blocking(Arc::new(backend))
-    }
-
-    /// The wrapped backend.
-    pub fn inner(&self) -> &B {
-        &self.0
-    }
-
-    /// Run `f` on the blocking pool.
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&B) -> BackendResult<T> + Send + 'static,
-    ) -> BackendResult<T> {
-        let b = Arc::clone(&self.0);
-        tokio::task::spawn_blocking(move || f(&b))
-            .await
-            .unwrap_or_else(|e| Err(BackendError::new(Errno::EIO, format!("the call failed: {e}"))))
-    }
-}
-
-impl<B: BlockingBackend> Backend for Blocking<B> {
-    /// Shared with the blocking pool's threads, which outlive no call.
-    type Handle = Arc<B::Handle>;
-
-    async fn stat(&self, path: &Path) -> BackendResult<FileAttr> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.stat(&p)).await
-    }
-    async fn list(&self, path: &Path) -> BackendResult<Vec<DirEntry>> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.list(&p)).await
-    }
-    async fn open(
-        &self,
-        path: &Path,
-        flags: i32,
-        attr: Option<&FileAttr>,
-    ) -> BackendResult<Self::Handle> {
-        let (p, a) = (path.to_path_buf(), attr.copied());
-        self.run(move |b| b.open(&p, flags, a.as_ref()).map(Arc::new)).await
-    }
-    async fn read(
-        &self,
-        h: &Self::Handle,
-        path: &Path,
-        offset: u64,
-        size: u32,
-    ) -> BackendResult<Vec<u8>> {
-        let (h, p) = (Arc::clone(h), path.to_path_buf());
-        self.run(move |b| {
-            let mut buf = vec![0; size as usize];
-            let n = b.read(&h, &p, offset, &mut buf)?;
-            buf.truncate(n);
-            Ok(buf)
-        })
+/// Run `work`, which blocks (syscalls, a synchronous client), on tokio's blocking pool from
+/// inside a [`Backend`] method, and wait for it without holding a runtime thread: the one
+/// wrapper a store with a blocking client needs around each method's body. `store` is a
+/// cheap clone of the store (its state behind an `Arc`), which `work` gets back; `work`
+/// owns what else it uses (copy the paths in). A `work` that panics answers EIO.
+///
+/// ```
+/// use fusefs::cached::{blocking, BackendResult};
+/// use std::path::Path;
+///
+/// #[derive(Clone)]
+/// struct Sdk; // a synchronous client
+/// impl Sdk {
+///     fn size(&self, key: &Path) -> BackendResult<u64> { Ok(key.as_os_str().len() as u64) }
+/// }
+///
+/// async fn size(store: &Sdk, path: &Path) -> BackendResult<u64> {
+///     let path = path.to_path_buf();
+///     blocking(store, move |s| s.size(&path)).await
+/// }
+/// ```
+pub async fn blocking<S, T>(
+    store: &S,
+    work: impl FnOnce(&S) -> BackendResult<T> + Send + 'static,
+) -> BackendResult<T>
+where
+    S: Clone + Send + 'static,
+    T: Send + 'static,
+{
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || work(&store))
         .await
-    }
-    async fn write(
-        &self,
-        h: &Self::Handle,
-        path: &Path,
-        offset: u64,
-        data: Vec<u8>,
-    ) -> BackendResult<usize> {
-        let (h, p) = (Arc::clone(h), path.to_path_buf());
-        self.run(move |b| b.write(&h, &p, offset, &data)).await
-    }
-    async fn flush(&self, h: &Self::Handle, path: &Path) -> BackendResult<()> {
-        let (h, p) = (Arc::clone(h), path.to_path_buf());
-        self.run(move |b| b.flush(&h, &p)).await
-    }
-    async fn fsync(&self, h: &Self::Handle, path: &Path, datasync: bool) -> BackendResult<()> {
-        let (h, p) = (Arc::clone(h), path.to_path_buf());
-        self.run(move |b| b.fsync(&h, &p, datasync)).await
-    }
-    async fn release(&self, h: &Self::Handle, path: &Path) -> BackendResult<()> {
-        let (h, p) = (Arc::clone(h), path.to_path_buf());
-        self.run(move |b| b.release(&h, &p)).await
-    }
-    async fn stat_open(&self, h: &Self::Handle, path: &Path) -> BackendResult<FileAttr> {
-        let (h, p) = (Arc::clone(h), path.to_path_buf());
-        self.run(move |b| b.stat_open(&h, &p)).await
-    }
-    async fn create(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.create(&p, mode, owner)).await
-    }
-    async fn mkdir(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.mkdir(&p, mode, owner)).await
-    }
-    async fn mknod(
-        &self,
-        path: &Path,
-        mode: u32,
-        rdev: u32,
-        owner: Owner,
-    ) -> BackendResult<FileAttr> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.mknod(&p, mode, rdev, owner)).await
-    }
-    async fn link(&self, from: &Path, to: &Path) -> BackendResult<FileAttr> {
-        let (f, t) = (from.to_path_buf(), to.to_path_buf());
-        self.run(move |b| b.link(&f, &t)).await
-    }
-    async fn remove(&self, path: &Path, dir: bool) -> BackendResult<()> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.remove(&p, dir)).await
-    }
-    async fn rename(&self, from: &Path, to: &Path) -> BackendResult<()> {
-        let (f, t) = (from.to_path_buf(), to.to_path_buf());
-        self.run(move |b| b.rename(&f, &t)).await
-    }
-    async fn symlink(&self, path: &Path, target: &Path, owner: Owner) -> BackendResult<FileAttr> {
-        let (p, t) = (path.to_path_buf(), target.to_path_buf());
-        self.run(move |b| b.symlink(&p, &t, owner)).await
-    }
-    async fn readlink(&self, path: &Path) -> BackendResult<PathBuf> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.readlink(&p)).await
-    }
-    async fn set_attr(
-        &self,
-        path: &Path,
-        h: Option<&Self::Handle>,
-        set: &SetAttr,
-    ) -> BackendResult<FileAttr> {
-        let (p, h, set) = (path.to_path_buf(), h.cloned(), *set);
-        self.run(move |b| b.set_attr(&p, h.as_deref(), &set)).await
-    }
-    async fn statfs(&self) -> BackendResult<Statfs> {
-        self.run(|b| b.statfs()).await
-    }
-    async fn getxattr(&self, path: &Path, name: &OsStr) -> BackendResult<Vec<u8>> {
-        let (p, n) = (path.to_path_buf(), name.to_owned());
-        self.run(move |b| b.getxattr(&p, &n)).await
-    }
-    async fn listxattr(&self, path: &Path) -> BackendResult<Vec<OsString>> {
-        let p = path.to_path_buf();
-        self.run(move |b| b.listxattr(&p)).await
-    }
-    async fn setxattr(
-        &self,
-        path: &Path,
-        name: &OsStr,
-        value: &[u8],
-        flags: i32,
-    ) -> BackendResult<()> {
-        let (p, n, v) = (path.to_path_buf(), name.to_owned(), value.to_vec());
-        self.run(move |b| b.setxattr(&p, &n, &v, flags)).await
-    }
-    async fn removexattr(&self, path: &Path, name: &OsStr) -> BackendResult<()> {
-        let (p, n) = (path.to_path_buf(), name.to_owned());
-        self.run(move |b| b.removexattr(&p, &n)).await
-    }
+        .unwrap_or_else(|e| Err(BackendError::new(Errno::EIO, format!("the call failed: {e}"))))
 }
 
-/// The default `mknod` answer of both backend traits.
+/// The default `mknod` answer.
 fn no_special_files() -> BackendError {
     BackendError::new(Errno::EPERM, "the store keeps no special files")
 }
 
-/// The default `link` answer of both backend traits.
+/// The default `link` answer.
 fn no_hard_links() -> BackendError {
     BackendError::new(Errno::EPERM, "the store has no hard links")
 }

@@ -1,7 +1,7 @@
-//! `LocalBackend`: a directory of the local filesystem, as a `BlockingBackend` (serve it with
-//! `Blocking::new(LocalBackend::new(dir)?)`).
+//! `LocalBackend`: a directory of the local filesystem, as a [`Backend`] whose calls are
+//! syscalls, each made on the blocking pool through [`blocking`].
 
-use super::backend::{BackendResult, BlockingBackend, DirEntry, Owner};
+use super::backend::{blocking, Backend, BackendResult, DirEntry, Owner};
 use crate::passthrough::sys::{attr, errno};
 use fusefs_session::op::{SetAttr, TimeOrNow};
 use fusefs_session::proto::time::split_time;
@@ -99,15 +99,8 @@ impl LocalBackend {
     }
 }
 
-impl BlockingBackend for LocalBackend {
-    /// The open descriptor.
-    type Handle = File;
-
-    fn stat(&self, path: &Path) -> BackendResult<FileAttr> {
-        self.stat_at(path)
-    }
-
-    fn list(&self, path: &Path) -> BackendResult<Vec<DirEntry>> {
+impl LocalBackend {
+    fn list_now(&self, path: &Path) -> BackendResult<Vec<DirEntry>> {
         let mut out = Vec::new();
         let fd = self.open_at(path, OFlags::RDONLY | OFlags::DIRECTORY, 0)?;
         let mut dir = rustix::fs::Dir::read_from(&fd).map_err(errno)?;
@@ -135,42 +128,7 @@ impl BlockingBackend for LocalBackend {
         Ok(out)
     }
 
-    fn open(&self, path: &Path, flags: i32, _: Option<&FileAttr>) -> BackendResult<File> {
-        // Only the access mode and O_SYNC/O_DSYNC carry over: the kernel gives each write its
-        // offset (O_APPEND would make pwrite(2) ignore it), and O_DIRECT wants aligned
-        // buffers ours are not.
-        let keep = (flags & (libc::O_ACCMODE | libc::O_SYNC | libc::O_DSYNC)) as u32;
-        let flags = OFlags::from_bits_truncate(keep);
-        Ok(File::from(self.open_at(path, flags, 0)?))
-    }
-
-    fn read(&self, f: &File, _: &Path, offset: u64, buf: &mut [u8]) -> BackendResult<usize> {
-        let mut done = 0;
-        while done < buf.len() {
-            match f.read_at(&mut buf[done..], offset + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(done)
-    }
-
-    fn write(&self, f: &File, _: &Path, offset: u64, data: &[u8]) -> BackendResult<usize> {
-        f.write_all_at(data, offset)?;
-        Ok(data.len())
-    }
-
-    fn fsync(&self, f: &File, _: &Path, datasync: bool) -> BackendResult<()> {
-        Ok(if datasync { f.sync_data() } else { f.sync_all() }?)
-    }
-
-    fn stat_open(&self, f: &File, _: &Path) -> BackendResult<FileAttr> {
-        Ok(attr(&rustix::fs::fstat(f).map_err(errno)?))
-    }
-
-    fn create(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
+    fn create_now(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
         let f = File::from(self.open_at(path, flags, 0o600)?);
         // Owner first: a chown clears the setuid and setgid bits the mode may set. Then
@@ -180,7 +138,7 @@ impl BlockingBackend for LocalBackend {
         Ok(attr(&rustix::fs::fstat(&f).map_err(errno)?))
     }
 
-    fn mkdir(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
+    fn mkdir_now(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
         rustix::fs::mkdirat(self.dir(), rel(path), Mode::from_raw_mode(0o700)).map_err(errno)?;
         self.give(path, owner)?;
         // A directory made in a setgid directory is setgid too (the source's own mkdir did
@@ -190,7 +148,13 @@ impl BlockingBackend for LocalBackend {
         self.stat_at(path)
     }
 
-    fn mknod(&self, path: &Path, mode: u32, rdev: u32, owner: Owner) -> BackendResult<FileAttr> {
+    fn mknod_now(
+        &self,
+        path: &Path,
+        mode: u32,
+        rdev: u32,
+        owner: Owner,
+    ) -> BackendResult<FileAttr> {
         let kind = rustix::fs::FileType::from_raw_mode(mode);
         let at = rel(path);
         rustix::fs::mknodat(self.dir(), at, kind, Mode::from_raw_mode(0o600), u64::from(rdev))
@@ -201,33 +165,12 @@ impl BlockingBackend for LocalBackend {
         self.stat_at(path)
     }
 
-    fn link(&self, from: &Path, to: &Path) -> BackendResult<FileAttr> {
-        rustix::fs::linkat(self.dir(), rel(from), self.dir(), rel(to), AtFlags::empty())
-            .map_err(errno)?;
-        self.stat_at(to)
-    }
-
-    fn remove(&self, path: &Path, dir: bool) -> BackendResult<()> {
-        let flags = if dir { AtFlags::REMOVEDIR } else { AtFlags::empty() };
-        Ok(rustix::fs::unlinkat(self.dir(), rel(path), flags).map_err(errno)?)
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> BackendResult<()> {
-        Ok(rustix::fs::renameat(self.dir(), rel(from), self.dir(), rel(to)).map_err(errno)?)
-    }
-
-    fn symlink(&self, path: &Path, target: &Path, owner: Owner) -> BackendResult<FileAttr> {
-        rustix::fs::symlinkat(target, self.dir(), rel(path)).map_err(errno)?;
-        self.give(path, owner)?;
-        self.stat_at(path)
-    }
-
-    fn readlink(&self, path: &Path) -> BackendResult<PathBuf> {
-        let target = rustix::fs::readlinkat(self.dir(), rel(path), Vec::new()).map_err(errno)?;
-        Ok(PathBuf::from(OsStr::from_bytes(target.as_bytes())))
-    }
-
-    fn set_attr(&self, path: &Path, f: Option<&File>, set: &SetAttr) -> BackendResult<FileAttr> {
+    fn set_attr_now(
+        &self,
+        path: &Path,
+        f: Option<&File>,
+        set: &SetAttr,
+    ) -> BackendResult<FileAttr> {
         if let Some(mode) = set.mode {
             self.chmod(path, mode)?;
         }
@@ -261,7 +204,7 @@ impl BlockingBackend for LocalBackend {
         self.stat_at(path)
     }
 
-    fn statfs(&self) -> BackendResult<Statfs> {
+    fn statfs_now(&self) -> BackendResult<Statfs> {
         let s = nix::sys::statvfs::fstatvfs(self.dir())
             .map_err(|e| crate::Errno::from_raw(e as i32))?;
         Ok(Statfs {
@@ -274,5 +217,145 @@ impl BlockingBackend for LocalBackend {
             namelen: s.name_max() as u32,
             frsize: s.fragment_size() as u32,
         })
+    }
+}
+
+/// Read up to `size` bytes at `offset` of `f`: fewer only at end of file.
+fn read_at(f: &File, offset: u64, size: u32) -> BackendResult<Vec<u8>> {
+    let mut buf = vec![0; size as usize];
+    let mut done = 0;
+    while done < buf.len() {
+        match f.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    buf.truncate(done);
+    Ok(buf)
+}
+
+impl Backend for LocalBackend {
+    /// The open descriptor, shared with the blocking pool's threads for each call.
+    type Handle = Arc<File>;
+
+    async fn stat(&self, path: &Path) -> BackendResult<FileAttr> {
+        let p = path.to_path_buf();
+        blocking(self, move |b| b.stat_at(&p)).await
+    }
+    async fn list(&self, path: &Path) -> BackendResult<Vec<DirEntry>> {
+        let p = path.to_path_buf();
+        blocking(self, move |b| b.list_now(&p)).await
+    }
+    async fn open(
+        &self,
+        path: &Path,
+        flags: i32,
+        _: Option<&FileAttr>,
+    ) -> BackendResult<Arc<File>> {
+        // Only the access mode and O_SYNC/O_DSYNC carry over: the kernel gives each write its
+        // offset (O_APPEND would make pwrite(2) ignore it), and O_DIRECT wants aligned
+        // buffers ours are not.
+        let keep = (flags & (libc::O_ACCMODE | libc::O_SYNC | libc::O_DSYNC)) as u32;
+        let (p, flags) = (path.to_path_buf(), OFlags::from_bits_truncate(keep));
+        blocking(self, move |b| Ok(Arc::new(File::from(b.open_at(&p, flags, 0)?)))).await
+    }
+    async fn read(
+        &self,
+        f: &Arc<File>,
+        _: &Path,
+        offset: u64,
+        size: u32,
+    ) -> BackendResult<Vec<u8>> {
+        let f = Arc::clone(f);
+        blocking(self, move |_| read_at(&f, offset, size)).await
+    }
+    async fn write(
+        &self,
+        f: &Arc<File>,
+        _: &Path,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> BackendResult<usize> {
+        let f = Arc::clone(f);
+        blocking(self, move |_| Ok(f.write_all_at(&data, offset).map(|()| data.len())?)).await
+    }
+    async fn fsync(&self, f: &Arc<File>, _: &Path, datasync: bool) -> BackendResult<()> {
+        let f = Arc::clone(f);
+        blocking(self, move |_| Ok(if datasync { f.sync_data() } else { f.sync_all() }?)).await
+    }
+    async fn stat_open(&self, f: &Arc<File>, _: &Path) -> BackendResult<FileAttr> {
+        let f = Arc::clone(f);
+        blocking(self, move |_| Ok(attr(&rustix::fs::fstat(&*f).map_err(errno)?))).await
+    }
+    async fn create(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
+        let p = path.to_path_buf();
+        blocking(self, move |b| b.create_now(&p, mode, owner)).await
+    }
+    async fn mkdir(&self, path: &Path, mode: u32, owner: Owner) -> BackendResult<FileAttr> {
+        let p = path.to_path_buf();
+        blocking(self, move |b| b.mkdir_now(&p, mode, owner)).await
+    }
+    async fn mknod(
+        &self,
+        path: &Path,
+        mode: u32,
+        rdev: u32,
+        owner: Owner,
+    ) -> BackendResult<FileAttr> {
+        let p = path.to_path_buf();
+        blocking(self, move |b| b.mknod_now(&p, mode, rdev, owner)).await
+    }
+    async fn link(&self, from: &Path, to: &Path) -> BackendResult<FileAttr> {
+        let (from, to) = (from.to_path_buf(), to.to_path_buf());
+        blocking(self, move |b| {
+            rustix::fs::linkat(b.dir(), rel(&from), b.dir(), rel(&to), AtFlags::empty())
+                .map_err(errno)?;
+            b.stat_at(&to)
+        })
+        .await
+    }
+    async fn remove(&self, path: &Path, dir: bool) -> BackendResult<()> {
+        let (p, flags) =
+            (path.to_path_buf(), if dir { AtFlags::REMOVEDIR } else { AtFlags::empty() });
+        blocking(self, move |b| Ok(rustix::fs::unlinkat(b.dir(), rel(&p), flags).map_err(errno)?))
+            .await
+    }
+    async fn rename(&self, from: &Path, to: &Path) -> BackendResult<()> {
+        let (from, to) = (from.to_path_buf(), to.to_path_buf());
+        blocking(self, move |b| {
+            Ok(rustix::fs::renameat(b.dir(), rel(&from), b.dir(), rel(&to)).map_err(errno)?)
+        })
+        .await
+    }
+    async fn symlink(&self, path: &Path, target: &Path, owner: Owner) -> BackendResult<FileAttr> {
+        let (p, target) = (path.to_path_buf(), target.to_path_buf());
+        blocking(self, move |b| {
+            rustix::fs::symlinkat(&target, b.dir(), rel(&p)).map_err(errno)?;
+            b.give(&p, owner)?;
+            b.stat_at(&p)
+        })
+        .await
+    }
+    async fn readlink(&self, path: &Path) -> BackendResult<PathBuf> {
+        let p = path.to_path_buf();
+        blocking(self, move |b| {
+            let target = rustix::fs::readlinkat(b.dir(), rel(&p), Vec::new()).map_err(errno)?;
+            Ok(PathBuf::from(OsStr::from_bytes(target.as_bytes())))
+        })
+        .await
+    }
+    async fn set_attr(
+        &self,
+        path: &Path,
+        f: Option<&Arc<File>>,
+        set: &SetAttr,
+    ) -> BackendResult<FileAttr> {
+        let (p, f, set) = (path.to_path_buf(), f.cloned(), *set);
+        blocking(self, move |b| b.set_attr_now(&p, f.as_deref(), &set)).await
+    }
+    async fn statfs(&self) -> BackendResult<Statfs> {
+        blocking(self, |b| b.statfs_now()).await
     }
 }

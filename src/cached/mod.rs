@@ -4,14 +4,14 @@
 //! backend said so that a slow backend is asked once. Every request is a task: a backend that
 //! waits holds no thread, so a mount serves as many requests at once as
 //! `Config::max_in_flight` allows, and concurrent misses for the same attributes, listing or
-//! block make one backend call. A backend with a blocking client implements
-//! [`BlockingBackend`] and is wrapped in [`Blocking`].
+//! block make one backend call. A backend with a blocking client wraps each call's body in
+//! [`blocking`].
 //!
 //! ```no_run
-//! use fusefs::cached::{Blocking, CacheConfig, CachedFs, LocalBackend};
+//! use fusefs::cached::{CacheConfig, CachedFs, LocalBackend};
 //! use fusefs::Config;
 //!
-//! let backend = Blocking::new(LocalBackend::new("/srv/data")?);
+//! let backend = LocalBackend::new("/srv/data")?;
 //! let session = CachedFs::builder(backend)
 //!     .cache(CacheConfig::remote())
 //!     .mount("/mnt/data", Config::default())?;
@@ -51,9 +51,7 @@ mod local;
 mod mount;
 mod slow;
 
-pub use backend::{
-    Backend, BackendError, BackendResult, Blocking, BlockingBackend, DirEntry, Owner,
-};
+pub use backend::{blocking, Backend, BackendError, BackendResult, DirEntry, Owner};
 pub use fs::{CachedFs, CachedFsStats};
 pub use local::LocalBackend;
 pub use mount::{CachedFsBuilder, CachedSession};

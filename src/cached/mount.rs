@@ -27,10 +27,10 @@ impl<B: Backend> CachedFs<B> {
     /// runtime, then [`mount`](CachedFsBuilder::mount).
     ///
     /// ```no_run
-    /// use fusefs::cached::{Blocking, CacheConfig, CachedFs, LocalBackend};
+    /// use fusefs::cached::{CacheConfig, CachedFs, LocalBackend};
     /// use fusefs::Config;
     ///
-    /// let backend = Blocking::new(LocalBackend::new("/srv/data")?);
+    /// let backend = LocalBackend::new("/srv/data")?;
     /// let session = CachedFs::builder(backend)
     ///     .cache(CacheConfig::local())
     ///     .mount("/mnt/data", Config::default())?;
