@@ -137,6 +137,20 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
     // so SIGTERM reaches `signals.wait` and unmounts instead of killing the process.
     let signals = TerminationSignals::block_with(&[Signal::SIGUSR1])?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let served = serve(args, cfg, config, &signals, &runtime);
+    // Also after a failed connect or mount: a task the store's client left behind (a
+    // connection's teardown) cannot hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    served
+}
+
+fn serve(
+    args: &Args,
+    cfg: OpenDalConfig,
+    config: fusefs::Config,
+    signals: &TerminationSignals,
+    runtime: &tokio::runtime::Runtime,
+) -> std::io::Result<()> {
     let options = args.store_options.clone();
     let backend = runtime.block_on(OpenDalBackend::connect(&args.scheme, options, cfg))?;
     let mut builder =
@@ -147,7 +161,7 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
     let mnt = &args.common.mountpoint;
     let session = builder.mount(mnt, config)?;
     eprintln!("objfs: serving {} at {} over {}", args.scheme, mnt.display(), session.transport());
-    let served = common::serve_with_reports("objfs", session, &signals, |s, when| {
+    common::serve_with_reports("objfs", session, signals, |s, when| {
         let fs = s.filesystem().inner();
         eprintln!("--- objfs statistics ---\n{}{}", fs.stats(), s.stats());
         eprintln!("store requests: {}", fs.backend().store_requests());
@@ -158,8 +172,5 @@ fn run(args: &Args, config: fusefs::Config) -> std::io::Result<()> {
             fs.backend().ranged_gets(),
             fs.backend().read_ahead_hits(),
         );
-    });
-    // A task the store's client left behind (a connection's teardown) cannot hold the exit.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    served
+    })
 }

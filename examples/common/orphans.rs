@@ -26,9 +26,14 @@ pub fn adopt() {
     }
     // Started with every signal blocked (a thread inherits its mask), so a signal meant for
     // the process (SIGTERM: unmount) never lands here and takes its default action.
-    let all = SigSet::all();
     let mut before = SigSet::empty();
-    let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&all), Some(&mut before));
+    if let Err(e) = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut before))
+    {
+        log::warn!(
+            "cannot block signals for the orphan reaper ({e}): ended helpers wait for the exit"
+        );
+        return;
+    }
     let reaper = std::thread::Builder::new().name("orphan-reaper".into());
     let started = reaper.spawn(|| loop {
         std::thread::sleep(Duration::from_secs(1));
@@ -43,25 +48,35 @@ pub fn adopt() {
 }
 
 /// At exit: wait up to `limit` for every child to end, then ask those left to (SIGTERM),
-/// and after `limit` more, make them (SIGKILL); reap all of them, so none is left behind,
-/// running or as a zombie, and a helper that ignores SIGTERM cannot hold the exit.
+/// and after `limit` more, make them (SIGKILL, again every 100 ms, for helpers adopted
+/// meanwhile); reap all of them, so none is left behind, running or as a zombie. After
+/// `4 * limit` it gives up with a warning: a helper stuck in the kernel cannot hold the exit.
 pub fn reap_at_exit(limit: Duration) {
     let start = Instant::now();
-    let mut sent: Option<Signal> = None;
+    let mut sent: Option<(Signal, Instant)> = None;
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) => {
+                let now = Instant::now();
+                let elapsed = now - start;
+                if elapsed >= 4 * limit {
+                    log::warn!("helpers still running at exit after {elapsed:?}: left");
+                    return;
+                }
                 let next = match sent {
-                    None if start.elapsed() >= limit => Some(Signal::SIGTERM),
-                    Some(Signal::SIGTERM) if start.elapsed() >= 2 * limit => Some(Signal::SIGKILL),
+                    None if elapsed >= limit => Some(Signal::SIGTERM),
+                    Some((Signal::SIGTERM, _)) if elapsed >= 2 * limit => Some(Signal::SIGKILL),
+                    Some((Signal::SIGKILL, at)) if now - at >= Duration::from_millis(100) => {
+                        Some(Signal::SIGKILL)
+                    }
                     _ => None,
                 };
                 if let Some(sig) = next {
-                    for c in children() {
+                    for c in children().into_iter().filter(|c| !c.ended) {
                         log::warn!("helper {} still running at exit: {sig}", c.pid);
                         let _ = nix::sys::signal::kill(c.pid, sig);
                     }
-                    sent = Some(sig);
+                    sent = Some((sig, now));
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }

@@ -28,8 +28,8 @@ pub struct KernelOffer {
 /// The settings to answer INIT with. [`Filesystem::init`](crate::Filesystem::init) sees the
 /// kernel's offer and may change any of these; they start from the [`Config`]. It also
 /// hands the filesystem the session's [`Notifier`], for a filesystem that tells the kernel
-/// about changes made behind the mount's back.
-#[derive(Clone, Debug)]
+/// about changes made behind the mount's back (which is why it is not `Copy`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KernelConfig {
     /// What the kernel offered (read-only for the filesystem).

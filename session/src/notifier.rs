@@ -24,6 +24,15 @@ pub struct Notifier {
     next_retrieve: Arc<AtomicU64>,
 }
 
+/// Two notifiers are equal when they reach the same session (or both none).
+impl PartialEq for Notifier {
+    fn eq(&self, other: &Notifier) -> bool {
+        Weak::ptr_eq(&self.dev, &other.dev)
+    }
+}
+
+impl Eq for Notifier {}
+
 impl Notifier {
     /// A notifier writing to `dev`, which the session owns.
     pub(crate) fn new(dev: &Arc<FuseDev>) -> Notifier {

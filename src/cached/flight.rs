@@ -28,24 +28,39 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
         key: K,
         call: impl FnOnce() -> Fut,
     ) -> V {
-        let cell = {
+        let (cell, joined) = {
             let mut calls = lock(&self.calls);
-            let found = calls.get(&key).cloned();
-            // Counted as they join, not when answered: a count of callers waiting together
-            // is then visible while they wait.
-            if found.is_some() {
-                self.joined.fetch_add(1, Relaxed);
+            match calls.get(&key) {
+                Some(cell) => (Arc::clone(cell), true),
+                None => (Arc::clone(calls.entry(key.clone()).or_default()), false),
             }
-            found.unwrap_or_else(|| Arc::clone(calls.entry(key.clone()).or_default()))
         };
+        // Counted as they join, not when answered: a count of callers waiting together is
+        // then visible while they wait.
+        if joined {
+            self.joined.fetch_add(1, Relaxed);
+        }
         // Leaves the map when the last caller is done, also by cancellation (a key asked
         // about by callers who all gave up must not stay behind).
         let _leave = Leave { flight: self, key: &key, cell: &cell };
-        cell.get_or_init(call).await.clone()
+        let mut ran = false;
+        let v = cell
+            .get_or_init(|| {
+                ran = true;
+                call()
+            })
+            .await
+            .clone();
+        if joined && ran {
+            // The caller it joined was cancelled before answering, and this one called after
+            // all: no call was saved.
+            self.joined.fetch_sub(1, Relaxed);
+        }
+        v
     }
 
-    /// Callers so far that found a call for their key in flight and waited for its answer
-    /// instead of calling (one whose call was cancelled before answering may call after all).
+    /// Callers so far that waited for the answer of a call in flight for their key instead
+    /// of calling (while they wait, counted already).
     pub(crate) fn joined(&self) -> u64 {
         self.joined.load(Relaxed)
     }
@@ -110,5 +125,23 @@ mod tests {
         assert_eq!(flight.joined(), 7);
         assert!(lock(&flight.calls).is_empty(), "done calls leave the map");
         assert_eq!(flight.run(7, || async { 43 }).await, 43, "a later caller asks again");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_joiner_that_calls_after_its_leader_gave_up_saved_nothing() {
+        let flight = Arc::new(SingleFlight::<u64, u64>::new());
+        let f = flight.clone();
+        let leader = tokio::spawn(async move { f.run(7, std::future::pending).await });
+        while !lock(&flight.calls).contains_key(&7) {
+            tokio::task::yield_now().await;
+        }
+        let f = flight.clone();
+        let joiner = tokio::spawn(async move { f.run(7, || async { 42 }).await });
+        while flight.joined() == 0 {
+            tokio::task::yield_now().await;
+        }
+        leader.abort(); // cancelled: the joiner makes the call itself
+        assert_eq!(joiner.await.unwrap(), 42);
+        assert_eq!(flight.joined(), 0, "the joiner called after all: nothing was saved");
     }
 }

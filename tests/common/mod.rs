@@ -178,7 +178,7 @@ pub fn with_limit<T: Send + 'static>(
 
 /// Where the threads of process `pid` wait, for a test that gave up on it: each thread's name,
 /// the kernel function it sleeps in and its kernel stack, then gdb's backtraces where gdb is
-/// installed (limited to 20 s), and the process's children. Best effort, never fails.
+/// installed (limited to 15 s, then killed), and the process's children. Best effort, never fails.
 pub fn where_it_waits(pid: i32) -> String {
     use std::fmt::Write;
     let mut out = format!("--- where process {pid} waits ---\n");
@@ -196,7 +196,17 @@ pub fn where_it_waits(pid: i32) -> String {
         );
     }
     let mut gdb = Command::new("timeout");
-    gdb.args(["20", "gdb", "-batch", "-p", &pid.to_string(), "-ex", "thread apply all bt 30"]);
+    gdb.args([
+        "-k",
+        "2",
+        "15",
+        "gdb",
+        "-batch",
+        "-p",
+        &pid.to_string(),
+        "-ex",
+        "thread apply all bt 30",
+    ]);
     match gdb.stdin(Stdio::null()).output() {
         Ok(o) if o.status.success() => out.push_str(&String::from_utf8_lossy(&o.stdout)),
         _ => out.push_str("(no gdb backtraces)\n"),
