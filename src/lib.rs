@@ -76,3 +76,26 @@ pub use fusefs_session::{ReplyStatfs, ReplyStatx, ReplyWrite, ReplyXattr};
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The guides' examples (docs/), compiled and run as the README's are.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../docs/writing-a-filesystem.md")]
+    pub struct WritingAFilesystem;
+    #[doc = include_str!("../docs/async-api.md")]
+    pub struct AsyncApi;
+    #[doc = include_str!("../docs/cached.md")]
+    pub struct Cached;
+    #[doc = include_str!("../docs/objfs.md")]
+    pub struct Objfs;
+    #[doc = include_str!("../docs/passthrough.md")]
+    pub struct Passthrough;
+    #[doc = include_str!("../docs/transports.md")]
+    pub struct Transports;
+    #[doc = include_str!("../docs/running.md")]
+    pub struct Running;
+    #[doc = include_str!("../docs/testing.md")]
+    pub struct Testing;
+    #[doc = include_str!("../docs/development.md")]
+    pub struct Development;
+}
