@@ -146,7 +146,7 @@ impl Filesystem for Hot {
     }
     fn open(&self, ctx: &Context<'_>, _: op::Open, reply: ReplyOpen) {
         checkpoint(ctx);
-        reply.opened(1, OpenFlags::DIRECT_IO);
+        let _ = reply.opened(1, OpenFlags::DIRECT_IO);
     }
     fn read(&self, ctx: &Context<'_>, op: op::Read, reply: ReplyData) {
         checkpoint(ctx);

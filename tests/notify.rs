@@ -47,7 +47,7 @@ impl Filesystem for Notified {
         reply.attr(&attr(op.ino), LONG);
     }
     fn open(&self, _: &Context<'_>, _: op::Open, reply: ReplyOpen) {
-        reply.opened(0, OpenFlags::DIRECT_IO);
+        let _ = reply.opened(0, OpenFlags::DIRECT_IO);
     }
     fn release(&self, _: &Context<'_>, _: op::Release, reply: ReplyEmpty) {
         reply.ok();
@@ -215,7 +215,7 @@ impl Filesystem for Held {
         reply.attr(&a, LONG);
     }
     fn open(&self, _: &Context<'_>, _: op::Open, reply: ReplyOpen) {
-        reply.opened(0, OpenFlags::DIRECT_IO);
+        let _ = reply.opened(0, OpenFlags::DIRECT_IO);
     }
     fn read(&self, ctx: &Context<'_>, _: op::Read, reply: ReplyData) {
         self.reads.lock().unwrap().push((ctx.unique(), reply));

@@ -163,10 +163,10 @@ impl Filesystem for Mixed {
                 let _ = reply.passthrough(0, OpenFlags::empty(), b.as_ref().unwrap());
             }
             CACHED => {
-                reply.opened(0, OpenFlags::KEEP_CACHE);
+                let _ = reply.opened(0, OpenFlags::KEEP_CACHE);
             }
             _ => {
-                reply.opened(0, OpenFlags::DIRECT_IO);
+                let _ = reply.opened(0, OpenFlags::DIRECT_IO);
             }
         }
     }

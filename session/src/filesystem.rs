@@ -124,7 +124,7 @@ pub trait Filesystem: Send + Sync + 'static {
     /// Open a file (`op.flags` as open(2) got them, minus O_CREAT/O_EXCL/O_NOCTTY). Each
     /// success is followed by exactly one RELEASE. Default: success with handle 0.
     fn open(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
-        reply.opened(0, OpenFlags::empty());
+        let _ = reply.opened(0, OpenFlags::empty());
     }
     /// Read up to `op.size` bytes at `op.offset`. Fewer means end of file unless the file was
     /// opened with direct I/O; [`ReplyData::fill`] writes straight into the reply.
@@ -175,7 +175,7 @@ pub trait Filesystem: Send + Sync + 'static {
     }
     /// Open a directory. Default: success with handle 0.
     fn opendir(&self, ctx: &Context<'_>, op: op::Open, reply: ReplyOpen) {
-        reply.opened(0, OpenFlags::empty());
+        let _ = reply.opened(0, OpenFlags::empty());
     }
     /// List a directory from cookie `op.offset` (0: the start), up to `op.size` bytes; an
     /// empty reply ends the listing. See [`ReplyDirectory::add`] for cookies.

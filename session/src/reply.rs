@@ -263,6 +263,7 @@ impl ReplyOpen {
     /// connection ended, or the kernel refused it): no RELEASE will come, so free it now.
     /// On `fuse-uring` a reply is committed after this returns and a failed commit is only
     /// logged, so false does not come there.
+    #[must_use = "false means no RELEASE will come: free the handle now"]
     pub fn opened(mut self, fh: u64, flags: OpenFlags) -> bool {
         let out = OpenOut { fh, open_flags: flags.bits(), backing_id: 0 };
         self.s.send(OutMessage::open(self.s.unique, &out))

@@ -97,13 +97,15 @@ impl Filesystem for MemFs {
     }
 
     fn open(&self, _: &Context<'_>, op: op::Open, reply: ReplyOpen) {
-        answer!(self.open(op.ino, op.flags), reply, |_v| reply.opened(0, self.file_open_flags()))
+        answer!(self.open(op.ino, op.flags), reply, |_v| {
+            let _ = reply.opened(0, self.file_open_flags()); // handle 0: nothing to free
+        })
     }
 
     fn opendir(&self, _: &Context<'_>, _: op::Open, reply: ReplyOpen) {
         // The same for listings: the kernel keeps them (its cache is dropped when the
         // directory changes through the mount), and cookies are stable, as it needs.
-        reply.opened(0, MemFs::DIR_OPEN_FLAGS);
+        let _ = reply.opened(0, MemFs::DIR_OPEN_FLAGS);
     }
 
     fn read(&self, _: &Context<'_>, op: op::Read, reply: ReplyData) {
