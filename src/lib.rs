@@ -38,8 +38,8 @@
 //!   OpenDAL reaches;
 //! - the layers underneath, one crate each: [`proto`] (the wire codec), [`cache`] (LRU with
 //!   TTL, inode table), and `fusefs-session` (mount, INIT, transports, dispatch), whose
-//!   public items are re-exported here, all but its buffer pool (`fusefs_session::pool`,
-//!   public for its benchmark; `PoolStats` and `PageBuf` are here).
+//!   public items are re-exported here (its buffer pool is private: `PoolStats` and
+//!   `PageBuf` are here).
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 

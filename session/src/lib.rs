@@ -47,7 +47,11 @@ mod interrupt;
 mod mount;
 mod notifier;
 mod page;
+/// The request path's buffer pool, public only for its benchmark (feature `bench`).
+#[cfg(feature = "bench")]
 pub mod pool;
+#[cfg(not(feature = "bench"))]
+mod pool;
 mod reply;
 mod session;
 mod signals;
