@@ -6,7 +6,7 @@
 
 mod common;
 use common::servers::Server;
-use common::{can_mount, with_limit, LIMIT};
+use common::{can_mount, with_limit, GuardedSpawn, LIMIT};
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::FileExt;
@@ -162,7 +162,7 @@ fn refused(args: Vec<String>, says: &str) {
     let mnt = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(common::example("objfs"));
     cmd.args(&args[..1]).arg(mnt.path()).args(&args[1..]).env("RUST_BACKTRACE", "0");
-    let out = with_limit("objfs refusing", LIMIT, || {}, move || cmd.output().unwrap());
+    let out = with_limit("objfs refusing", LIMIT, || {}, move || cmd.output_guarded().unwrap());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(!common::is_mounted(mnt.path()), "nothing is mounted");
@@ -214,6 +214,9 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
     let m = s.mount_objfs(&["--staging-dir", staging.path().to_str().unwrap(), "--retries", "0"]);
     let p = m.path.clone();
     let data = pattern(1 << 20, 3);
+    // No process starts while a file is open here: its copy of the descriptor, closed at its
+    // exec, would be a FLUSH that uploads before the store stops (see `sole_descriptors`).
+    let sole = common::sole_descriptors();
     let f = {
         let (p, data) = (p.clone(), data.clone());
         with_limit(
@@ -238,13 +241,15 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
             f
         },
     );
-    // The store comes back on the same port with the same data: the next fsync sends it.
+    drop(sole); // the restart starts a process
+                // The store comes back on the same port with the same data: the next fsync sends it.
     s.restart();
     let stored = s.file("precious");
     with_limit("fsync once the store is back", LIMIT, || {}, move || f.sync_all().unwrap());
     same(&fs::read(&stored).unwrap(), &data, "the bytes reached the store");
 
     // Now a close that cannot upload.
+    let sole = common::sole_descriptors();
     let (p2, data3) = (p, pattern(200_000, 4));
     let f = {
         let d = data3.clone();
@@ -270,6 +275,7 @@ fn a_failed_upload_is_the_callers_error_and_loses_nothing() {
             nix::unistd::close(f.into_raw_fd())
         },
     );
+    drop(sole);
     assert_eq!(e, Err(nix::errno::Errno::EIO), "close reports the failed upload");
     let kept = |d: &Path| -> Option<PathBuf> {
         fs::read_dir(d)

@@ -42,7 +42,7 @@ pub fn can_mount(test: &str) -> bool {
 /// Whether `fusermount3` is installed; if not, the test says loudly that it is skipped
 /// (or fails, under FUSEFS_REQUIRE_MOUNT).
 pub fn has_fusermount3(test: &str) -> bool {
-    if Command::new("fusermount3").arg("-V").output().is_ok() {
+    if Command::new("fusermount3").arg("-V").output_guarded().is_ok() {
         return true;
     }
     if std::env::var_os("FUSEFS_REQUIRE_MOUNT").is_some() {
@@ -173,6 +173,50 @@ pub fn with_limit<T: Send + 'static>(
             on_timeout();
             panic!("{what}: no answer within {limit:?} (connection aborted)");
         }
+    }
+}
+
+/// Starting a process copies this process's descriptors into the child until its exec
+/// closes them, and each of those closes of a FUSE file is a FLUSH, which objfs answers by
+/// uploading. A test that needs its own close(2) or fsync(2) to be the one that uploads
+/// (one whose FLUSH must fail) holds [`sole_descriptors`] while it has the file open; the
+/// helpers here start processes under [`spawning`]. (CI saw a child's FLUSH upload a file
+/// before the test stopped the store, so the test's close found nothing left to send.)
+static SPAWN: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held while starting a process (see [`SPAWN`]).
+pub fn spawning() -> std::sync::RwLockReadGuard<'static, ()> {
+    SPAWN.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held while no other thread of this test binary may start a process (see [`SPAWN`]).
+pub fn sole_descriptors() -> std::sync::RwLockWriteGuard<'static, ()> {
+    SPAWN.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `spawn` and `output` under [`spawning`].
+pub trait GuardedSpawn {
+    /// `Command::spawn`, under [`spawning`].
+    fn spawn_guarded(&mut self) -> std::io::Result<Child>;
+    /// `Command::output` (stdin null, stdout and stderr captured), under [`spawning`] until
+    /// the child is started.
+    fn output_guarded(&mut self) -> std::io::Result<std::process::Output>;
+    /// `Command::status`, under [`spawning`] until the child is started.
+    fn status_guarded(&mut self) -> std::io::Result<ExitStatus>;
+}
+
+impl GuardedSpawn for Command {
+    fn spawn_guarded(&mut self) -> std::io::Result<Child> {
+        let _g = spawning();
+        self.spawn()
+    }
+    fn output_guarded(&mut self) -> std::io::Result<std::process::Output> {
+        // As `output` does for a command whose streams were not set.
+        self.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.spawn_guarded()?.wait_with_output()
+    }
+    fn status_guarded(&mut self) -> std::io::Result<ExitStatus> {
+        self.spawn_guarded()?.wait()
     }
 }
 
@@ -472,7 +516,7 @@ impl ExampleMount {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_guarded()
             .expect("start example");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();

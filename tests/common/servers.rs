@@ -8,7 +8,7 @@
 //! A server that is not installed skips the test loudly, or fails it under
 //! FUSEFS_REQUIRE_SERVERS (set by `.ci/run`).
 
-use super::LIMIT;
+use super::{GuardedSpawn, LIMIT};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -46,7 +46,7 @@ pub fn installed(test: &str, program: &str, how: &str) -> bool {
         .arg("--version")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status()
+        .status_guarded()
         .is_ok();
     if found {
         return true;
@@ -152,7 +152,8 @@ impl Server {
         let config = config_arg;
         // A cluster of one: give the node its role, then the bucket and the key.
         let admin = |args: &[&str]| {
-            let out = Command::new("garage").args(["-c", &config]).args(args).output().unwrap();
+            let out =
+                Command::new("garage").args(["-c", &config]).args(args).output_guarded().unwrap();
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
             (out.status.success(), text + &String::from_utf8_lossy(&out.stderr))
         };
@@ -218,7 +219,7 @@ impl Server {
             let ok = Command::new("ssh-keygen")
                 .args(["-q", "-t", "ed25519", "-N", "", "-f"])
                 .arg(d.join(key))
-                .status()
+                .status_guarded()
                 .unwrap();
             assert!(ok.success(), "ssh-keygen failed");
         }
@@ -305,7 +306,7 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
-            .spawn()
+            .spawn_guarded()
             .unwrap_or_else(|e| panic!("start {}: {e}", self.program));
         let pid = child.id();
         self.child = Some(child);
