@@ -51,16 +51,23 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
             })
             .await
             .clone();
-        if joined && ran {
-            // The caller it joined was cancelled before answering, and this one called after
-            // all: no call was saved.
-            self.joined.fetch_sub(1, Relaxed);
+        // Counted at the entry as a joiner, a caller may still make the call (it came to the
+        // cell first, or the caller it joined was cancelled), and the caller that made the
+        // entry may wait on another's call: in the end, those who did not call are counted.
+        match (joined, ran) {
+            (true, true) => {
+                self.joined.fetch_sub(1, Relaxed);
+            }
+            (false, false) => {
+                self.joined.fetch_add(1, Relaxed);
+            }
+            _ => {}
         }
         v
     }
 
-    /// Callers so far that waited for the answer of a call in flight for their key instead
-    /// of calling (while they wait, counted already).
+    /// Callers so far that got the answer of another caller's call instead of calling (one
+    /// that found a call in flight is counted from then on, while it waits).
     pub(crate) fn joined(&self) -> u64 {
         self.joined.load(Relaxed)
     }
