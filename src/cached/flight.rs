@@ -1,6 +1,7 @@
 //! Coalescing: concurrent misses for the same key make one backend call, and the others
 //! wait on it (single-flight), instead of asking a slow store the same question again.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -28,12 +29,9 @@ impl<K: Hash + Eq + Clone, V: Clone> SingleFlight<K, V> {
         key: K,
         call: impl FnOnce() -> Fut,
     ) -> V {
-        let (cell, joined) = {
-            let mut calls = lock(&self.calls);
-            match calls.get(&key) {
-                Some(cell) => (Arc::clone(cell), true),
-                None => (Arc::clone(calls.entry(key.clone()).or_default()), false),
-            }
+        let (cell, joined) = match lock(&self.calls).entry(key.clone()) {
+            Entry::Occupied(e) => (Arc::clone(e.get()), true),
+            Entry::Vacant(e) => (Arc::clone(e.insert(Arc::default())), false),
         };
         // Counted as they join, not when answered: a count of callers waiting together is
         // then visible while they wait.
