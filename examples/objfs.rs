@@ -153,11 +153,10 @@ fn serve(
 ) -> std::io::Result<()> {
     let options = args.store_options.clone();
     let backend = runtime.block_on(OpenDalBackend::connect(&args.scheme, options, cfg))?;
-    let mut builder =
-        CachedFs::builder(backend).cache(args.preset).runtime(runtime.handle().clone());
-    if args.common.no_default_permissions {
-        builder = builder.without_default_permissions();
-    }
+    let builder = CachedFs::builder(backend)
+        .cache(args.preset)
+        .runtime(runtime.handle().clone())
+        .default_permissions(!args.common.no_default_permissions);
     let mnt = &args.common.mountpoint;
     let session = builder.mount(mnt, config)?;
     eprintln!("objfs: serving {} at {} over {}", args.scheme, mnt.display(), session.transport());

@@ -67,11 +67,10 @@ fn run(
 ) -> std::io::Result<()> {
     let backend = Slow::new(LocalBackend::new(source)?, latency);
     let signals = TerminationSignals::block_with(&[Signal::SIGUSR1])?;
-    let mut builder = CachedFs::builder(backend).cache(preset);
-    if !default_permissions {
-        builder = builder.without_default_permissions();
-    }
-    let session = builder.mount(mnt, config)?;
+    let session = CachedFs::builder(backend)
+        .cache(preset)
+        .default_permissions(default_permissions)
+        .mount(mnt, config)?;
     eprintln!(
         "slowfs: serving {source} at {} over {} with {latency:?} per backend call",
         mnt.display(),

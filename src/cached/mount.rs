@@ -63,16 +63,16 @@ impl<B: Backend> CachedFsBuilder<B> {
         CachedFsBuilder { runtime: Some(handle), ..self }
     }
 
-    /// Mount without `default_permissions`: the kernel then checks no caller, and every user
-    /// who can reach the mount acts on the backend with the daemon's authority. Only for a
-    /// backend that checks each caller itself.
-    pub fn without_default_permissions(self) -> Self {
-        CachedFsBuilder { default_permissions: false, ..self }
+    /// Whether the kernel checks each caller against the mode bits (`default_permissions`,
+    /// true by default). With false, every user who can reach the mount acts on the backend
+    /// with the daemon's authority: only for a backend that checks each caller itself.
+    pub fn default_permissions(self, default_permissions: bool) -> Self {
+        CachedFsBuilder { default_permissions, ..self }
     }
 
     /// Mount at `mountpoint`. The cache's kernel side goes into `config` (readahead, request
     /// size, and `default_permissions`, since CachedFs acts with the daemon's authority and
-    /// checks no caller itself: see [`without_default_permissions`](Self::without_default_permissions));
+    /// checks no caller itself: see [`default_permissions`](Self::default_permissions));
     /// the rest of `config` is yours. The session's notifier reaches
     /// the `CachedFs` at INIT, so [`CachedFs::invalidate`] reaches the kernel's caches.
     pub fn mount(
